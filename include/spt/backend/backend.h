@@ -1,0 +1,173 @@
+// The Backend interface: every kernel spt runs, implemented once per device.
+//
+// The op layer (include/spt/ops) validates shapes, dtypes and devices once and
+// then calls these methods, so implementations may assume valid, contiguous
+// input of a supported dtype. The CPU backend (src/cpu) is the readable
+// reference; the CUDA backend (cuda/) is tested against it.
+//
+// Conventions for every method: outputs first, then inputs, then sizes in a
+// params struct. Activation gradients are written (=); parameter gradients
+// (dw, db, dweight, dbias) are accumulated (+=).
+//
+// Room for what comes next: sparse attention adds gather-based SDDMM / SpMM
+// methods over per-query index lists (B, H, T, L), and the routed FFN adds a
+// grouped GEMM over row ranges (host-side offsets); both take tensors plus a
+// params struct like the methods below.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "spt/core/allocator.h"
+#include "spt/core/tensor.h"
+
+namespace spt {
+
+// C = alpha * op(A) op(B) + beta * C, all row-major, batched in two levels:
+// batch item (o, i) for o < batch_outer, i < batch_inner uses
+// A + o * stride_a_outer + i * stride_a_inner (likewise B, C). Two levels let
+// attention address head h of batch b inside a (B, T, H*D) tensor without a copy.
+struct GemmParams {
+  bool trans_a = false;  // op(A) = A^T; A is stored (k, m) instead of (m, k)
+  bool trans_b = false;  // op(B) = B^T; B is stored (n, k) instead of (k, n)
+  int64_t m = 0, n = 0, k = 0;
+  int64_t lda = 0, ldb = 0, ldc = 0;  // row strides (elements) of the stored matrices
+  int64_t batch_outer = 1, batch_inner = 1;
+  int64_t stride_a_outer = 0, stride_a_inner = 0;  // elements
+  int64_t stride_b_outer = 0, stride_b_inner = 0;
+  int64_t stride_c_outer = 0, stride_c_inner = 0;
+  float alpha = 1.f;
+  float beta = 0.f;  // 0: C is written; 1: C is accumulated
+};
+
+enum class Activation { gelu_erf, gelu_tanh, relu, silu };
+const char* activation_name(Activation a);
+
+struct LayerNormParams {
+  int64_t rows = 0;  // N: every row is normalised on its own
+  int64_t cols = 0;  // C: normalised dimension
+  float eps = 1e-5f;
+};
+
+// Softmax over the last dim of scores (B, H, Tq, Tk), with an optional key
+// padding mask (B, Tk) and an optional causal mask. Rows with no visible key
+// produce all-zero probabilities (and zero gradients) instead of NaN.
+struct SoftmaxParams {
+  int64_t batch = 0;  // B
+  int64_t heads = 0;  // H: rows of one batch item share its key mask
+  int64_t tq = 0;     // queries per (b, h)
+  int64_t tk = 0;     // keys per (b, h)
+  float scale = 1.f;  // softmax(scale * x)
+  bool causal = false;  // key j visible to query i iff j <= i + (tk - tq)
+};
+
+// Inverted dropout with a counter-based (Philox-4x32-10) mask: element e is
+// dropped iff uniform(seed, offset, e) < p, the same on every backend, so the
+// mask is regenerated in backward instead of stored.
+struct DropoutParams {
+  float p = 0.f;        // drop probability in [0, 1)
+  uint64_t seed = 0;    // Philox key
+  uint64_t offset = 0;  // stream id: distinct per (step, layer, purpose)
+};
+
+struct CrossEntropyParams {
+  int64_t rows = 0;     // N
+  int64_t classes = 0;  // V
+  int64_t ignore_index = -100;
+};
+
+struct AdamWParams {
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.f;  // decoupled: p *= 1 - lr * weight_decay
+  int64_t step = 1;          // 1-based, for bias correction
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual Allocator& allocator() = 0;
+  virtual std::string name() const = 0;  // "cpu (OpenBLAS ...)", "cuda:0 (NVIDIA H200, sm_90)"
+
+  // ---- memory ----
+  virtual void copy_from_host(void* dst, const void* src, size_t nbytes) = 0;
+  virtual void copy_to_host(void* dst, const void* src, size_t nbytes) = 0;
+  virtual void copy(Tensor& dst, const Tensor& src) = 0;  // same dtype, same device
+  virtual void cast(Tensor& dst, const Tensor& src) = 0;  // float dtypes, round to nearest even
+  virtual void fill(Tensor& t, double value) = 0;
+  virtual void synchronize() = 0;
+
+  // ---- dense linear algebra ----
+  virtual void gemm(const GemmParams& p, Tensor& c, const Tensor& a, const Tensor& b) = 0;
+
+  // ---- elementwise and reductions ----
+  virtual void add(Tensor& out, const Tensor& a, const Tensor& b) = 0;  // out = a + b
+  virtual void axpy(Tensor& y, const Tensor& x, float alpha) = 0;       // y += alpha * x
+  virtual void scale(Tensor& x, float s) = 0;                          // x *= s
+  virtual void add_bias(Tensor& y, const Tensor& bias) = 0;    // y (R, C) += bias (C)
+  virtual void sum_rows(Tensor& out, const Tensor& x) = 0;     // out (C) += sum_r x (R, C)
+  virtual double sum(const Tensor& x) = 0;                     // returns on the host
+  virtual double sum_squares(const Tensor& x) = 0;             // returns on the host
+
+  // ---- layers ----
+  virtual void activation_fwd(Activation act, Tensor& y, const Tensor& x) = 0;
+  // dx = dy * act'(x)
+  virtual void activation_bwd(Activation act, Tensor& dx, const Tensor& dy, const Tensor& x) = 0;
+
+  // mean, rstd: (N) in the accumulation dtype (f32, or f64 for f64 input)
+  virtual void layernorm_fwd(const LayerNormParams& p, Tensor& y, Tensor& mean, Tensor& rstd,
+                             const Tensor& x, const Tensor& w, const Tensor& b) = 0;
+  virtual void layernorm_bwd(const LayerNormParams& p, Tensor& dx, Tensor& dw, Tensor& db,
+                             const Tensor& dy, const Tensor& x, const Tensor& w,
+                             const Tensor& mean, const Tensor& rstd) = 0;
+
+  // key_mask: (B, Tk) i32, nonzero = visible; undefined tensor = no padding mask
+  virtual void softmax_fwd(const SoftmaxParams& p, Tensor& y, const Tensor& x,
+                           const Tensor& key_mask) = 0;
+  // dx = scale * y * (dy - sum_j y * dy)
+  virtual void softmax_bwd(const SoftmaxParams& p, Tensor& dx, const Tensor& dy,
+                           const Tensor& y) = 0;
+
+  virtual void dropout_fwd(const DropoutParams& p, Tensor& y, const Tensor& x) = 0;
+  virtual void dropout_bwd(const DropoutParams& p, Tensor& dx, const Tensor& dy) = 0;
+
+  // out (N, C) = weight[ids]; ids (N) i32 already checked to lie in [0, V)
+  virtual void embedding_fwd(Tensor& out, const Tensor& weight, const Tensor& ids) = 0;
+  // dweight (V, C) += scatter of dout (N, C) by ids
+  virtual void embedding_bwd(Tensor& dweight, const Tensor& dout, const Tensor& ids) = 0;
+  // Number of ids outside [0, limit) (validation before embedding_fwd).
+  virtual int64_t count_out_of_range(const Tensor& ids, int64_t limit) = 0;
+
+  // losses (N) = logsumexp(logits_i) - logits_i[t_i] (0 where t_i == ignore_index);
+  // lse (N) saved for backward. targets (N) i32 already range-checked.
+  virtual void cross_entropy_fwd(const CrossEntropyParams& p, Tensor& losses, Tensor& lse,
+                                 const Tensor& logits, const Tensor& targets) = 0;
+  // dlogits = scale * (softmax(logits) - onehot(t)); zero rows where ignored
+  virtual void cross_entropy_bwd(const CrossEntropyParams& p, Tensor& dlogits,
+                                 const Tensor& logits, const Tensor& lse, const Tensor& targets,
+                                 float scale) = 0;
+  // losses (N) = (pred - target)^2
+  virtual void mse_fwd(Tensor& losses, const Tensor& pred, const Tensor& target) = 0;
+  // dpred = scale * 2 * (pred - target)
+  virtual void mse_bwd(Tensor& dpred, const Tensor& pred, const Tensor& target, float scale) = 0;
+
+  // ---- optimizer ----
+  // One AdamW step over same-shaped f32 tensors, torch.optim.AdamW's formula.
+  virtual void adamw_step(const AdamWParams& p, Tensor& param, Tensor& m, Tensor& v,
+                          const Tensor& grad) = 0;
+};
+
+// The backend of a device (created on first use). Throws spt::Error for a CUDA
+// device when spt was built without CUDA or no such GPU is present.
+Backend& backend_for(Device device);
+Allocator& default_allocator(Device device);
+
+// Number of usable CUDA devices; 0 when built without CUDA or when device
+// discovery fails for any reason (no driver, no GPU, CUDA error).
+int cuda_device_count();
+bool cuda_built();  // whether this binary contains the CUDA backend
+
+}  // namespace spt

@@ -1,0 +1,13 @@
+// All ops of the library (umbrella header).
+#pragma once
+
+#include "spt/ops/activation.h"
+#include "spt/ops/attention.h"
+#include "spt/ops/dropout.h"
+#include "spt/ops/embedding.h"
+#include "spt/ops/layernorm.h"
+#include "spt/ops/linear.h"
+#include "spt/ops/loss.h"
+#include "spt/ops/optim.h"
+#include "spt/ops/residual.h"
+#include "spt/ops/softmax.h"

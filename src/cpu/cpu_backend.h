@@ -1,0 +1,89 @@
+// The CPU backend: the readable reference implementation of every kernel.
+//
+// Plain loops parallelised with OpenMP, GEMM through OpenBLAS (cblas). Floating
+// kernels run in f32 and f64 (f64 for the double-precision gradient checks).
+// Reductions use a fixed chunking independent of the thread count, so results
+// are bit-identical from run to run (resumed training relies on it).
+#pragma once
+
+#include "spt/backend/backend.h"
+#include "spt/core/error.h"
+
+namespace spt::cpu {
+
+class CpuBackend final : public Backend {
+ public:
+  Device device() const override { return Device::cpu(); }
+  Allocator& allocator() override { return allocator_; }
+  std::string name() const override;
+
+  void copy_from_host(void* dst, const void* src, size_t nbytes) override;
+  void copy_to_host(void* dst, const void* src, size_t nbytes) override;
+  void copy(Tensor& dst, const Tensor& src) override;
+  void cast(Tensor& dst, const Tensor& src) override;
+  void fill(Tensor& t, double value) override;
+  void synchronize() override {}
+
+  void gemm(const GemmParams& p, Tensor& c, const Tensor& a, const Tensor& b) override;
+
+  void add(Tensor& out, const Tensor& a, const Tensor& b) override;
+  void axpy(Tensor& y, const Tensor& x, float alpha) override;
+  void scale(Tensor& x, float s) override;
+  void add_bias(Tensor& y, const Tensor& bias) override;
+  void sum_rows(Tensor& out, const Tensor& x) override;
+  double sum(const Tensor& x) override;
+  double sum_squares(const Tensor& x) override;
+
+  void activation_fwd(Activation act, Tensor& y, const Tensor& x) override;
+  void activation_bwd(Activation act, Tensor& dx, const Tensor& dy, const Tensor& x) override;
+
+  void layernorm_fwd(const LayerNormParams& p, Tensor& y, Tensor& mean, Tensor& rstd,
+                     const Tensor& x, const Tensor& w, const Tensor& b) override;
+  void layernorm_bwd(const LayerNormParams& p, Tensor& dx, Tensor& dw, Tensor& db,
+                     const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
+                     const Tensor& rstd) override;
+
+  void softmax_fwd(const SoftmaxParams& p, Tensor& y, const Tensor& x,
+                   const Tensor& key_mask) override;
+  void softmax_bwd(const SoftmaxParams& p, Tensor& dx, const Tensor& dy, const Tensor& y) override;
+
+  void dropout_fwd(const DropoutParams& p, Tensor& y, const Tensor& x) override;
+  void dropout_bwd(const DropoutParams& p, Tensor& dx, const Tensor& dy) override;
+
+  void embedding_fwd(Tensor& out, const Tensor& weight, const Tensor& ids) override;
+  void embedding_bwd(Tensor& dweight, const Tensor& dout, const Tensor& ids) override;
+  int64_t count_out_of_range(const Tensor& ids, int64_t limit) override;
+
+  void cross_entropy_fwd(const CrossEntropyParams& p, Tensor& losses, Tensor& lse,
+                         const Tensor& logits, const Tensor& targets) override;
+  void cross_entropy_bwd(const CrossEntropyParams& p, Tensor& dlogits, const Tensor& logits,
+                         const Tensor& lse, const Tensor& targets, float scale) override;
+  void mse_fwd(Tensor& losses, const Tensor& pred, const Tensor& target) override;
+  void mse_bwd(Tensor& dpred, const Tensor& pred, const Tensor& target, float scale) override;
+
+  void adamw_step(const AdamWParams& p, Tensor& param, Tensor& m, Tensor& v,
+                  const Tensor& grad) override;
+
+ private:
+  CpuAllocator allocator_;
+};
+
+// Calls f(T{}) with T = float or double according to `dt`; other dtypes throw.
+template <class F>
+void dispatch_float(DType dt, const char* op, F&& f) {
+  switch (dt) {
+    case DType::f32: f(float{}); break;
+    case DType::f64: f(double{}); break;
+    default: fail("[", op, "] dtype ", dtype_name(dt), " not supported on cpu (f32, f64)");
+  }
+}
+
+// Reads element i of an integer index tensor (i32 or i64).
+inline int64_t index_at(const Tensor& ids, int64_t i) {
+  return ids.dtype() == DType::i64 ? ids.data<int64_t>()[i] : ids.data<int32_t>()[i];
+}
+
+// Fixed chunk size for deterministic parallel reductions.
+inline constexpr int64_t kReduceChunk = 4096;
+
+}  // namespace spt::cpu

@@ -1,0 +1,58 @@
+// CPU cross-entropy over logits (N, V) with integer targets (N):
+//   lse_i = log sum_j exp(logits_ij)              (max-subtracted)
+//   loss_i = lse_i - logits_i[t_i],   0 where t_i == ignore_index
+// Backward: dlogits_ij = scale * (exp(logits_ij - lse_i) - [j == t_i]), zero rows
+// where ignored. `scale` carries dloss / normalizer.
+#include <cmath>
+
+#include "src/cpu/cpu_backend.h"
+
+namespace spt::cpu {
+
+void CpuBackend::cross_entropy_fwd(const CrossEntropyParams& p, Tensor& losses, Tensor& lse,
+                                   const Tensor& logits, const Tensor& targets) {
+  dispatch_float(logits.dtype(), "cross_entropy", [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t N = p.rows, V = p.classes;
+    const T* xs = logits.data<T>();
+    T *ls = losses.data<T>(), *lses = lse.data<T>();
+#pragma omp parallel for schedule(static) if (N * V > 16384)
+    for (int64_t i = 0; i < N; ++i) {
+      const T* row = xs + i * V;
+      T mx = row[0];
+      for (int64_t j = 1; j < V; ++j) mx = std::max(mx, row[j]);
+      double s = 0;
+      for (int64_t j = 0; j < V; ++j) s += std::exp(static_cast<double>(row[j] - mx));
+      const T l = mx + static_cast<T>(std::log(s));
+      lses[i] = l;
+      const int64_t t = index_at(targets, i);
+      ls[i] = t == p.ignore_index ? T(0) : l - row[t];
+    }
+  });
+}
+
+void CpuBackend::cross_entropy_bwd(const CrossEntropyParams& p, Tensor& dlogits,
+                                   const Tensor& logits, const Tensor& lse, const Tensor& targets,
+                                   float scale) {
+  dispatch_float(logits.dtype(), "cross_entropy", [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t N = p.rows, V = p.classes;
+    const T *xs = logits.data<T>(), *lses = lse.data<T>();
+    T* ds = dlogits.data<T>();
+    const T s = static_cast<T>(scale);
+#pragma omp parallel for schedule(static) if (N * V > 16384)
+    for (int64_t i = 0; i < N; ++i) {
+      T* drow = ds + i * V;
+      const int64_t t = index_at(targets, i);
+      if (t == p.ignore_index) {
+        for (int64_t j = 0; j < V; ++j) drow[j] = T(0);
+        continue;
+      }
+      const T* row = xs + i * V;
+      for (int64_t j = 0; j < V; ++j) drow[j] = s * std::exp(row[j] - lses[i]);
+      drow[t] -= s;
+    }
+  });
+}
+
+}  // namespace spt::cpu

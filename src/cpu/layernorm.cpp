@@ -1,0 +1,91 @@
+// CPU layer norm over the last dim of x (N, C), as torch.nn.LayerNorm:
+//   mean = sum(x) / C,  var = sum((x - mean)^2) / C (biased),  rstd = 1 / sqrt(var + eps)
+//   y = (x - mean) * rstd * w + b
+// Backward (xhat = (x - mean) * rstd, g = dy * w):
+//   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))          (written)
+//   dw += sum_n dy * xhat,  db += sum_n dy                      (accumulated)
+// Statistics are accumulated in double for every input dtype.
+#include <cmath>
+#include <vector>
+
+#include "src/cpu/cpu_backend.h"
+
+namespace spt::cpu {
+
+void CpuBackend::layernorm_fwd(const LayerNormParams& p, Tensor& y, Tensor& mean, Tensor& rstd,
+                               const Tensor& x, const Tensor& w, const Tensor& b) {
+  dispatch_float(x.dtype(), "layernorm", [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t N = p.rows, C = p.cols;
+    const T *xs = x.data<T>(), *ws = w.data<T>(), *bs = b.data<T>();
+    T *ys = y.data<T>(), *ms = mean.data<T>(), *rs = rstd.data<T>();
+#pragma omp parallel for schedule(static) if (N * C > 16384)
+    for (int64_t n = 0; n < N; ++n) {
+      const T* xr = xs + n * C;
+      double s = 0;
+      for (int64_t c = 0; c < C; ++c) s += xr[c];
+      const double m = s / static_cast<double>(C);
+      double v = 0;
+      for (int64_t c = 0; c < C; ++c) v += (xr[c] - m) * (xr[c] - m);
+      const double r = 1.0 / std::sqrt(v / static_cast<double>(C) + static_cast<double>(p.eps));
+      T* yr = ys + n * C;
+      for (int64_t c = 0; c < C; ++c)
+        yr[c] = static_cast<T>((xr[c] - m) * r) * ws[c] + bs[c];
+      ms[n] = static_cast<T>(m);
+      rs[n] = static_cast<T>(r);
+    }
+  });
+}
+
+void CpuBackend::layernorm_bwd(const LayerNormParams& p, Tensor& dx, Tensor& dw, Tensor& db,
+                               const Tensor& dy, const Tensor& x, const Tensor& w,
+                               const Tensor& mean, const Tensor& rstd) {
+  dispatch_float(x.dtype(), "layernorm", [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t N = p.rows, C = p.cols;
+    const T *xs = x.data<T>(), *ws = w.data<T>(), *gs = dy.data<T>();
+    const T *ms = mean.data<T>(), *rs = rstd.data<T>();
+    T *dxs = dx.data<T>(), *dws = dw.data<T>(), *dbs = db.data<T>();
+
+#pragma omp parallel for schedule(static) if (N * C > 16384)
+    for (int64_t n = 0; n < N; ++n) {
+      const T *xr = xs + n * C, *gr = gs + n * C;
+      const double m = ms[n], r = rs[n];
+      double sum_g = 0, sum_gx = 0;
+      for (int64_t c = 0; c < C; ++c) {
+        const double g = static_cast<double>(gr[c]) * ws[c];
+        sum_g += g;
+        sum_gx += g * (xr[c] - m) * r;
+      }
+      const double mg = sum_g / static_cast<double>(C), mgx = sum_gx / static_cast<double>(C);
+      T* dr = dxs + n * C;
+      for (int64_t c = 0; c < C; ++c) {
+        const double xhat = (xr[c] - m) * r;
+        dr[c] = static_cast<T>(r * (static_cast<double>(gr[c]) * ws[c] - mg - xhat * mgx));
+      }
+    }
+
+    // dw, db: threads own column blocks, rows summed in order (deterministic).
+    constexpr int64_t kCols = 64;
+    const int64_t blocks = (C + kCols - 1) / kCols;
+#pragma omp parallel for schedule(static) if (N * C > 16384)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t c0 = blk * kCols, c1 = std::min(C, c0 + kCols);
+      double aw[kCols] = {}, ab[kCols] = {};
+      for (int64_t n = 0; n < N; ++n) {
+        const double m = ms[n], r = rs[n];
+        for (int64_t c = c0; c < c1; ++c) {
+          const double g = gs[n * C + c];
+          aw[c - c0] += g * (xs[n * C + c] - m) * r;
+          ab[c - c0] += g;
+        }
+      }
+      for (int64_t c = c0; c < c1; ++c) {
+        dws[c] += static_cast<T>(aw[c - c0]);
+        dbs[c] += static_cast<T>(ab[c - c0]);
+      }
+    }
+  });
+}
+
+}  // namespace spt::cpu

@@ -1,0 +1,86 @@
+// linear: y (N, out) = x (N, in) W^T + b, leading dims of x flattened into N.
+// Backward: dx = dy W; dW += dy^T x; db += sum_n dy.
+#include "spt/ops/linear.h"
+
+#include "src/ops/check.h"
+
+namespace spt::ops {
+
+namespace {
+
+struct LinearDims {
+  int64_t n, in, out;
+  Shape y_shape;
+};
+
+LinearDims linear_dims(const char* op, const Tensor& x, const Tensor& w, const Tensor& b) {
+  check_float(op, "x", x);
+  check_float(op, "w", w);
+  check_ndim(op, "w", w, 2, "(out, in)");
+  SPT_CHECK(x.ndim() >= 1, "[", op, "] x must have shape (..., in), got ", x.str());
+  const int64_t in = w.dim(1), out = w.dim(0);
+  SPT_CHECK(x.dim(-1) == in, "[", op, "] x ", x.str(), " does not match w ", w.str(),
+            ": last dim of x must equal w's in-features ", in);
+  if (b.defined()) {
+    check_float(op, "b", b);
+    check_shape(op, "b", b, {out});
+  }
+  check_same(op, {&x, &w, &b});
+  Shape ys = x.shape();
+  ys.back() = out;
+  return {x.numel() / in, in, out, ys};
+}
+
+}  // namespace
+
+void linear_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b) {
+  const LinearDims d = linear_dims("linear", x, w, b);
+  ensure_output("linear", "y", y, d.y_shape, x.dtype(), x.device());
+  Backend& be = backend_for(x.device());
+  GemmParams g;  // y (N, out) = x (N, in) * W^T
+  g.trans_b = true;
+  g.m = d.n;
+  g.n = d.out;
+  g.k = d.in;
+  g.lda = d.in;
+  g.ldb = d.in;
+  g.ldc = d.out;
+  be.gemm(g, y, x, w);
+  if (b.defined()) be.add_bias(y, b);
+}
+
+void linear_backward(Tensor& dx, Tensor& dw, Tensor& db, const Tensor& dy, const Tensor& x,
+                     const Tensor& w, bool need_dx) {
+  const char* op = "linear backward";
+  const LinearDims d = linear_dims(op, x, w, db);
+  check_float(op, "dy", dy);
+  check_shape(op, "dy", dy, d.y_shape);
+  check_float(op, "dw", dw);
+  check_shape(op, "dw", dw, w.shape());
+  check_same(op, {&x, &w, &dy, &dw});
+  Backend& be = backend_for(x.device());
+  if (need_dx || dx.defined()) {
+    ensure_output(op, "dx", dx, x.shape(), x.dtype(), x.device());
+    GemmParams g;  // dx (N, in) = dy (N, out) * W (out, in)
+    g.m = d.n;
+    g.n = d.in;
+    g.k = d.out;
+    g.lda = d.out;
+    g.ldb = d.in;
+    g.ldc = d.in;
+    be.gemm(g, dx, dy, w);
+  }
+  GemmParams g;  // dW (out, in) += dy^T (out, N) * x (N, in)
+  g.trans_a = true;
+  g.m = d.out;
+  g.n = d.in;
+  g.k = d.n;
+  g.lda = d.out;
+  g.ldb = d.in;
+  g.ldc = d.in;
+  g.beta = 1.f;
+  be.gemm(g, dw, dy, x);
+  if (db.defined()) be.sum_rows(db, dy);
+}
+
+}  // namespace spt::ops

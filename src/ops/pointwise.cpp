@@ -1,0 +1,208 @@
+// Op-layer validation for the pointwise and row-wise ops: embedding, layer norm,
+// activations, softmax, dropout, residual add.
+#include "spt/ops/activation.h"
+#include "spt/ops/dropout.h"
+#include "spt/ops/embedding.h"
+#include "spt/ops/layernorm.h"
+#include "spt/ops/residual.h"
+#include "spt/ops/softmax.h"
+#include "src/ops/check.h"
+
+namespace spt::ops {
+
+// ---- embedding ----
+
+void embedding_forward(Tensor& out, const Tensor& weight, const Tensor& ids) {
+  const char* op = "embedding";
+  check_float(op, "weight", weight);
+  check_ndim(op, "weight", weight, 2, "(V, C)");
+  check_index(op, "ids", ids);
+  check_same(op, {&weight, &ids});
+  check_index_range(op, "ids", ids, weight.dim(0));
+  Shape os = ids.shape();
+  os.push_back(weight.dim(1));
+  ensure_output(op, "out", out, os, weight.dtype(), weight.device());
+  backend_for(weight.device()).embedding_fwd(out, weight, ids);
+}
+
+void embedding_backward(Tensor& dweight, const Tensor& dout, const Tensor& ids) {
+  const char* op = "embedding backward";
+  check_float(op, "dweight", dweight);
+  check_ndim(op, "dweight", dweight, 2, "(V, C)");
+  check_index(op, "ids", ids);
+  check_float(op, "dout", dout);
+  Shape os = ids.shape();
+  os.push_back(dweight.dim(1));
+  check_shape(op, "dout", dout, os);
+  check_same(op, {&dweight, &dout, &ids});
+  check_index_range(op, "ids", ids, dweight.dim(0));
+  backend_for(dweight.device()).embedding_bwd(dweight, dout, ids);
+}
+
+// ---- layer norm ----
+
+static LayerNormParams layernorm_params(const char* op, const Tensor& x, const Tensor& w,
+                                        float eps) {
+  check_float(op, "x", x);
+  check_float(op, "w", w);
+  SPT_CHECK(x.ndim() >= 1, "[", op, "] x must have shape (..., C), got ", x.str());
+  check_shape(op, "w", w, {x.dim(-1)});
+  SPT_CHECK(eps > 0.f, "[", op, "] eps must be positive, got ", eps);
+  LayerNormParams p;
+  p.cols = x.dim(-1);
+  p.rows = p.cols ? x.numel() / p.cols : 0;
+  p.eps = eps;
+  return p;
+}
+
+void layernorm_forward(Tensor& y, LayerNormSaved& saved, const Tensor& x, const Tensor& w,
+                       const Tensor& b, float eps) {
+  const char* op = "layernorm";
+  const LayerNormParams p = layernorm_params(op, x, w, eps);
+  check_float(op, "b", b);
+  check_shape(op, "b", b, w.shape());
+  check_same(op, {&x, &w, &b});
+  ensure_output(op, "y", y, x.shape(), x.dtype(), x.device());
+  ensure_output(op, "mean", saved.mean, {p.rows}, x.dtype(), x.device());
+  ensure_output(op, "rstd", saved.rstd, {p.rows}, x.dtype(), x.device());
+  backend_for(x.device()).layernorm_fwd(p, y, saved.mean, saved.rstd, x, w, b);
+}
+
+void layernorm_backward(Tensor& dx, Tensor& dw, Tensor& db, const Tensor& dy, const Tensor& x,
+                        const Tensor& w, const LayerNormSaved& saved) {
+  const char* op = "layernorm backward";
+  const LayerNormParams p = layernorm_params(op, x, w, 1.f);
+  check_float(op, "dy", dy);
+  check_shape(op, "dy", dy, x.shape());
+  check_float(op, "dw", dw);
+  check_shape(op, "dw", dw, w.shape());
+  check_float(op, "db", db);
+  check_shape(op, "db", db, w.shape());
+  check_float(op, "saved.mean", saved.mean);
+  check_shape(op, "saved.mean", saved.mean, {p.rows});
+  check_float(op, "saved.rstd", saved.rstd);
+  check_shape(op, "saved.rstd", saved.rstd, {p.rows});
+  check_same(op, {&x, &w, &dy, &dw, &db, &saved.mean, &saved.rstd});
+  ensure_output(op, "dx", dx, x.shape(), x.dtype(), x.device());
+  backend_for(x.device()).layernorm_bwd(p, dx, dw, db, dy, x, w, saved.mean, saved.rstd);
+}
+
+// ---- activations ----
+
+Activation activation_from_name(const std::string& name) {
+  if (name == "gelu") return Activation::gelu_erf;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_tanh")
+    return Activation::gelu_tanh;
+  if (name == "relu") return Activation::relu;
+  if (name == "silu" || name == "swish") return Activation::silu;
+  fail("[activation] unknown activation '", name,
+       "'; hint: supported are gelu, gelu_new, gelu_pytorch_tanh, relu, silu, swish");
+}
+
+void activation_forward(Activation act, Tensor& y, const Tensor& x) {
+  const char* op = activation_name(act);
+  check_float(op, "x", x);
+  ensure_output(op, "y", y, x.shape(), x.dtype(), x.device());
+  backend_for(x.device()).activation_fwd(act, y, x);
+}
+
+void activation_backward(Activation act, Tensor& dx, const Tensor& dy, const Tensor& x) {
+  const char* op = activation_name(act);
+  check_float(op, "x", x);
+  check_float(op, "dy", dy);
+  check_shape(op, "dy", dy, x.shape());
+  check_same(op, {&x, &dy});
+  ensure_output(op, "dx", dx, x.shape(), x.dtype(), x.device());
+  backend_for(x.device()).activation_bwd(act, dx, dy, x);
+}
+
+// ---- softmax ----
+
+static SoftmaxParams softmax_params(const char* op, const Tensor& x, float scale) {
+  check_float(op, "x", x);
+  check_ndim(op, "x", x, 4, "(B, H, Tq, Tk)");
+  SPT_CHECK(scale > 0.f, "[", op, "] scale must be positive, got ", scale);
+  SoftmaxParams p;
+  p.batch = x.dim(0);
+  p.heads = x.dim(1);
+  p.tq = x.dim(2);
+  p.tk = x.dim(3);
+  p.scale = scale;
+  return p;
+}
+
+void softmax_forward(Tensor& y, const Tensor& x, const Tensor& key_mask, bool causal, float scale) {
+  const char* op = "softmax";
+  SoftmaxParams p = softmax_params(op, x, scale);
+  p.causal = causal;
+  if (key_mask.defined()) {
+    check_index(op, "key_mask", key_mask);
+    check_shape(op, "key_mask", key_mask, {p.batch, p.tk});
+    check_same(op, {&x, &key_mask});
+  }
+  ensure_output(op, "y", y, x.shape(), x.dtype(), x.device());
+  backend_for(x.device()).softmax_fwd(p, y, x, key_mask);
+}
+
+void softmax_backward(Tensor& dx, const Tensor& dy, const Tensor& y, float scale) {
+  const char* op = "softmax backward";
+  const SoftmaxParams p = softmax_params(op, y, scale);
+  check_float(op, "dy", dy);
+  check_shape(op, "dy", dy, y.shape());
+  check_same(op, {&y, &dy});
+  ensure_output(op, "dx", dx, y.shape(), y.dtype(), y.device());
+  backend_for(y.device()).softmax_bwd(p, dx, dy, y);
+}
+
+// ---- dropout ----
+
+static void check_dropout(const char* op, const DropoutParams& p) {
+  SPT_CHECK(p.p >= 0.f && p.p < 1.f, "[", op, "] drop probability must be in [0, 1), got ", p.p,
+            "; hint: set the dropout rate in the config to a value such as 0.1");
+}
+
+void dropout_forward(Tensor& y, const Tensor& x, const DropoutParams& p) {
+  check_dropout("dropout", p);
+  check_float("dropout", "x", x);
+  ensure_output("dropout", "y", y, x.shape(), x.dtype(), x.device());
+  backend_for(x.device()).dropout_fwd(p, y, x);
+}
+
+void dropout_backward(Tensor& dx, const Tensor& dy, const DropoutParams& p) {
+  check_dropout("dropout backward", p);
+  check_float("dropout backward", "dy", dy);
+  ensure_output("dropout backward", "dx", dx, dy.shape(), dy.dtype(), dy.device());
+  backend_for(dy.device()).dropout_bwd(p, dx, dy);
+}
+
+// ---- residual ----
+
+void residual_forward(Tensor& y, const Tensor& a, const Tensor& b) {
+  const char* op = "residual";
+  check_float(op, "a", a);
+  check_float(op, "b", b);
+  check_shape(op, "b", b, a.shape());
+  check_same(op, {&a, &b});
+  ensure_output(op, "y", y, a.shape(), a.dtype(), a.device());
+  backend_for(a.device()).add(y, a, b);
+}
+
+void residual_backward(Tensor& da, Tensor& db, const Tensor& dy) {
+  const char* op = "residual backward";
+  check_float(op, "dy", dy);
+  for (Tensor* d : {&da, &db}) {
+    ensure_output(op, d == &da ? "da" : "db", *d, dy.shape(), dy.dtype(), dy.device());
+    if (!d->same_storage(dy) || d->data_ptr() != dy.data_ptr()) backend_for(dy.device()).copy(*d, dy);
+  }
+}
+
+void accumulate(Tensor& dst, const Tensor& src) {
+  const char* op = "accumulate";
+  check_float(op, "dst", dst);
+  check_float(op, "src", src);
+  check_shape(op, "src", src, dst.shape());
+  check_same(op, {&dst, &src});
+  backend_for(dst.device()).axpy(dst, src, 1.f);
+}
+
+}  // namespace spt::ops

@@ -1,0 +1,403 @@
+// The cases of the op-test registry, grouped by op. Shapes are deliberately
+// awkward: T not a multiple of 8 or 32, one head, head sizes 64 and 80, batch 1,
+// a fully padded sequence.
+#include <cmath>
+#include <memory>
+
+#include "spt/core/error.h"
+#include "spt/ops/ops.h"
+#include "tests/op_registry.h"
+
+namespace spt::test {
+
+std::function<std::vector<double>(Rng&, int64_t)> uniform(double lo, double hi) {
+  return [lo, hi](Rng& rng, int64_t n) {
+    std::uniform_real_distribution<double> d(lo, hi);
+    std::vector<double> v(static_cast<size_t>(n));
+    for (double& x : v) x = d(rng);
+    return v;
+  };
+}
+
+std::function<std::vector<double>(Rng&, int64_t)> uniform_away(double lo, double hi, double gap) {
+  return [lo, hi, gap](Rng& rng, int64_t n) {
+    std::uniform_real_distribution<double> d(lo, hi);
+    std::vector<double> v(static_cast<size_t>(n));
+    for (double& x : v) {
+      do x = d(rng);
+      while (std::abs(x) < gap);
+    }
+    return v;
+  };
+}
+
+std::function<std::vector<double>(Rng&, int64_t)> indices(int64_t limit) {
+  return [limit](Rng& rng, int64_t n) {
+    std::uniform_int_distribution<int64_t> d(0, limit - 1);
+    std::vector<double> v(static_cast<size_t>(n));
+    for (double& x : v) x = static_cast<double>(d(rng));
+    return v;
+  };
+}
+
+std::function<std::vector<double>(Rng&, int64_t)> fixed(std::vector<double> values) {
+  return [values](Rng&, int64_t) { return values; };
+}
+
+namespace {
+
+InputSpec act_in(std::string name, Shape shape, double lo = -1, double hi = 1) {
+  return {std::move(name), std::move(shape), false, true, false, uniform(lo, hi)};
+}
+InputSpec param_in(std::string name, Shape shape, double lo = -1, double hi = 1) {
+  return {std::move(name), std::move(shape), false, true, true, uniform(lo, hi)};
+}
+InputSpec const_in(std::string name, Shape shape, double lo = -1, double hi = 1) {
+  return {std::move(name), std::move(shape), false, false, false, uniform(lo, hi)};
+}
+InputSpec index_in(std::string name, Shape shape,
+                   std::function<std::vector<double>(Rng&, int64_t)> gen) {
+  return {std::move(name), std::move(shape), true, false, false, std::move(gen)};
+}
+
+// A (B, T) key mask with `lens[b]` leading ones.
+std::vector<double> mask_values(const std::vector<int64_t>& lens, int64_t T) {
+  std::vector<double> m;
+  for (int64_t len : lens)
+    for (int64_t t = 0; t < T; ++t) m.push_back(t < len ? 1 : 0);
+  return m;
+}
+
+std::string dims(const Shape& s) {
+  std::string out = "(";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ",";
+    out += std::to_string(s[i]);
+  }
+  return out + ")";
+}
+
+void add_linear(std::vector<OpCase>& cases, Shape xs, int64_t out, bool bias) {
+  const int64_t fan_in = xs.back();
+  OpCase c;
+  c.op = "linear";
+  c.name = "linear x" + dims(xs) + " out=" + std::to_string(out) + (bias ? " bias" : " nobias");
+  c.inputs = {act_in("x", xs), param_in("w", {out, fan_in}, -0.5, 0.5)};
+  if (bias) c.inputs.push_back(param_in("b", {out}));
+  c.forward = [bias](const Tensors& in) {
+    Tensor y;
+    ops::linear_forward(y, in[0], in[1], bias ? in[2] : Tensor());
+    return Tensors{y};
+  };
+  c.backward = [bias](const Tensors& in, const Tensors& d, Tensors& g) {
+    Tensor db = bias ? g[2] : Tensor();
+    ops::linear_backward(g[0], g[1], db, d[0], in[0], in[1]);
+  };
+  cases.push_back(std::move(c));
+}
+
+void add_embedding(std::vector<OpCase>& cases, int64_t V, int64_t C, Shape ids) {
+  OpCase c;
+  c.op = "embedding";
+  c.name = "embedding V=" + std::to_string(V) + " C=" + std::to_string(C) + " ids" + dims(ids);
+  c.inputs = {param_in("weight", {V, C}), index_in("ids", ids, indices(V))};
+  c.forward = [](const Tensors& in) {
+    Tensor y;
+    ops::embedding_forward(y, in[0], in[1]);
+    return Tensors{y};
+  };
+  c.backward = [](const Tensors& in, const Tensors& d, Tensors& g) {
+    ops::embedding_backward(g[0], d[0], in[1]);
+  };
+  cases.push_back(std::move(c));
+}
+
+void add_layernorm(std::vector<OpCase>& cases, Shape xs, float eps) {
+  const int64_t C = xs.back();
+  OpCase c;
+  c.op = "layernorm";
+  c.name = "layernorm x" + dims(xs) + " eps=" + std::to_string(eps);
+  c.inputs = {act_in("x", xs, -2, 2), param_in("w", {C}, 0.5, 1.5), param_in("b", {C})};
+  auto saved = std::make_shared<ops::LayerNormSaved>();
+  c.forward = [saved, eps](const Tensors& in) {
+    Tensor y;
+    *saved = {};
+    ops::layernorm_forward(y, *saved, in[0], in[1], in[2], eps);
+    return Tensors{y};
+  };
+  c.backward = [saved](const Tensors& in, const Tensors& d, Tensors& g) {
+    ops::layernorm_backward(g[0], g[1], g[2], d[0], in[0], in[1], *saved);
+  };
+  cases.push_back(std::move(c));
+}
+
+void add_activation(std::vector<OpCase>& cases, const std::string& key, Activation act, Shape xs) {
+  OpCase c;
+  c.op = key;
+  c.name = key + " x" + dims(xs);
+  c.inputs = {act_in("x", xs, -3, 3)};
+  if (act == Activation::relu) c.inputs[0].gen = uniform_away(-3, 3, 1e-3);
+  c.forward = [act](const Tensors& in) {
+    Tensor y;
+    ops::activation_forward(act, y, in[0]);
+    return Tensors{y};
+  };
+  c.backward = [act](const Tensors& in, const Tensors& d, Tensors& g) {
+    ops::activation_backward(act, g[0], d[0], in[0]);
+  };
+  cases.push_back(std::move(c));
+}
+
+// lens empty: no padding mask.
+void add_softmax(std::vector<OpCase>& cases, Shape xs, std::vector<int64_t> lens, bool causal,
+                 float scale) {
+  OpCase c;
+  c.op = "softmax";
+  c.name = "softmax x" + dims(xs) + (lens.empty() ? "" : " padded") + (causal ? " causal" : "") +
+           " scale=" + std::to_string(scale);
+  c.inputs = {act_in("x", xs, -3, 3)};
+  const bool masked = !lens.empty();
+  if (masked) c.inputs.push_back(index_in("key_mask", {xs[0], xs[3]}, fixed(mask_values(lens, xs[3]))));
+  auto y_saved = std::make_shared<Tensor>();
+  c.forward = [=](const Tensors& in) {
+    Tensor y;
+    ops::softmax_forward(y, in[0], masked ? in[1] : Tensor(), causal, scale);
+    *y_saved = y;
+    return Tensors{y};
+  };
+  c.backward = [=](const Tensors&, const Tensors& d, Tensors& g) {
+    ops::softmax_backward(g[0], d[0], *y_saved, scale);
+  };
+  cases.push_back(std::move(c));
+}
+
+void add_dropout(std::vector<OpCase>& cases, Shape xs, float p) {
+  OpCase c;
+  c.op = "dropout";
+  c.name = "dropout x" + dims(xs) + " p=" + std::to_string(p);
+  c.inputs = {act_in("x", xs)};
+  const DropoutParams dp{p, 1234, 77};
+  c.forward = [dp](const Tensors& in) {
+    Tensor y;
+    ops::dropout_forward(y, in[0], dp);
+    return Tensors{y};
+  };
+  c.backward = [dp](const Tensors&, const Tensors& d, Tensors& g) {
+    ops::dropout_backward(g[0], d[0], dp);
+  };
+  cases.push_back(std::move(c));
+}
+
+void add_residual(std::vector<OpCase>& cases, Shape xs) {
+  OpCase c;
+  c.op = "residual";
+  c.name = "residual x" + dims(xs);
+  c.inputs = {act_in("a", xs), act_in("b", xs)};
+  c.forward = [](const Tensors& in) {
+    Tensor y;
+    ops::residual_forward(y, in[0], in[1]);
+    return Tensors{y};
+  };
+  c.backward = [](const Tensors&, const Tensors& d, Tensors& g) {
+    ops::residual_backward(g[0], g[1], d[0]);
+  };
+  cases.push_back(std::move(c));
+}
+
+struct AttnCase {
+  int64_t B, Tq, Tk, H, D;
+  std::vector<int64_t> lens;  // key lengths per batch item; empty = no mask
+  bool causal;
+  float dropout;
+};
+
+void add_attention(std::vector<OpCase>& cases, const AttnCase& a) {
+  const int64_t C = a.H * a.D;
+  OpCase c;
+  c.op = "attention";
+  c.name = "attention B=" + std::to_string(a.B) + " Tq=" + std::to_string(a.Tq) +
+           " Tk=" + std::to_string(a.Tk) + " H=" + std::to_string(a.H) +
+           " D=" + std::to_string(a.D) + (a.lens.empty() ? "" : " padded") +
+           (a.causal ? " causal" : "") + (a.dropout > 0 ? " dropout" : "");
+  c.inputs = {act_in("q", {a.B, a.Tq, C}), act_in("k", {a.B, a.Tk, C}), act_in("v", {a.B, a.Tk, C})};
+  const bool masked = !a.lens.empty();
+  if (masked) c.inputs.push_back(index_in("key_mask", {a.B, a.Tk}, fixed(mask_values(a.lens, a.Tk))));
+  ops::AttentionParams p;
+  p.heads = a.H;
+  p.causal = a.causal;
+  p.dropout = {a.dropout, 99, 5};
+  auto saved = std::make_shared<ops::AttentionSaved>();
+  c.forward = [=](const Tensors& in) {
+    Tensor y;
+    *saved = {};
+    ops::attention_forward(y, *saved, in[0], in[1], in[2], masked ? in[3] : Tensor(), p);
+    return Tensors{y};
+  };
+  c.backward = [=](const Tensors& in, const Tensors& d, Tensors& g) {
+    ops::attention_backward(g[0], g[1], g[2], d[0], in[0], in[1], in[2], *saved, p);
+  };
+  c.max_checked = 24;
+  cases.push_back(std::move(c));
+}
+
+void add_cross_entropy(std::vector<OpCase>& cases, int64_t N, int64_t V, std::vector<double> targets,
+                       double normalizer) {
+  OpCase c;
+  c.op = "cross_entropy";
+  c.name = "cross_entropy N=" + std::to_string(N) + " V=" + std::to_string(V) +
+           (normalizer > 0 ? " normalizer=" + std::to_string(normalizer) : "");
+  c.inputs = {act_in("logits", {N, V}, -4, 4), index_in("targets", {N}, fixed(targets))};
+  auto saved = std::make_shared<ops::CrossEntropySaved>();
+  ops::CrossEntropyOptions opt;
+  opt.normalizer = normalizer;
+  c.forward = [=](const Tensors& in) {
+    const double loss = ops::cross_entropy_forward(*saved, in[0], in[1], opt);
+    return Tensors{Tensor::from_doubles({loss}, {1}, in[0].dtype(), in[0].device())};
+  };
+  c.backward = [=](const Tensors& in, const Tensors& d, Tensors& g) {
+    const float dloss = static_cast<float>(d[0].to_doubles()[0]);
+    ops::cross_entropy_backward(g[0], in[0], in[1], *saved, dloss);
+  };
+  // The loss cotangent passes through a float; allow for its rounding.
+  c.rtol = 1e-6;
+  c.atol = 1e-7;
+  cases.push_back(std::move(c));
+}
+
+void add_mse(std::vector<OpCase>& cases, int64_t N) {
+  OpCase c;
+  c.op = "mse";
+  c.name = "mse N=" + std::to_string(N);
+  c.inputs = {act_in("pred", {N, 1}), const_in("target", {N})};
+  auto saved = std::make_shared<ops::MseSaved>();
+  c.forward = [=](const Tensors& in) {
+    const double loss = ops::mse_forward(*saved, in[0], in[1]);
+    return Tensors{Tensor::from_doubles({loss}, {1}, in[0].dtype(), in[0].device())};
+  };
+  c.backward = [=](const Tensors& in, const Tensors& d, Tensors& g) {
+    ops::mse_backward(g[0], in[0], in[1], *saved, static_cast<float>(d[0].to_doubles()[0]));
+  };
+  c.atol = 1e-7;
+  cases.push_back(std::move(c));
+}
+
+void add_adamw(std::vector<OpCase>& cases, int64_t n, float wd) {
+  OpCase c;
+  c.op = "adamw";
+  c.name = "adamw n=" + std::to_string(n) + " wd=" + std::to_string(wd) + " 3 steps";
+  c.inputs = {const_in("param", {n}), const_in("grad", {n})};
+  AdamWParams p;
+  p.lr = 1e-2f;
+  p.weight_decay = wd;
+  // Three steps with the same gradient from zero moments.
+  c.forward = [p](const Tensors& in) {
+    Tensor param = in[0].clone();
+    const Tensor& g = in[1];
+    Tensor m = Tensor::zeros(param.shape(), DType::f32, param.device());
+    Tensor v = Tensor::zeros(param.shape(), DType::f32, param.device());
+    for (int64_t s = 1; s <= 3; ++s) {
+      AdamWParams ps = p;
+      ps.step = s;
+      ops::adamw_step(param, m, v, g, ps);
+    }
+    return Tensors{param, m, v};
+  };
+  c.reference = [p](const std::vector<std::vector<double>>& in) {
+    std::vector<double> w = in[0], m(w.size(), 0), v(w.size(), 0);
+    for (int s = 1; s <= 3; ++s) {
+      for (size_t i = 0; i < w.size(); ++i) {
+        const double g = in[1][i];
+        w[i] *= 1.0 - double(p.lr) * p.weight_decay;
+        m[i] = p.beta1 * m[i] + (1 - double(p.beta1)) * g;
+        v[i] = p.beta2 * v[i] + (1 - double(p.beta2)) * g * g;
+        const double mh = m[i] / (1 - std::pow(double(p.beta1), s));
+        const double vh = v[i] / (1 - std::pow(double(p.beta2), s));
+        w[i] -= p.lr * mh / (std::sqrt(vh) + p.eps);
+      }
+    }
+    return std::vector<std::vector<double>>{w, m, v};
+  };
+  c.rtol = 1e-5;
+  c.atol = 1e-6;
+  cases.push_back(std::move(c));
+}
+
+void add_grad_norm(std::vector<OpCase>& cases, double max_norm) {
+  OpCase c;
+  c.op = "clip_grad_norm";
+  c.name = "clip_grad_norm 3 tensors max_norm=" + std::to_string(max_norm);
+  c.inputs = {const_in("g0", {37}), const_in("g1", {5, 13}), const_in("g2", {1})};
+  c.forward = [max_norm](const Tensors& in) {
+    std::vector<Tensor> g = {in[0].clone(), in[1].clone(), in[2].clone()};
+    const double norm = ops::global_grad_norm(g);
+    const double norm2 = ops::clip_grad_norm(g, max_norm);
+    SPT_CHECK(norm == norm2, "[test] global_grad_norm and clip_grad_norm disagree");
+    return Tensors{Tensor::from_doubles({norm}, {1}, in[0].dtype(), in[0].device()), g[0], g[1], g[2]};
+  };
+  c.reference = [max_norm](const std::vector<std::vector<double>>& in) {
+    double sq = 0;
+    for (const auto& t : in)
+      for (double x : t) sq += x * x;
+    const double norm = std::sqrt(sq), coef = std::min(1.0, max_norm / (norm + 1e-6));
+    std::vector<std::vector<double>> out = {{norm}};
+    for (const auto& t : in) {
+      out.push_back(t);
+      for (double& x : out.back()) x *= coef;
+    }
+    return out;
+  };
+  c.rtol = 1e-6;
+  cases.push_back(std::move(c));
+}
+
+std::vector<OpCase> build_cases() {
+  std::vector<OpCase> cases;
+  add_linear(cases, {7, 13}, 5, true);
+  add_linear(cases, {2, 3, 13}, 9, false);
+  add_linear(cases, {1, 37, 80}, 64, true);
+  add_embedding(cases, 11, 13, {2, 7});
+  add_embedding(cases, 5, 80, {1, 37});
+  add_layernorm(cases, {13, 80}, 1e-5f);
+  add_layernorm(cases, {3, 37, 64}, 1e-12f);
+  add_activation(cases, "gelu", Activation::gelu_erf, {3, 37});
+  add_activation(cases, "gelu_tanh", Activation::gelu_tanh, {3, 37});
+  add_activation(cases, "relu", Activation::relu, {3, 37});
+  add_activation(cases, "silu", Activation::silu, {3, 37});
+  add_softmax(cases, {2, 3, 13, 13}, {13, 5}, false, 1.0f);
+  add_softmax(cases, {2, 1, 13, 13}, {9, 0}, false, 0.125f);  // batch item 1 fully padded
+  add_softmax(cases, {1, 2, 37, 37}, {}, true, 0.5f);
+  add_softmax(cases, {2, 2, 5, 13}, {13, 7}, true, 1.0f);  // Tq < Tk, causal + padding
+  add_dropout(cases, {7, 37}, 0.1f);
+  add_dropout(cases, {1, 13}, 0.5f);
+  add_residual(cases, {3, 13});
+  add_attention(cases, {2, 13, 13, 2, 64, {13, 6}, false, 0.f});
+  add_attention(cases, {1, 37, 37, 1, 80, {}, true, 0.f});
+  add_attention(cases, {2, 13, 13, 3, 8, {11, 0}, false, 0.2f});  // fully padded + dropout
+  add_attention(cases, {2, 5, 9, 2, 8, {9, 4}, true, 0.f});       // Tq != Tk
+  add_cross_entropy(cases, 13, 37, {0, 5, -100, 36, 1, 2, 3, -100, 7, 8, 9, 10, 11}, 0);
+  add_cross_entropy(cases, 4, 3, {2, -100, 0, 1}, 8);
+  add_cross_entropy(cases, 3, 5, {-100, -100, -100}, 0);  // every target ignored
+  add_mse(cases, 13);
+  add_adamw(cases, 37, 0.f);
+  add_adamw(cases, 37, 0.01f);
+  add_grad_norm(cases, 1.0);
+  add_grad_norm(cases, 1e3);
+  return cases;
+}
+
+}  // namespace
+
+const std::vector<OpCase>& op_cases() {
+  static const std::vector<OpCase> cases = build_cases();
+  return cases;
+}
+
+const std::vector<std::string>& required_ops() {
+  static const std::vector<std::string> ops = {
+      "linear",    "embedding", "layernorm",     "gelu", "gelu_tanh", "relu",
+      "silu",      "softmax",   "dropout",       "residual", "attention", "cross_entropy",
+      "mse",       "adamw",     "clip_grad_norm"};
+  return ops;
+}
+
+}  // namespace spt::test

@@ -1,0 +1,48 @@
+// Philox-4x32-10 against the known-answer vectors of the Random123 distribution,
+// and the statistics of the dropout masks built on it.
+#include <catch2/catch.hpp>
+
+#include "spt/backend/philox.h"
+
+using namespace spt;
+
+TEST_CASE("philox4x32-10 known-answer vectors", "[rng]") {
+  const Philox4x32 a = philox4x32_10({{0, 0, 0, 0}}, 0, 0);
+  CHECK(a.v[0] == 0x6627e8d5u);
+  CHECK(a.v[1] == 0xe169c58du);
+  CHECK(a.v[2] == 0xbc57ac4cu);
+  CHECK(a.v[3] == 0x9b00dbd8u);
+  const Philox4x32 b = philox4x32_10({{0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}},
+                                     0xffffffffu, 0xffffffffu);
+  CHECK(b.v[0] == 0x408f276du);
+  CHECK(b.v[1] == 0x41c83b0eu);
+  CHECK(b.v[2] == 0xa20bc7c6u);
+  CHECK(b.v[3] == 0x6d5451fdu);
+  const Philox4x32 c = philox4x32_10({{0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}},
+                                     0xa4093822u, 0x299f31d0u);
+  CHECK(c.v[0] == 0xd16cfe09u);
+  CHECK(c.v[1] == 0x94fdccebu);
+  CHECK(c.v[2] == 0x5001e420u);
+  CHECK(c.v[3] == 0x24126ea1u);
+}
+
+TEST_CASE("dropout masks: rate, determinism, independent streams", "[rng]") {
+  const int n = 200000;
+  int kept = 0, same_stream = 0, other_stream_agree = 0;
+  for (int i = 0; i < n; ++i) {
+    const bool k = dropout_keep(7, 3, static_cast<uint64_t>(i), 0.1f);
+    kept += k;
+    same_stream += k == dropout_keep(7, 3, static_cast<uint64_t>(i), 0.1f);
+    other_stream_agree += k == dropout_keep(7, 4, static_cast<uint64_t>(i), 0.1f);
+  }
+  CHECK(same_stream == n);
+  // keep rate 0.9 +- 5 sigma (sigma = sqrt(n p q) ~ 134)
+  CHECK(std::abs(kept - 180000) < 700);
+  // Two streams agree where both keep or both drop: 0.82 expected.
+  CHECK(std::abs(other_stream_agree - 164000) < 1000);
+  for (int i = 0; i < 1000; ++i) {
+    const float u = philox_uniform(1, 2, static_cast<uint64_t>(i));
+    REQUIRE(u >= 0.f);
+    REQUIRE(u < 1.f);
+  }
+}

@@ -1,0 +1,216 @@
+// spt-bench: times every op of the library, forward and backward, at BERT-base
+// shapes (B=8, T=128, C=768, 12 heads, FFN 3072) and prints a table of
+// milliseconds and GFLOP/s (GEMM-bound ops) or GB/s (memory-bound ops).
+//
+//   spt-bench [--device cpu|cuda] [--iters N] [--batch B] [--seq T]
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <spdlog/spdlog.h>
+
+#include "spt/core/runtime.h"
+#include "spt/ops/ops.h"
+
+using namespace spt;
+
+namespace {
+
+struct Dims {
+  int64_t B = 8, T = 128, C = 768, H = 12, F = 3072, V = 30522;
+  int64_t N() const { return B * T; }
+};
+
+Tensor randn(const Shape& s, Device dev, uint64_t seed, double scale = 1.0) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> d(0.0, scale);
+  std::vector<double> v(static_cast<size_t>(shape_numel(s)));
+  for (double& x : v) x = d(rng);
+  return Tensor::from_doubles(v, s, DType::f32, dev);
+}
+
+class Bench {
+ public:
+  Bench(Device dev, int iters) : dev_(dev), iters_(iters) {}
+
+  // Times f (after one warm-up call); returns milliseconds per call.
+  double time(const std::function<void()>& f) {
+    Backend& be = backend_for(dev_);
+    f();
+    be.synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters_; ++i) f();
+    be.synchronize();
+    const auto t1 = std::chrono::steady_clock::now();
+    return std::chrono::duration<double, std::milli>(t1 - t0).count() / iters_;
+  }
+
+  // `work` is FLOPs (rate in GFLOP/s) or bytes moved (rate in GB/s).
+  void row(const std::string& op, const std::string& shape, const char* pass, double ms,
+           double work, bool flops) {
+    std::printf("| %-14s | %-28s | %-3s | %9.3f | %9.1f %-6s |\n", op.c_str(), shape.c_str(), pass,
+                ms, work / (ms * 1e6), flops ? "GFLOP/s" : "GB/s");
+  }
+
+ private:
+  Device dev_;
+  int iters_;
+};
+
+std::string shp(std::initializer_list<int64_t> s) {
+  std::string o = "(";
+  for (auto it = s.begin(); it != s.end(); ++it) {
+    if (it != s.begin()) o += ",";
+    o += std::to_string(*it);
+  }
+  return o + ")";
+}
+
+void run(Device dev, const Dims& d, int iters) {
+  Bench b(dev, iters);
+  const int64_t N = d.N(), C = d.C, F = d.F;
+  const double f4 = 4.0;  // bytes per f32
+  std::printf("| %-14s | %-28s | %-3s | %9s | %16s |\n", "op", "shape", "   ", "ms", "rate");
+  std::printf("|----------------|------------------------------|-----|-----------|------------------|\n");
+
+  {  // linear (FFN up-projection)
+    Tensor x = randn({N, C}, dev, 1), w = randn({F, C}, dev, 2, 0.02), bias = randn({F}, dev, 3);
+    Tensor y, dx, dw = Tensor::zeros({F, C}, DType::f32, dev), db = Tensor::zeros({F}, DType::f32, dev);
+    ops::linear_forward(y, x, w, bias);
+    Tensor dy = randn({N, F}, dev, 4);
+    const double fl = 2.0 * N * C * F;
+    b.row("linear", shp({N, C}) + "->" + std::to_string(F), "fwd", b.time([&] { ops::linear_forward(y, x, w, bias); }), fl, true);
+    b.row("linear", shp({N, C}) + "->" + std::to_string(F), "bwd", b.time([&] { ops::linear_backward(dx, dw, db, dy, x, w); }), 2 * fl, true);
+  }
+  {  // dense attention
+    Tensor q = randn({d.B, d.T, C}, dev, 5), k = randn({d.B, d.T, C}, dev, 6), v = randn({d.B, d.T, C}, dev, 7);
+    std::vector<int64_t> m(static_cast<size_t>(d.B * d.T), 1);
+    Tensor mask = Tensor::from_ints(m, {d.B, d.T}, DType::i32, dev);
+    ops::AttentionParams p;
+    p.heads = d.H;
+    p.dropout = {0.1f, 1, 2};
+    ops::AttentionSaved saved;
+    Tensor out, dq, dk, dv;
+    ops::attention_forward(out, saved, q, k, v, mask, p);
+    Tensor dout = randn({d.B, d.T, C}, dev, 8);
+    const double fl = 4.0 * d.B * d.T * d.T * C;
+    const std::string s = shp({d.B, d.T, C}) + " H=" + std::to_string(d.H);
+    b.row("attention", s, "fwd", b.time([&] { ops::attention_forward(out, saved, q, k, v, mask, p); }), fl, true);
+    b.row("attention", s, "bwd", b.time([&] { ops::attention_backward(dq, dk, dv, dout, q, k, v, saved, p); }), 2 * fl, true);
+  }
+  {  // layer norm
+    Tensor x = randn({N, C}, dev, 9), w = randn({C}, dev, 10), bias = randn({C}, dev, 11);
+    Tensor y, dx, dw = Tensor::zeros({C}, DType::f32, dev), db = Tensor::zeros({C}, DType::f32, dev);
+    ops::LayerNormSaved saved;
+    ops::layernorm_forward(y, saved, x, w, bias, 1e-12f);
+    Tensor dy = randn({N, C}, dev, 12);
+    const double bytes = 2.0 * N * C * f4;
+    b.row("layernorm", shp({N, C}), "fwd", b.time([&] { ops::layernorm_forward(y, saved, x, w, bias, 1e-12f); }), bytes, false);
+    b.row("layernorm", shp({N, C}), "bwd", b.time([&] { ops::layernorm_backward(dx, dw, db, dy, x, w, saved); }), 1.5 * bytes, false);
+  }
+  for (auto [name, act] : {std::pair{"gelu", Activation::gelu_erf}, std::pair{"gelu_tanh", Activation::gelu_tanh}}) {
+    Tensor x = randn({N, F}, dev, 13), y, dx, dy = randn({N, F}, dev, 14);
+    const double bytes = 2.0 * N * F * f4;
+    b.row(name, shp({N, F}), "fwd", b.time([&] { ops::activation_forward(act, y, x); }), bytes, false);
+    b.row(name, shp({N, F}), "bwd", b.time([&] { ops::activation_backward(act, dx, dy, x); }), 1.5 * bytes, false);
+  }
+  {  // softmax on attention scores
+    Tensor x = randn({d.B, d.H, d.T, d.T}, dev, 15), y, dx, dy = randn({d.B, d.H, d.T, d.T}, dev, 16);
+    const double bytes = 2.0 * x.numel() * f4;
+    const std::string s = shp({d.B, d.H, d.T, d.T});
+    b.row("softmax", s, "fwd", b.time([&] { ops::softmax_forward(y, x, Tensor(), false, 0.125f); }), bytes, false);
+    b.row("softmax", s, "bwd", b.time([&] { ops::softmax_backward(dx, dy, y, 0.125f); }), 1.5 * bytes, false);
+  }
+  {  // dropout and residual
+    Tensor x = randn({N, C}, dev, 17), y, dx, r;
+    const DropoutParams p{0.1f, 3, 4};
+    const double bytes = 2.0 * N * C * f4;
+    b.row("dropout", shp({N, C}), "fwd", b.time([&] { ops::dropout_forward(y, x, p); }), bytes, false);
+    b.row("dropout", shp({N, C}), "bwd", b.time([&] { ops::dropout_backward(dx, x, p); }), bytes, false);
+    b.row("residual", shp({N, C}), "fwd", b.time([&] { ops::residual_forward(r, x, y); }), 1.5 * bytes, false);
+  }
+  {  // embedding
+    Tensor w = randn({d.V, C}, dev, 18, 0.02), out, dw = Tensor::zeros({d.V, C}, DType::f32, dev);
+    std::vector<int64_t> ids(static_cast<size_t>(N));
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>((i * 7919) % d.V);
+    Tensor t = Tensor::from_ints(ids, {N}, DType::i32, dev);
+    Tensor dout = randn({N, C}, dev, 19);
+    const double bytes = 2.0 * N * C * f4;
+    b.row("embedding", shp({N}) + " V=" + std::to_string(d.V), "fwd", b.time([&] { ops::embedding_forward(out, w, t); }), bytes, false);
+    b.row("embedding", shp({N}) + " V=" + std::to_string(d.V), "bwd", b.time([&] { ops::embedding_backward(dw, dout, t); }), 1.5 * bytes, false);
+  }
+  {  // cross-entropy over the vocabulary (LM head)
+    Tensor logits = randn({N, d.V}, dev, 20), dl;
+    std::vector<int64_t> tg(static_cast<size_t>(N));
+    for (size_t i = 0; i < tg.size(); ++i) tg[i] = static_cast<int64_t>((i * 104729) % d.V);
+    Tensor t = Tensor::from_ints(tg, {N}, DType::i32, dev);
+    ops::CrossEntropySaved saved;
+    const double bytes = 1.0 * N * d.V * f4;
+    const std::string s = shp({N, d.V});
+    b.row("cross_entropy", s, "fwd", b.time([&] { ops::cross_entropy_forward(saved, logits, t); }), bytes, false);
+    b.row("cross_entropy", s, "bwd", b.time([&] { ops::cross_entropy_backward(dl, logits, t, saved); }), 2 * bytes, false);
+  }
+  {  // AdamW over one BERT-base layer's parameters (7.1 M)
+    const int64_t P = 4 * C * C + 2 * C * F;
+    Tensor p = randn({P}, dev, 21), g = randn({P}, dev, 22);
+    Tensor m = Tensor::zeros({P}, DType::f32, dev), v = Tensor::zeros({P}, DType::f32, dev);
+    AdamWParams ap;
+    ap.weight_decay = 0.01f;
+    const double bytes = 7.0 * P * f4;
+    b.row("adamw", shp({P}), "upd", b.time([&] { ops::adamw_step(p, m, v, g, ap); }), bytes, false);
+    std::vector<Tensor> gs = {g};
+    b.row("grad_norm", shp({P}), "red", b.time([&] { ops::global_grad_norm(gs); }), 1.0 * P * f4, false);
+  }
+}
+
+void run_gemm(Device dev, int iters) {
+  Bench b(dev, iters);
+  std::printf("\n| %-14s | %-28s | %-3s | %9s | %16s |\n", "gemm", "m x n x k", "dt", "ms", "rate");
+  std::printf("|----------------|------------------------------|-----|-----------|------------------|\n");
+  Backend& be = backend_for(dev);
+  for (int64_t s : {1024, 4096}) {
+    for (DType dt : {DType::f32, DType::bf16}) {
+      if (dt == DType::bf16 && dev.is_cpu()) continue;  // bf16 GEMM is a GPU path
+      Tensor a = randn({s, s}, dev, 30).to(dt), bm = randn({s, s}, dev, 31).to(dt);
+      Tensor c = Tensor::empty({s, s}, dt, dev);
+      GemmParams g;
+      g.m = g.n = g.k = s;
+      g.lda = g.ldb = g.ldc = s;
+      const double ms = b.time([&] { be.gemm(g, c, a, bm); });
+      b.row("gemm", shp({s, s, s}), dtype_name(dt), ms, 2.0 * s * s * s, true);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"spt-bench: per-op timings at BERT-base shapes"};
+  std::string device = "cpu";
+  int iters = 10;
+  Dims d;
+  app.add_option("--device", device, "cpu or cuda[:N]");
+  app.add_option("--iters", iters, "timed calls per op (after one warm-up)")->check(CLI::PositiveNumber);
+  app.add_option("--batch", d.B, "batch size B")->check(CLI::PositiveNumber);
+  app.add_option("--seq", d.T, "sequence length T")->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+  try {
+    init_threads();
+    spdlog::info("{}", runtime_summary());
+    const Device dev = device_from_name(device);
+    spdlog::info("backend: {}", backend_for(dev).name());
+    std::printf("\nspt-bench on %s: B=%lld T=%lld C=%lld H=%lld FFN=%lld, %d iterations\n\n",
+                dev.str().c_str(), static_cast<long long>(d.B), static_cast<long long>(d.T),
+                static_cast<long long>(d.C), static_cast<long long>(d.H),
+                static_cast<long long>(d.F), iters);
+    run(dev, d, iters);
+    run_gemm(dev, iters);
+    const MemoryStats m = default_allocator(dev).stats();
+    std::printf("\npeak %s memory: %.1f MiB\n", dev.str().c_str(), m.peak / 1048576.0);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+  return 0;
+}
