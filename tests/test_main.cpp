@@ -5,6 +5,7 @@
 #include "spt/core/runtime.h"
 
 int main(int argc, char* argv[]) {
+  spt::select_blas_kernel(argv);
   spt::init_threads();
   return Catch::Session().run(argc, argv);
 }

@@ -39,3 +39,10 @@ TEST_CASE("cuda discovery never throws", "[runtime][cuda]") {
     CHECK_THROWS_WITH(backend_for(Device::cuda(0)), Catch::Contains("not available"));
   }
 }
+
+TEST_CASE("a tuned OpenBLAS kernel is in use on AVX2/AVX-512 CPUs", "[runtime]") {
+  // test_main calls select_blas_kernel(), as every spt program does.
+  const RuntimeInfo info = runtime_info();
+  INFO(runtime_summary());
+  if (__builtin_cpu_supports("avx2")) CHECK(info.blas_core != "Prescott");
+}

@@ -4,6 +4,7 @@
 //
 //   spt-bench [--device cpu|cuda] [--iters N] [--batch B] [--seq T]
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -34,16 +35,22 @@ class Bench {
  public:
   Bench(Device dev, int iters) : dev_(dev), iters_(iters) {}
 
-  // Times f (after one warm-up call); returns milliseconds per call.
+  // Times f (after one warm-up call); returns the median milliseconds per call
+  // (the median resists the noise of shared machines).
   double time(const std::function<void()>& f) {
     Backend& be = backend_for(dev_);
     f();
     be.synchronize();
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < iters_; ++i) f();
-    be.synchronize();
-    const auto t1 = std::chrono::steady_clock::now();
-    return std::chrono::duration<double, std::milli>(t1 - t0).count() / iters_;
+    std::vector<double> ms;
+    for (int i = 0; i < iters_; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      f();
+      be.synchronize();
+      const auto t1 = std::chrono::steady_clock::now();
+      ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
   }
 
   // `work` is FLOPs (rate in GFLOP/s) or bytes moved (rate in GB/s).
@@ -186,6 +193,7 @@ void run_gemm(Device dev, int iters) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  select_blas_kernel(argv);
   CLI::App app{"spt-bench: per-op timings at BERT-base shapes"};
   std::string device = "cpu";
   int iters = 10;

@@ -3,7 +3,10 @@
 
 #include <omp.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "spt/backend/backend.h"
@@ -15,9 +18,25 @@ char* openblas_get_config(void);
 char* openblas_get_corename(void);
 int openblas_get_parallel(void);
 void openblas_set_num_threads(int num_threads);
+// DYNAMIC_ARCH builds (all of Debian's) report the kernel chosen at run time
+// here; openblas_get_corename() gives only the build's baseline target.
+char* gotoblas_corename(void) __attribute__((weak));
 }
 
 namespace spt {
+
+void select_blas_kernel(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr || gotoblas_corename == nullptr) return;
+  if (std::strcmp(gotoblas_corename(), "Prescott") != 0) return;  // a tuned kernel was found
+  const char* core = nullptr;
+  if (__builtin_cpu_supports("avx512bf16")) core = "Cooperlake";
+  else if (__builtin_cpu_supports("avx512f")) core = "SkylakeX";
+  else if (__builtin_cpu_supports("avx2")) core = "Haswell";
+  if (core == nullptr) return;
+  setenv("OPENBLAS_CORETYPE", core, 1);
+  execv("/proc/self/exe", argv);
+  // execv only returns on failure: carry on with the generic kernels.
+}
 
 void init_threads(int n) {
   if (n <= 0) {
@@ -38,7 +57,7 @@ void init_threads(int n) {
 RuntimeInfo runtime_info() {
   RuntimeInfo info;
   info.blas_config = openblas_get_config();
-  info.blas_core = openblas_get_corename();
+  info.blas_core = gotoblas_corename ? gotoblas_corename() : openblas_get_corename();
   switch (openblas_get_parallel()) {
     case 0: info.blas_parallel = "serial"; break;
     case 1: info.blas_parallel = "pthread"; break;

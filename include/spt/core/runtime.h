@@ -19,6 +19,14 @@ struct RuntimeInfo {
   bool cuda_built = false;
 };
 
+// OpenBLAS 0.3.21 (Debian 12) does not recognise recent Intel CPUs (e.g. model
+// 0xCF) and falls back to its generic "Prescott" kernels, 5-10x slower. Call
+// this first thing in main(): when the kernel chosen is generic but the CPU
+// has AVX-512 or AVX2, it sets OPENBLAS_CORETYPE (Cooperlake, SkylakeX or
+// Haswell) and re-executes the program, since OpenBLAS reads that variable
+// only when it loads. Does nothing when OPENBLAS_CORETYPE is already set.
+void select_blas_kernel(char** argv);
+
 // Sets the thread count for OpenMP loops and BLAS alike. n <= 0 means: the
 // SPT_NUM_THREADS environment variable if set, else the number of cores.
 void init_threads(int n = 0);
