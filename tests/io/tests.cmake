@@ -1,0 +1,3 @@
+# io tests, compiled into spt_tests.
+target_sources(spt_tests PRIVATE
+)

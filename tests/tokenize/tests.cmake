@@ -1,0 +1,3 @@
+# tokenize tests, compiled into spt_tests.
+target_sources(spt_tests PRIVATE
+)
