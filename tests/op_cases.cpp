@@ -363,6 +363,7 @@ std::vector<OpCase> build_cases() {
   add_activation(cases, "gelu_tanh", Activation::gelu_tanh, {3, 37});
   add_activation(cases, "relu", Activation::relu, {3, 37});
   add_activation(cases, "silu", Activation::silu, {3, 37});
+  add_activation(cases, "tanh", Activation::tanh, {2, 13});
   add_softmax(cases, {2, 3, 13, 13}, {13, 5}, false, 1.0f);
   add_softmax(cases, {2, 1, 13, 13}, {9, 0}, false, 0.125f);  // batch item 1 fully padded
   add_softmax(cases, {1, 2, 37, 37}, {}, true, 0.5f);
@@ -395,7 +396,7 @@ const std::vector<OpCase>& op_cases() {
 const std::vector<std::string>& required_ops() {
   static const std::vector<std::string> ops = {
       "linear",    "embedding", "layernorm",     "gelu", "gelu_tanh", "relu",
-      "silu",      "softmax",   "dropout",       "residual", "attention", "cross_entropy",
+      "silu",      "tanh",      "softmax",   "dropout",       "residual", "attention", "cross_entropy",
       "mse",       "adamw",     "clip_grad_norm"};
   return ops;
 }

@@ -216,8 +216,7 @@ TEST_CASE("cuda gemm: f32 and bf16 against a double reference", "[cuda][gemm]") 
   }
 }
 
-TEST_CASE("cuda casts f32 <-> bf16 / f16 match the host conversions bit for bit",
-          "[cuda][cast]") {
+TEST_CASE("cuda casts f32 <-> bf16 / f16 match the host conversions bit for bit", "[cuda][cast]") {
   if (!gpu_present()) return;
   const Device gpu = Device::cuda(0);
   Backend& be = backend_for(gpu);
@@ -268,8 +267,8 @@ TEST_CASE("cuda casts f32 <-> bf16 / f16 match the host conversions bit for bit"
       const float want = is_bf16 ? bf16_to_f32(got16[i]) : f16_to_f32(got16[i]);
       if (got32[i] != f32_bits(want) && bad++ == 0) first_bad = i;
     }
-    INFO("half -> f32: first mismatch at half bits 0x" << std::hex << got16[first_bad]
-                                                       << ": got 0x" << got32[first_bad]);
+    INFO("half -> f32: first mismatch at half bits 0x" << std::hex << got16[first_bad] << ": got 0x"
+                                                       << got32[first_bad]);
     CHECK(bad == 0);
   }
 }

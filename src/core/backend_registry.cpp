@@ -15,6 +15,7 @@ const char* activation_name(Activation a) {
     case Activation::gelu_tanh: return "gelu_tanh";
     case Activation::relu: return "relu";
     case Activation::silu: return "silu";
+    case Activation::tanh: return "tanh";
   }
   return "?";
 }
@@ -37,6 +38,9 @@ Backend& backend_for(Device device) {
     static cpu::CpuBackend cpu_backend;
     return cpu_backend;
   }
+  // Query the driver before the map exists, so that the map (and the backends in
+  // it) is destroyed at exit before the CUDA runtime shuts down.
+  (void)cuda_device_count();
   static std::mutex mutex;
   static std::map<int, std::unique_ptr<Backend>> cuda_backends;
   std::lock_guard<std::mutex> lock(mutex);

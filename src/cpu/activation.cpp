@@ -3,6 +3,7 @@
 //   gelu_tanh:   y = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3)
 //   relu:        y = max(x, 0)   (derivative 0 at x = 0, as PyTorch)
 //   silu:        y = x * sigmoid(x)
+//   tanh:        y = tanh(x), dy/dx = 1 - y^2   (the BERT pooler)
 // Backward writes dx = dy * f'(x).
 #include <cmath>
 
@@ -23,6 +24,7 @@ T act_fwd(Activation act, T x) {
     }
     case Activation::relu: return x > T(0) ? x : T(0);
     case Activation::silu: return x / (T(1) + std::exp(-x));
+    case Activation::tanh: return std::tanh(x);
   }
   return x;
 }
@@ -46,6 +48,10 @@ T act_grad(Activation act, T x) {
     case Activation::silu: {
       const T s = T(1) / (T(1) + std::exp(-x));
       return s * (T(1) + x * (T(1) - s));
+    }
+    case Activation::tanh: {
+      const T t = std::tanh(x);
+      return T(1) - t * t;
     }
   }
   return T(1);

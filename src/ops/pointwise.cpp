@@ -95,8 +95,9 @@ Activation activation_from_name(const std::string& name) {
     return Activation::gelu_tanh;
   if (name == "relu") return Activation::relu;
   if (name == "silu" || name == "swish") return Activation::silu;
+  if (name == "tanh") return Activation::tanh;
   fail("[activation] unknown activation '", name,
-       "'; hint: supported are gelu, gelu_new, gelu_pytorch_tanh, relu, silu, swish");
+       "'; hint: supported are gelu, gelu_new, gelu_pytorch_tanh, relu, silu, swish, tanh");
 }
 
 void activation_forward(Activation act, Tensor& y, const Tensor& x) {

@@ -40,7 +40,7 @@ struct GemmParams {
   float beta = 0.f;  // 0: C is written; 1: C is accumulated
 };
 
-enum class Activation { gelu_erf, gelu_tanh, relu, silu };
+enum class Activation { gelu_erf, gelu_tanh, relu, silu, tanh };
 const char* activation_name(Activation a);
 
 struct LayerNormParams {

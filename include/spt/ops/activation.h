@@ -1,4 +1,4 @@
-// Pointwise activations: gelu (erf), gelu_tanh, relu, silu. Any shape.
+// Pointwise activations: gelu (erf), gelu_tanh, relu, silu, tanh. Any shape.
 #pragma once
 
 #include <string>

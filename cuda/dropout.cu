@@ -1,0 +1,67 @@
+// Inverted dropout with Philox masks (include/spt/backend/philox.h), as
+// src/cpu/dropout.cpp:
+//   y_e  = keep_e ? x_e  * (1 / (1 - p)) : 0
+//   dx_e = keep_e ? dy_e * (1 / (1 - p)) : 0     (written)
+// keep_e = dropout_keep(seed, offset, e, p) with e the flat element index, so
+// the mask is the CPU backend's bit for bit and is regenerated, not stored.
+// p == 0 is a plain copy.
+#include "backend_impl.h"
+#include "cuda_check.h"
+#include "device/indexing.cuh"
+#include "launch.h"
+#include "spt/backend/philox.h"
+
+namespace spt::cuda {
+
+namespace {
+
+__device__ __forceinline__ void apply_mask(float* out, const float* in, int64_t n, float p,
+                                           float keep_scale, uint64_t seed, uint64_t offset) {
+  for (int64_t i = device::first_index(); i < n; i += device::index_stride())
+    out[i] = dropout_keep(seed, offset, static_cast<uint64_t>(i), p) ? in[i] * keep_scale : 0.f;
+}
+
+__global__ void dropout_fwd_kernel(float* y, const float* x, int64_t n, float p, float keep_scale,
+                                   uint64_t seed, uint64_t offset) {
+  apply_mask(y, x, n, p, keep_scale, seed, offset);
+}
+
+__global__ void dropout_bwd_kernel(float* dx, const float* dy, int64_t n, float p, float keep_scale,
+                                   uint64_t seed, uint64_t offset) {
+  apply_mask(dx, dy, n, p, keep_scale, seed, offset);
+}
+
+// 1 / (1 - p), computed as the CPU backend does (in f32).
+float keep_scale_of(float p) { return 1.f / (1.f - p); }
+
+}  // namespace
+
+void CudaBackend::dropout_fwd(const DropoutParams& p, Tensor& y, const Tensor& x) {
+  require_f32("dropout", y, x);
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  const DeviceGuard guard(index_);
+  if (p.p == 0.f) {
+    copy_bytes(y.data_ptr(), x.data_ptr(), x.nbytes());
+    return;
+  }
+  dropout_fwd_kernel<<<grid_for(n), kThreads, 0, stream()>>>(
+      y.data<float>(), x.data<float>(), n, p.p, keep_scale_of(p.p), p.seed, p.offset);
+  SPT_CUDA_CHECK_LAUNCH("dropout_fwd_kernel");
+}
+
+void CudaBackend::dropout_bwd(const DropoutParams& p, Tensor& dx, const Tensor& dy) {
+  require_f32("dropout", dx, dy);
+  const int64_t n = dy.numel();
+  if (n == 0) return;
+  const DeviceGuard guard(index_);
+  if (p.p == 0.f) {
+    copy_bytes(dx.data_ptr(), dy.data_ptr(), dy.nbytes());
+    return;
+  }
+  dropout_bwd_kernel<<<grid_for(n), kThreads, 0, stream()>>>(
+      dx.data<float>(), dy.data<float>(), n, p.p, keep_scale_of(p.p), p.seed, p.offset);
+  SPT_CUDA_CHECK_LAUNCH("dropout_bwd_kernel");
+}
+
+}  // namespace spt::cuda
