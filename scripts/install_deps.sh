@@ -15,7 +15,7 @@ PKGS=(
   python3 python3-pip
   libopenblas-openmp-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libsentencepiece-dev sentencepiece libpcre2-dev
+  libsentencepiece-dev sentencepiece libpcre2-dev libicu-dev liblzma-dev
   catch2
 )
 

@@ -44,24 +44,25 @@ Parsed parse_entry(const std::string& name, const Json& e, const std::string& wh
 
   const Json& shape = e["shape"];
   SPT_CHECK(shape.is_array(), at, ": \"shape\" must be an array, got ", json_kind(shape), kHint);
-  // numel * dtype size must fit the data region. The product saturates at
-  // data_size + 1 so it cannot overflow; the product of the non-zero dims is
-  // bounded too, so that shape_numel() never overflows (e.g. [2^40, 2^40, 0]).
+  // The product of the non-zero dims is bounded so that numel * dtype size
+  // (and shape_numel()) cannot overflow, e.g. for [2^40, 2^40] or [2^62, 2^62, 0].
   const uint64_t esize = stored_dtype_size(p.info.dtype);
-  uint64_t bytes = esize;
   uint64_t nonzero = 1;
+  bool empty = false;
   for (const Json& d : shape) {
     uint64_t v = 0;
     SPT_CHECK(as_u64(d, v), at, ": shape ", shape.dump(),
               " must hold non-negative integers", kHint);
-    if (v != 0) {
+    if (v == 0) {
+      empty = true;
+    } else {
       SPT_CHECK(nonzero <= static_cast<uint64_t>(INT64_MAX) / esize / v, at, ": shape ",
                 shape.dump(), " is too large", kHint);
       nonzero *= v;
     }
     p.info.shape.push_back(static_cast<int64_t>(v));
-    bytes = (v != 0 && bytes > (data_size + 1) / v) ? data_size + 1 : bytes * v;
   }
+  const uint64_t bytes = empty ? 0 : nonzero * esize;
 
   const Json& off = e["data_offsets"];
   SPT_CHECK(off.is_array() && off.size() == 2, at,
@@ -74,8 +75,7 @@ Parsed parse_entry(const std::string& name, const Json& e, const std::string& wh
             " lie outside the data region of ", data_size, " bytes", kHint);
   SPT_CHECK(bytes == p.end - p.begin, at, ": shape ", shape_str(p.info.shape), " of ",
             stored_dtype_name(p.info.dtype), " needs ",
-            bytes > data_size ? std::string("more than the whole data region")
-                              : std::to_string(bytes) + " bytes",
+            bytes, " bytes",
             " but data_offsets ", off.dump(), " span ", p.end - p.begin, " bytes", kHint);
   return p;
 }

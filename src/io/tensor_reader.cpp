@@ -43,6 +43,14 @@ Tensor TensorReader::load(const std::string& name, std::optional<DType> dtype) c
   return out;
 }
 
+std::vector<unsigned char> TensorReader::raw(const std::string& name) const {
+  const TensorInfo& t = info(name);
+  std::vector<unsigned char> scratch;
+  const unsigned char* p = bytes(t, scratch);
+  if (p == scratch.data()) return scratch;
+  return std::vector<unsigned char>(p, p + t.nbytes());
+}
+
 void TensorReader::add(TensorInfo info, const std::string& component) {
   SPT_CHECK(index_.emplace(info.name, infos_.size()).second, "[", component, "] ", path_,
             ": tensor \"", info.name, "\" appears twice; hint: the checkpoint is corrupt");

@@ -55,8 +55,6 @@ void linear_backward(Tensor& dx, Tensor& dw, Tensor& db, const Tensor& dy, const
   const LinearDims d = linear_dims(op, x, w, db);
   check_float(op, "dy", dy);
   check_shape(op, "dy", dy, d.y_shape);
-  check_float(op, "dw", dw);
-  check_shape(op, "dw", dw, w.shape());
   check_same(op, {&x, &w, &dy, &dw});
   Backend& be = backend_for(x.device());
   if (need_dx || dx.defined()) {
@@ -70,16 +68,20 @@ void linear_backward(Tensor& dx, Tensor& dw, Tensor& db, const Tensor& dy, const
     g.ldc = d.in;
     be.gemm(g, dx, dy, w);
   }
-  GemmParams g;  // dW (out, in) += dy^T (out, N) * x (N, in)
-  g.trans_a = true;
-  g.m = d.out;
-  g.n = d.in;
-  g.k = d.n;
-  g.lda = d.out;
-  g.ldb = d.in;
-  g.ldc = d.in;
-  g.beta = 1.f;
-  be.gemm(g, dw, dy, x);
+  if (dw.defined()) {  // undefined: frozen weight
+    check_float(op, "dw", dw);
+    check_shape(op, "dw", dw, w.shape());
+    GemmParams g;  // dW (out, in) += dy^T (out, N) * x (N, in)
+    g.trans_a = true;
+    g.m = d.out;
+    g.n = d.in;
+    g.k = d.n;
+    g.lda = d.out;
+    g.ldb = d.in;
+    g.ldc = d.in;
+    g.beta = 1.f;
+    be.gemm(g, dw, dy, x);
+  }
   if (db.defined()) be.sum_rows(db, dy);
 }
 

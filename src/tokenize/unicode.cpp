@@ -20,7 +20,7 @@ bool in_unicode_8(char32_t c) {
 }
 
 int8_t category(char32_t c) {
-  return in_unicode_8(c) ? u_charType(static_cast<UChar32>(c)) : U_UNASSIGNED;
+  return in_unicode_8(c) ? u_charType(static_cast<UChar32>(c)) : static_cast<int8_t>(U_UNASSIGNED);
 }
 
 std::u16string to_utf16(std::u32string_view s) {

@@ -39,6 +39,9 @@ class TensorReader {
   // Loads `name` as a contiguous CPU tensor of `dtype` (default: the file's own
   // dtype; an error for file dtypes the runtime lacks, e.g. U8 -> pass i64).
   Tensor load(const std::string& name, std::optional<DType> dtype = std::nullopt) const;
+  // The tensor's bytes exactly as stored (contiguous, little-endian), for
+  // copying between formats without conversion.
+  std::vector<unsigned char> raw(const std::string& name) const;
   // String metadata (safetensors "__metadata__"; shard index "metadata").
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::string& path() const { return path_; }

@@ -9,7 +9,8 @@ namespace spt::ops {
 // y is allocated when undefined.
 void linear_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b);
 // dx = dy W (written; skipped when dx is undefined and `need_dx` false),
-// dw += dy^T x, db += sum over rows of dy (skipped when db is undefined).
+// dw += dy^T x (skipped when dw is undefined: a frozen weight),
+// db += sum over rows of dy (skipped when db is undefined).
 void linear_backward(Tensor& dx, Tensor& dw, Tensor& db, const Tensor& dy, const Tensor& x,
                      const Tensor& w, bool need_dx = true);
 

@@ -56,6 +56,9 @@ class Tokenizer {
   virtual std::string id_to_token(int32_t id) const = 0;
   virtual std::optional<int32_t> token_to_id(std::string_view token) const = 0;
 
+  // Text of `id`, added tokens included (id_to_token knows the model's vocabulary only).
+  std::string token_text(int32_t id) const;
+
   // Model ids of `text` without template tokens; special tokens written in the text
   // ("[MASK]", "<|endoftext|>") are recognised as HF does. Throws on invalid UTF-8.
   std::vector<int32_t> tokenize(std::string_view text) const;

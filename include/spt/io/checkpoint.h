@@ -1,0 +1,67 @@
+// The spt checkpoint: a folder Hugging Face can read (docs/checkpoint-format.md).
+//
+//   <dir>/config.json          the HF config, plus an "spt" object (spt's own settings)
+//   <dir>/model.safetensors    weights under HF names and layouts (transformers loads it)
+//   <dir>/<tokenizer files>    copied (tokenizer.json, vocab.txt, merges.txt, ...)
+//   <dir>/trainer_state/       optimizer moments, scheduler, RNG, data position
+//   <dir>/spt_checkpoint.json  the completion marker, written last
+//
+// Saving is atomic (AtomicDir): a crash leaves the previous checkpoint or none,
+// never a folder with a marker and missing files; loading requires the marker
+// and checks that every file it lists has the recorded size.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "spt/io/model_config.h"
+#include "spt/io/param_spec.h"
+#include "spt/io/weight_map.h"
+
+namespace spt::io {
+
+constexpr int kCheckpointVersion = 1;
+constexpr const char* kCheckpointMarker = "spt_checkpoint.json";
+
+// Files copied from a model folder besides config.json and the weights.
+const std::vector<std::string>& tokenizer_files();
+
+struct CheckpointData {
+  ModelConfig config;                                  // its raw JSON is written back
+  ModelHead head = ModelHead::none;
+  Json spt = Json::object();                           // spt's own settings -> config.json "spt"
+  std::vector<std::pair<std::string, Tensor>> params;  // spt names (param_specs order)
+  std::string tokenizer_dir;                           // copy tokenizer files from here ("" none)
+  // trainer_state/: state.json (scheduler, RNG, data position...) and
+  // tensors.safetensors (optimizer moments), written when non-empty.
+  Json trainer_state;
+  std::vector<std::pair<std::string, Tensor>> trainer_tensors;
+};
+
+// Writes `data` as an spt checkpoint at `dir` (replacing an existing spt
+// checkpoint or an empty folder; anything else is an error).
+void save_checkpoint(const std::string& dir, const CheckpointData& data);
+
+struct LoadedCheckpoint {
+  ModelConfig config;
+  ModelHead head = ModelHead::none;
+  Json spt;
+  LoadedWeights weights;
+  Json trainer_state;                    // null when absent
+  std::string trainer_tensors_path;      // "" when absent
+};
+
+// Reads an spt checkpoint written by save_checkpoint (marker required).
+LoadedCheckpoint load_checkpoint(const std::string& dir, DType dtype = DType::f32);
+
+// True when `dir` holds a complete spt checkpoint marker.
+bool is_spt_checkpoint(const std::string& dir);
+
+// Writes the Hugging Face folder of an spt checkpoint: config.json without the
+// "spt" object, model.safetensors (the checkpoint's dtype), tokenizer files.
+// `out_dir` must not exist or be empty (or hold an earlier export).
+void export_hf(const std::string& checkpoint_dir, const std::string& out_dir);
+
+}  // namespace spt::io

@@ -1,0 +1,60 @@
+// spt's canonical parameter names and shapes for BERT and GPT-2, generated
+// from a ModelConfig: the contract between checkpoint loading (weight_map.h)
+// and the models. Linear weights are [out, in] (GPT-2's Conv1D [in, out]
+// weights are transposed on load); GPT-2 keeps q, k, v fused as attn.qkv.
+//
+//   BERT                                   GPT-2
+//   embeddings.word.weight      [V, C]     embeddings.word.weight      [V, C]
+//   embeddings.position.weight  [P, C]     embeddings.position.weight  [P, C]
+//   embeddings.token_type.weight[T, C]     layers.i.attn_norm.{weight,bias} [C]
+//   embeddings.norm.{weight,bias}   [C]    layers.i.attn.qkv.weight   [3C, C]
+//   layers.i.attn.{q,k,v}.weight [C, C]    layers.i.attn.qkv.bias     [3C]
+//   layers.i.attn.{q,k,v}.bias   [C]       layers.i.attn.out.{weight [C, C], bias [C]}
+//   layers.i.attn.out.{weight [C, C], bias [C]}
+//   layers.i.attn_norm.{weight,bias} [C]   layers.i.ffn_norm.{weight,bias} [C]
+//   layers.i.ffn.up.{weight [F, C], bias [F]}  (both)
+//   layers.i.ffn.down.{weight [C, F], bias [C]}  (both)
+//   layers.i.ffn_norm.{weight,bias} [C]    final_norm.{weight,bias}   [C]
+//   pooler.{weight [C, C], bias [C]}       lm_head.weight [V, C] (only when untied)
+//   classifier.{weight [L, C], bias [L]}   classifier.weight [L, C] (HF "score", no bias)
+//
+// V vocab, P positions, T token types, C hidden, F FFN inner size, L labels.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "spt/core/tensor.h"
+#include "spt/io/model_config.h"
+
+namespace spt::io {
+
+// Which Hugging Face model class the weights belong to.
+enum class ModelHead {
+  none,                     // BertModel (with pooler) / GPT2Model
+  sequence_classification,  // BertForSequenceClassification / GPT2ForSequenceClassification
+  causal_lm,                // GPT2LMHeadModel (lm_head tied to the word embeddings by default)
+};
+const char* head_name(ModelHead h);
+// Parses "none", "classification", "causal_lm"; throws naming the valid ones.
+ModelHead head_from_name(const std::string& name);
+// The head implied by the config's "architectures" ("...ForSequenceClassification",
+// "...LMHeadModel" / "...ForCausalLM"); none otherwise.
+ModelHead head_from_architectures(const ModelConfig& c);
+// "BertForSequenceClassification", "GPT2LMHeadModel", ...
+std::string hf_architecture(const ModelConfig& c, ModelHead head);
+
+struct ParamSpec {
+  std::string name;   // spt name
+  Shape shape;        // spt layout
+  bool head = false;  // may be newly initialised when a checkpoint lacks it (pooler, classifier)
+};
+
+// The parameters of the model for `c` with `head`, in a fixed order.
+// Throws for llama (configuration only so far) and unsupported heads.
+std::vector<ParamSpec> param_specs(const ModelConfig& c, ModelHead head);
+
+// Total elements of `specs`.
+int64_t count_params(const std::vector<ParamSpec>& specs);
+
+}  // namespace spt::io

@@ -1,0 +1,48 @@
+// Building blocks shared by the models: parameter references bound by name
+// from a ParameterStore, and the per-step context that keys dropout.
+//
+// Layers are plain structs without a tape: forward records what backward needs
+// in the layer's own saved slots; backward writes activation gradients and
+// accumulates parameter gradients (skipped for frozen parameters, whose
+// gradient views are undefined).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "spt/backend/backend.h"
+#include "spt/model/parameters.h"
+
+namespace spt::model {
+
+// What a forward pass needs besides its inputs.
+struct StepContext {
+  bool training = false;  // dropout on
+  uint64_t seed = 0;      // dropout key
+  uint64_t step = 0;      // optimizer step (with the micro-batch) keys the masks
+  uint64_t micro = 0;     // micro-batch within the step
+};
+
+// Dropout parameters for one site: the Philox stream is (step, micro, layer, site),
+// so a resumed run replays exactly the same masks.
+DropoutParams dropout_at(const StepContext& ctx, float p, int layer, int site);
+
+// A Linear layer's parameters: weight (out, in), bias (out) or undefined.
+struct LinearRef {
+  Tensor w, b, dw, db;
+  static LinearRef bind(ParameterStore& ps, const std::string& name, bool bias = true);
+  // Row range [begin, end) of the output features (views; e.g. GPT-2's fused c_attn).
+  LinearRef rows(int64_t begin, int64_t end) const;
+  void forward(Tensor& y, const Tensor& x) const;
+  // dx written when need_dx; dw, db accumulated when trainable.
+  void backward(Tensor& dx, const Tensor& dy, const Tensor& x, bool need_dx = true);
+};
+
+struct LayerNormRef {
+  Tensor w, b, dw, db;
+  float eps = 1e-5f;
+  static LayerNormRef bind(ParameterStore& ps, const std::string& name, float eps,
+                           const std::string& weight = "weight", const std::string& bias = "bias");
+};
+
+}  // namespace spt::model

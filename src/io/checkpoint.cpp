@@ -1,0 +1,172 @@
+// spt checkpoint save / load / Hugging Face export (see checkpoint.h and
+// docs/checkpoint-format.md).
+#include "spt/io/checkpoint.h"
+
+#include <filesystem>
+
+#include "spt/core/error.h"
+#include "spt/io/atomic_dir.h"
+#include "spt/io/atomic_file.h"
+#include "spt/io/safetensors.h"
+
+namespace spt::io {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using OJson = nlohmann::ordered_json;
+
+// transformers refuses safetensors files whose metadata lacks format "pt".
+const std::map<std::string, std::string> kHfMetadata = {{"format", "pt"}};
+
+// The HF config as written: the original keys (spt-only keys dropped), the
+// architecture of `head`, id2label for classifiers, and optionally "spt".
+OJson hf_config_json(const ModelConfig& c, ModelHead head, const Json* spt) {
+  OJson out = OJson::parse(c.raw.dump());
+  out.erase("spt");
+  out["architectures"] = {hf_architecture(c, head)};
+  if (head == ModelHead::sequence_classification && !out.contains("id2label")) {
+    OJson id2label = OJson::object(), label2id = OJson::object();
+    for (int64_t i = 0; i < c.num_labels; ++i) {
+      id2label[std::to_string(i)] = "LABEL_" + std::to_string(i);
+      label2id["LABEL_" + std::to_string(i)] = i;
+    }
+    out["id2label"] = id2label;
+    out["label2id"] = label2id;
+  }
+  if (spt) out["spt"] = OJson::parse(spt->dump());
+  return out;
+}
+
+void copy_tokenizer(const std::string& from, const std::string& to) {
+  if (from.empty()) return;
+  for (const std::string& f : tokenizer_files()) {
+    const fs::path src = fs::path(from) / f;
+    if (fs::is_regular_file(src)) write_file_atomic((fs::path(to) / f).string(), read_file(src.string(), "checkpoint"));
+  }
+}
+
+// The completion marker: format, version and the size of every file.
+void write_marker(const std::string& dir) {
+  OJson files = OJson::object();
+  std::vector<fs::path> paths;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) paths.push_back(e.path());
+  std::sort(paths.begin(), paths.end());
+  for (const fs::path& p : paths)
+    files[fs::relative(p, dir).generic_string()] = static_cast<uint64_t>(fs::file_size(p));
+  OJson m;
+  m["format"] = "spt-checkpoint";
+  m["version"] = kCheckpointVersion;
+  m["files"] = files;
+  write_json_file((fs::path(dir) / kCheckpointMarker).string(), m);
+}
+
+void check_marker(const std::string& dir) {
+  const std::string marker = (fs::path(dir) / kCheckpointMarker).string();
+  SPT_CHECK(fs::is_regular_file(marker), "[checkpoint] ", dir, " has no ", kCheckpointMarker,
+            ", so it is not a complete spt checkpoint (an interrupted save leaves none); hint: "
+            "use the previous checkpoint, or load a Hugging Face folder as a pretrained model");
+  const Json m = read_json_file(marker, "checkpoint");
+  SPT_CHECK(m.is_object() && m.value("format", "") == "spt-checkpoint" && m.contains("files") &&
+                m["files"].is_object(),
+            "[checkpoint] ", marker, " is not an spt checkpoint marker");
+  const auto version = get_int(m, "version", "[checkpoint] " + marker);
+  SPT_CHECK(version && *version <= kCheckpointVersion, "[checkpoint] ", marker, ": version ",
+            version.value_or(0), " is newer than this spt (", kCheckpointVersion,
+            "); hint: update spt");
+  for (const auto& [name, size] : m["files"].items()) {
+    const fs::path p = fs::path(dir) / name;
+    std::error_code ec;
+    const auto actual = fs::file_size(p, ec);
+    SPT_CHECK(!ec && size.is_number_unsigned() && actual == size.get<uint64_t>(), "[checkpoint] ",
+              dir, ": ", name, ec ? " is missing" : " has the wrong size", " (expected ",
+              size.dump(), " bytes); hint: the checkpoint was modified or damaged after saving");
+  }
+}
+
+DType file_float_dtype(const TensorReader& r) {
+  for (const TensorInfo& t : r.tensors())
+    if (stored_is_floating(t.dtype)) return *runtime_dtype_of(t.dtype);
+  return DType::f32;
+}
+
+}  // namespace
+
+const std::vector<std::string>& tokenizer_files() {
+  static const std::vector<std::string> files = {
+      "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+      "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model", "spiece.model",
+      "generation_config.json"};
+  return files;
+}
+
+bool is_spt_checkpoint(const std::string& dir) {
+  return fs::is_regular_file(fs::path(dir) / kCheckpointMarker);
+}
+
+void save_checkpoint(const std::string& dir, const CheckpointData& d) {
+  // Checks every parameter against the model's table before touching disk.
+  const auto hf = to_hf_tensors(d.config, d.head, d.params);
+  AtomicDir out(dir, "checkpoint", is_spt_checkpoint);
+  const fs::path tmp = out.path();
+  Json spt = d.spt.is_null() ? Json::object() : d.spt;
+  spt["format_version"] = kCheckpointVersion;
+  spt["head"] = head_name(d.head);
+  write_json_file((tmp / "config.json").string(), hf_config_json(d.config, d.head, &spt));
+  write_safetensors((tmp / "model.safetensors").string(), hf, kHfMetadata);
+  copy_tokenizer(d.tokenizer_dir, tmp.string());
+  fs::create_directory(tmp / "trainer_state");
+  if (!d.trainer_state.is_null())
+    write_json_file((tmp / "trainer_state" / "state.json").string(),
+                    nlohmann::ordered_json::parse(d.trainer_state.dump()));
+  if (!d.trainer_tensors.empty())
+    write_safetensors((tmp / "trainer_state" / "tensors.safetensors").string(), d.trainer_tensors);
+  write_marker(tmp.string());  // last: its presence means everything above is complete
+  out.commit();
+}
+
+LoadedCheckpoint load_checkpoint(const std::string& dir, DType dtype) {
+  check_marker(dir);
+  LoadedCheckpoint c;
+  c.config = load_model_config(dir);
+  const std::string ctx = "[checkpoint] " + c.config.source;
+  c.spt = c.config.raw.contains("spt") ? c.config.raw["spt"] : Json::object();
+  SPT_CHECK(c.spt.is_object(), ctx, ": \"spt\" must be an object");
+  const auto head = get_string(c.spt, "head", ctx + " spt");
+  c.head = head ? head_from_name(*head) : head_from_architectures(c.config);
+  SafetensorsReader weights((fs::path(dir) / "model.safetensors").string());
+  c.weights = load_weights(c.config, weights, c.head, dtype);
+  const fs::path ts = fs::path(dir) / "trainer_state";
+  if (fs::is_regular_file(ts / "state.json"))
+    c.trainer_state = read_json_file((ts / "state.json").string(), "checkpoint");
+  if (fs::is_regular_file(ts / "tensors.safetensors"))
+    c.trainer_tensors_path = (ts / "tensors.safetensors").string();
+  return c;
+}
+
+void export_hf(const std::string& checkpoint_dir, const std::string& out_dir) {
+  check_marker(checkpoint_dir);
+  const ModelConfig config = load_model_config(checkpoint_dir);
+  const Json spt = config.raw.contains("spt") ? config.raw["spt"] : Json::object();
+  const auto head_s = get_string(spt, "head", "[checkpoint] " + config.source + " spt");
+  const ModelHead head = head_s ? head_from_name(*head_s) : head_from_architectures(config);
+  SafetensorsReader reader((fs::path(checkpoint_dir) / "model.safetensors").string());
+  // Through spt's names and back: the export holds exactly the model's
+  // parameters, in the checkpoint's own dtype.
+  const LoadedWeights w = load_weights(config, reader, head, file_float_dtype(reader));
+  SPT_CHECK(w.newly_initialized.empty(), "[export] ", checkpoint_dir, " lacks ",
+            w.newly_initialized.front(), "; hint: the checkpoint is incomplete");
+  AtomicDir out(out_dir, "export", [](const std::string& d) {
+    return fs::is_regular_file(fs::path(d) / "config.json") && !is_spt_checkpoint(d);
+  });
+  const fs::path tmp = out.path();
+  write_json_file((tmp / "config.json").string(), hf_config_json(config, head, nullptr));
+  write_safetensors((tmp / "model.safetensors").string(), to_hf_tensors(config, head, w.params),
+                    kHfMetadata);
+  copy_tokenizer(checkpoint_dir, tmp.string());
+  out.commit();
+}
+
+}  // namespace spt::io

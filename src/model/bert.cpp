@@ -1,0 +1,324 @@
+// BERT forward and backward by hand (see include/spt/model/bert.h).
+//
+// Per layer (post-LN), as transformers' BertLayer:
+//   a  = Attention(x)           q, k, v = x W^T + b; softmax(q k^T / sqrt(D) + mask) v
+//   h1 = LN1(dropout(a W_o^T + b_o) + x)
+//   y  = LN2(dropout(gelu(h1 W_i^T + b_i) W_out^T + b_out) + h1)
+// Embeddings: LN((word[ids] + type[tt]) + pos[t]), then dropout.
+// Pooler: tanh(h[:, 0] W_p^T + b_p). Token 0 of every sequence is gathered with
+// the embedding op over the (B*T, C) hidden states (and scattered back in backward).
+#include "spt/model/bert.h"
+
+#include "spt/core/error.h"
+
+namespace spt::model {
+
+namespace {
+
+bool no_decay(const std::string& name) {
+  return name.find("LayerNorm") != std::string::npos ||
+         (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0);
+}
+
+// (B, T) i32 ids b * T + t for t = 0 (first token of each sequence).
+Tensor first_token_rows(int64_t B, int64_t T, Device dev) {
+  std::vector<int64_t> rows(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) rows[b] = b * T;
+  return Tensor::from_ints(rows, {B}, DType::i32, dev);
+}
+
+// Gradient view for a LayerNorm parameter, or a scratch buffer when it is frozen.
+Tensor grad_or_scratch(const Tensor& g, const Tensor& like) {
+  return g.defined() ? g : Tensor::zeros(like.shape(), like.dtype(), like.device());
+}
+
+void layernorm_bwd(Tensor& dx, LayerNormRef& ln, const Tensor& dy, const Tensor& x,
+                   const ops::LayerNormSaved& saved) {
+  Tensor dw = grad_or_scratch(ln.dw, ln.w), db = grad_or_scratch(ln.db, ln.b);
+  ops::layernorm_backward(dx, dw, db, dy, x, ln.w, saved);
+}
+
+}  // namespace
+
+std::vector<ParamInfo> bert_param_infos(const io::BertConfig& c, int64_t num_labels) {
+  std::vector<ParamInfo> ps;
+  auto add = [&](const std::string& name, Shape shape) {
+    ps.push_back({name, std::move(shape), true, !no_decay(name)});
+  };
+  const int64_t C = c.hidden_size, F = c.intermediate_size;
+  add("embeddings.word_embeddings.weight", {c.vocab_size, C});
+  add("embeddings.position_embeddings.weight", {c.max_position_embeddings, C});
+  add("embeddings.token_type_embeddings.weight", {c.type_vocab_size, C});
+  add("embeddings.LayerNorm.weight", {C});
+  add("embeddings.LayerNorm.bias", {C});
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = "encoder.layer." + std::to_string(l) + ".";
+    for (const char* n : {"attention.self.query", "attention.self.key", "attention.self.value",
+                          "attention.output.dense"}) {
+      add(p + n + ".weight", {C, C});
+      add(p + n + ".bias", {C});
+    }
+    add(p + "attention.output.LayerNorm.weight", {C});
+    add(p + "attention.output.LayerNorm.bias", {C});
+    add(p + "intermediate.dense.weight", {F, C});
+    add(p + "intermediate.dense.bias", {F});
+    add(p + "output.dense.weight", {C, F});
+    add(p + "output.dense.bias", {C});
+    add(p + "output.LayerNorm.weight", {C});
+    add(p + "output.LayerNorm.bias", {C});
+  }
+  add("pooler.dense.weight", {C, C});
+  add("pooler.dense.bias", {C});
+  if (num_labels > 0) {
+    add("classifier.weight", {num_labels, C});
+    add("classifier.bias", {num_labels});
+  }
+  return ps;
+}
+
+// ---- one encoder layer ----
+
+struct BertLayer {
+  LinearRef q, k, v, o, inter, out;
+  LayerNormRef ln1, ln2;
+  Activation act_kind = Activation::gelu_erf;
+  int64_t heads = 1;
+  float p_attn = 0, p_hidden = 0;
+  int index = 0;
+
+  // Saved by forward for backward.
+  Tensor x, qa, ka, va, ctx, res1, h1, pre, act, res2;
+  ops::AttentionSaved attn;
+  ops::LayerNormSaved s1, s2;
+  ops::AttentionParams ap;
+  DropoutParams d_attn_out, d_ffn_out;
+
+  Tensor forward(const Tensor& x_in, const Tensor& mask, const StepContext& ctx_) {
+    x = x_in;
+    qa = ka = va = ctx = res1 = h1 = pre = act = res2 = Tensor();
+    attn = {};
+    s1 = s2 = {};
+    q.forward(qa, x);
+    k.forward(ka, x);
+    v.forward(va, x);
+    ap.heads = heads;
+    ap.dropout = dropout_at(ctx_, p_attn, index, 0);
+    ops::attention_forward(ctx, attn, qa, ka, va, mask, ap);
+    Tensor a;
+    o.forward(a, ctx);
+    d_attn_out = dropout_at(ctx_, p_hidden, index, 1);
+    ops::dropout_forward(a, a, d_attn_out);
+    ops::residual_forward(res1, a, x);
+    ops::layernorm_forward(h1, s1, res1, ln1.w, ln1.b, ln1.eps);
+    inter.forward(pre, h1);
+    ops::activation_forward(act_kind, act, pre);
+    Tensor f;
+    out.forward(f, act);
+    d_ffn_out = dropout_at(ctx_, p_hidden, index, 2);
+    ops::dropout_forward(f, f, d_ffn_out);
+    ops::residual_forward(res2, f, h1);
+    Tensor y;
+    ops::layernorm_forward(y, s2, res2, ln2.w, ln2.b, ln2.eps);
+    return y;
+  }
+
+  Tensor backward(const Tensor& dy) {
+    Tensor d_res2, d_f, d_act, d_pre, d_h1, d_res1, d_a, d_ctx, dq, dk, dv, dx, tmp;
+    layernorm_bwd(d_res2, ln2, dy, res2, s2);
+    ops::dropout_backward(d_f, d_res2, d_ffn_out);
+    out.backward(d_act, d_f, act);
+    ops::activation_backward(act_kind, d_pre, d_act, pre);
+    inter.backward(d_h1, d_pre, h1);
+    ops::accumulate(d_h1, d_res2);
+    layernorm_bwd(d_res1, ln1, d_h1, res1, s1);
+    ops::dropout_backward(d_a, d_res1, d_attn_out);
+    o.backward(d_ctx, d_a, ctx);
+    ops::attention_backward(dq, dk, dv, d_ctx, qa, ka, va, attn, ap);
+    q.backward(dx, dq, x);
+    k.backward(tmp, dk, x);
+    ops::accumulate(dx, tmp);
+    v.backward(tmp, dv, x);
+    ops::accumulate(dx, tmp);
+    ops::accumulate(dx, d_res1);
+    return dx;
+  }
+};
+
+// ---- the encoder ----
+
+struct BertEncoder::Impl {
+  io::BertConfig cfg;
+  Tensor word, pos, type, dword, dpos, dtype;
+  LayerNormRef ln_emb;
+  std::vector<BertLayer> layers;
+  LinearRef pooler;
+
+  // Saved by forward.
+  Tensor ids, pos_ids, type_ids, emb_sum, mask, hidden, first_rows, first, pooled_pre, pooled;
+  ops::LayerNormSaved s_emb;
+  DropoutParams d_emb;
+  int64_t B = 0, T = 0;
+};
+
+BertEncoder::BertEncoder(const io::BertConfig& cfg, ParameterStore& ps) : impl_(new Impl) {
+  Impl& m = *impl_;
+  m.cfg = cfg;
+  const float eps = static_cast<float>(cfg.layer_norm_eps);
+  m.word = ps.param("embeddings.word_embeddings.weight");
+  m.dword = ps.grad("embeddings.word_embeddings.weight");
+  m.pos = ps.param("embeddings.position_embeddings.weight");
+  m.dpos = ps.grad("embeddings.position_embeddings.weight");
+  m.type = ps.param("embeddings.token_type_embeddings.weight");
+  m.dtype = ps.grad("embeddings.token_type_embeddings.weight");
+  m.ln_emb = LayerNormRef::bind(ps, "embeddings.LayerNorm", eps);
+  for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
+    const std::string p = "encoder.layer." + std::to_string(l) + ".";
+    BertLayer L;
+    L.q = LinearRef::bind(ps, p + "attention.self.query");
+    L.k = LinearRef::bind(ps, p + "attention.self.key");
+    L.v = LinearRef::bind(ps, p + "attention.self.value");
+    L.o = LinearRef::bind(ps, p + "attention.output.dense");
+    L.ln1 = LayerNormRef::bind(ps, p + "attention.output.LayerNorm", eps);
+    L.inter = LinearRef::bind(ps, p + "intermediate.dense");
+    L.out = LinearRef::bind(ps, p + "output.dense");
+    L.ln2 = LayerNormRef::bind(ps, p + "output.LayerNorm", eps);
+    L.act_kind = cfg.activation;
+    L.heads = cfg.num_attention_heads;
+    L.p_attn = static_cast<float>(cfg.attention_probs_dropout_prob);
+    L.p_hidden = static_cast<float>(cfg.hidden_dropout_prob);
+    L.index = static_cast<int>(l) + 1;  // 0 is the embeddings
+    m.layers.push_back(std::move(L));
+  }
+  m.pooler = LinearRef::bind(ps, "pooler.dense");
+}
+
+BertEncoder::~BertEncoder() = default;
+
+const Tensor& BertEncoder::forward(const EncoderBatch& batch, const StepContext& ctx) {
+  Impl& m = *impl_;
+  SPT_CHECK(batch.input_ids.defined() && batch.input_ids.ndim() == 2, "[bert] input_ids must be (B, T), got ",
+            batch.input_ids.str());
+  m.B = batch.input_ids.dim(0);
+  m.T = batch.input_ids.dim(1);
+  const Device dev = m.word.device();
+  SPT_CHECK(m.T <= m.cfg.max_position_embeddings, "[bert] sequence length ", m.T,
+            " exceeds max_position_embeddings = ", m.cfg.max_position_embeddings,
+            "; hint: set a smaller max length in the tokenisation settings");
+  m.ids = batch.input_ids;
+  std::vector<int64_t> pos(static_cast<size_t>(m.B * m.T));
+  for (int64_t i = 0; i < m.B * m.T; ++i) pos[i] = i % m.T;
+  m.pos_ids = Tensor::from_ints(pos, {m.B, m.T}, DType::i32, dev);
+  m.type_ids = batch.token_type_ids.defined() ? batch.token_type_ids
+                                              : Tensor::zeros({m.B, m.T}, DType::i32, dev);
+  m.mask = batch.attention_mask;
+
+  Tensor we, te, pe;
+  ops::embedding_forward(we, m.word, m.ids);
+  ops::embedding_forward(te, m.type, m.type_ids);
+  ops::embedding_forward(pe, m.pos, m.pos_ids);
+  Tensor sum1;
+  ops::residual_forward(sum1, we, te);
+  m.emb_sum = Tensor();
+  ops::residual_forward(m.emb_sum, sum1, pe);
+  Tensor h;
+  m.s_emb = {};
+  ops::layernorm_forward(h, m.s_emb, m.emb_sum, m.ln_emb.w, m.ln_emb.b, m.ln_emb.eps);
+  m.d_emb = dropout_at(ctx, static_cast<float>(m.cfg.hidden_dropout_prob), 0, 0);
+  ops::dropout_forward(h, h, m.d_emb);
+  for (BertLayer& L : m.layers) h = L.forward(h, m.mask, ctx);
+  m.hidden = h;
+
+  // Pooler on the first token.
+  m.first_rows = first_token_rows(m.B, m.T, dev);
+  m.first = m.pooled_pre = m.pooled = Tensor();
+  ops::embedding_forward(m.first, m.hidden.reshape({m.B * m.T, -1}), m.first_rows);
+  m.pooler.forward(m.pooled_pre, m.first);
+  ops::activation_forward(Activation::tanh, m.pooled, m.pooled_pre);
+  return m.hidden;
+}
+
+const Tensor& BertEncoder::pooled() const { return impl_->pooled; }
+
+void BertEncoder::backward(const Tensor& d_pooled, const Tensor& d_hidden) {
+  Impl& m = *impl_;
+  const int64_t C = m.cfg.hidden_size;
+  Tensor dh = d_hidden.defined() ? d_hidden.clone()
+                                 : Tensor::zeros({m.B, m.T, C}, m.hidden.dtype(), m.hidden.device());
+  if (d_pooled.defined()) {
+    Tensor d_pre, d_first;
+    ops::activation_backward(Activation::tanh, d_pre, d_pooled, m.pooled_pre);
+    m.pooler.backward(d_first, d_pre, m.first);
+    Tensor flat = dh.reshape({m.B * m.T, C});
+    ops::embedding_backward(flat, d_first, m.first_rows);  // scatter into token 0
+  }
+  for (size_t l = m.layers.size(); l-- > 0;) dh = m.layers[l].backward(dh);
+  Tensor d_h, d_sum;
+  ops::dropout_backward(d_h, dh, m.d_emb);
+  layernorm_bwd(d_sum, m.ln_emb, d_h, m.emb_sum, m.s_emb);
+  if (m.dword.defined()) ops::embedding_backward(m.dword, d_sum, m.ids);
+  if (m.dtype.defined()) ops::embedding_backward(m.dtype, d_sum, m.type_ids);
+  if (m.dpos.defined()) ops::embedding_backward(m.dpos, d_sum, m.pos_ids);
+}
+
+// ---- the classification head ----
+
+struct BertClassifier::Impl {
+  std::unique_ptr<BertEncoder> encoder;
+  LinearRef classifier;
+  int64_t num_labels = 2;
+  float p_drop = 0.1f;
+  // Saved.
+  Tensor dropped, logits, labels;
+  DropoutParams d_cls;
+  ops::CrossEntropySaved ce;
+  ops::MseSaved mse;
+};
+
+BertClassifier::BertClassifier(const io::BertConfig& cfg, int64_t num_labels, ParameterStore& ps)
+    : impl_(new Impl) {
+  SPT_CHECK(num_labels >= 1, "[bert] num_labels must be >= 1, got ", num_labels);
+  impl_->encoder = std::make_unique<BertEncoder>(cfg, ps);
+  impl_->classifier = LinearRef::bind(ps, "classifier");
+  impl_->num_labels = num_labels;
+  impl_->p_drop = static_cast<float>(cfg.classifier_dropout.value_or(cfg.hidden_dropout_prob));
+}
+
+BertClassifier::~BertClassifier() = default;
+
+BertEncoder& BertClassifier::encoder() { return *impl_->encoder; }
+
+const Tensor& BertClassifier::forward(const EncoderBatch& batch, const StepContext& ctx) {
+  Impl& m = *impl_;
+  m.encoder->forward(batch, ctx);
+  m.d_cls = dropout_at(ctx, m.p_drop, 0, 3);
+  m.dropped = m.logits = Tensor();
+  ops::dropout_forward(m.dropped, m.encoder->pooled(), m.d_cls);
+  m.classifier.forward(m.logits, m.dropped);
+  return m.logits;
+}
+
+double BertClassifier::loss(const Tensor& labels, double normalizer) {
+  Impl& m = *impl_;
+  SPT_CHECK(m.logits.defined(), "[bert] loss() called before forward()");
+  m.labels = labels;
+  if (m.num_labels == 1) {
+    const double n = normalizer > 0 ? normalizer : static_cast<double>(m.logits.dim(0));
+    return ops::mse_forward(m.mse, m.logits, labels, n);
+  }
+  ops::CrossEntropyOptions opt;
+  opt.normalizer = normalizer;
+  return ops::cross_entropy_forward(m.ce, m.logits, labels, opt);
+}
+
+void BertClassifier::backward() {
+  Impl& m = *impl_;
+  SPT_CHECK(m.labels.defined(), "[bert] backward() called before loss()");
+  Tensor d_logits, d_dropped, d_pooled;
+  if (m.num_labels == 1) ops::mse_backward(d_logits, m.logits, m.labels, m.mse);
+  else ops::cross_entropy_backward(d_logits, m.logits, m.labels, m.ce);
+  m.classifier.backward(d_dropped, d_logits, m.dropped);
+  ops::dropout_backward(d_pooled, d_dropped, m.d_cls);
+  m.encoder->backward(d_pooled, Tensor());
+}
+
+}  // namespace spt::model

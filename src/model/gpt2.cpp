@@ -1,0 +1,364 @@
+// GPT-2 forward and backward by hand (see include/spt/model/gpt2.h).
+//
+// Per block (pre-LN), as transformers' GPT2Block:
+//   h = h + dropout(c_proj(Attention(ln_1(h))))     q, k, v = the three row blocks of c_attn
+//   h = h + dropout(c_proj(act(c_fc(ln_2(h)))))
+// Embeddings: dropout(wte[ids] + wpe[t]); output: ln_f(h).
+// Attention is causal plus the key padding mask, scaled by 1/sqrt(D) (and by
+// 1/(layer+1) with scale_attn_by_inverse_layer_idx).
+#include "spt/model/gpt2.h"
+
+#include <cmath>
+
+#include "spt/core/error.h"
+
+namespace spt::model {
+
+namespace {
+
+bool no_decay(const std::string& name) {
+  return name.find("ln_") != std::string::npos ||
+         (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0);
+}
+
+Tensor grad_or_scratch(const Tensor& g, const Tensor& like) {
+  return g.defined() ? g : Tensor::zeros(like.shape(), like.dtype(), like.device());
+}
+
+void layernorm_bwd(Tensor& dx, LayerNormRef& ln, const Tensor& dy, const Tensor& x,
+                   const ops::LayerNormSaved& saved) {
+  Tensor dw = grad_or_scratch(ln.dw, ln.w), db = grad_or_scratch(ln.db, ln.b);
+  ops::layernorm_backward(dx, dw, db, dy, x, ln.w, saved);
+}
+
+}  // namespace
+
+bool gpt2_is_conv1d(const std::string& name) {
+  return name.find(".c_attn.weight") != std::string::npos ||
+         name.find(".c_proj.weight") != std::string::npos ||
+         name.find(".c_fc.weight") != std::string::npos;
+}
+
+std::vector<ParamInfo> gpt2_param_infos(const io::Gpt2Config& c, int64_t num_labels) {
+  std::vector<ParamInfo> ps;
+  auto add = [&](const std::string& name, Shape shape) {
+    ps.push_back({name, std::move(shape), true, !no_decay(name)});
+  };
+  const int64_t C = c.n_embd, F = c.n_inner > 0 ? c.n_inner : 4 * c.n_embd;
+  add("wte.weight", {c.vocab_size, C});
+  add("wpe.weight", {c.n_positions, C});
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const std::string p = "h." + std::to_string(l) + ".";
+    add(p + "ln_1.weight", {C});
+    add(p + "ln_1.bias", {C});
+    add(p + "attn.c_attn.weight", {3 * C, C});
+    add(p + "attn.c_attn.bias", {3 * C});
+    add(p + "attn.c_proj.weight", {C, C});
+    add(p + "attn.c_proj.bias", {C});
+    add(p + "ln_2.weight", {C});
+    add(p + "ln_2.bias", {C});
+    add(p + "mlp.c_fc.weight", {F, C});
+    add(p + "mlp.c_fc.bias", {F});
+    add(p + "mlp.c_proj.weight", {C, F});
+    add(p + "mlp.c_proj.bias", {C});
+  }
+  add("ln_f.weight", {C});
+  add("ln_f.bias", {C});
+  if (num_labels > 0) add("score.weight", {num_labels, C});
+  return ps;
+}
+
+// ---- one block ----
+
+struct Gpt2Block {
+  LayerNormRef ln1, ln2;
+  LinearRef q, k, v, proj, fc, mlp_proj;
+  Activation act_kind = Activation::gelu_tanh;
+  ops::AttentionParams ap;
+  float p_attn = 0, p_resid = 0;
+  int index = 0;
+  float scale = 1.f;
+
+  // Saved.
+  Tensor x, a, qa, ka, va, ctx, h, m, pre, act;
+  ops::LayerNormSaved s1, s2;
+  ops::AttentionSaved attn;
+  DropoutParams d_attn_out, d_mlp_out;
+
+  Tensor forward(const Tensor& x_in, const Tensor& mask, const StepContext& c) {
+    x = x_in;
+    a = qa = ka = va = ctx = h = m = pre = act = Tensor();
+    s1 = s2 = {};
+    attn = {};
+    ops::layernorm_forward(a, s1, x, ln1.w, ln1.b, ln1.eps);
+    q.forward(qa, a);
+    k.forward(ka, a);
+    v.forward(va, a);
+    ap.scale = scale;
+    ap.dropout = dropout_at(c, p_attn, index, 0);
+    ops::attention_forward(ctx, attn, qa, ka, va, mask, ap);
+    Tensor o;
+    proj.forward(o, ctx);
+    d_attn_out = dropout_at(c, p_resid, index, 1);
+    ops::dropout_forward(o, o, d_attn_out);
+    ops::residual_forward(h, x, o);
+    ops::layernorm_forward(m, s2, h, ln2.w, ln2.b, ln2.eps);
+    fc.forward(pre, m);
+    ops::activation_forward(act_kind, act, pre);
+    Tensor f;
+    mlp_proj.forward(f, act);
+    d_mlp_out = dropout_at(c, p_resid, index, 2);
+    ops::dropout_forward(f, f, d_mlp_out);
+    Tensor y;
+    ops::residual_forward(y, h, f);
+    return y;
+  }
+
+  Tensor backward(const Tensor& dy) {
+    // y = h + drop(mlp(ln_2(h)));  h = x + drop(attn(ln_1(x)))
+    Tensor d_f, d_act, d_pre, d_m, dh, d_o, d_ctx, dq, dk, dv, d_a, tmp, dx;
+    ops::dropout_backward(d_f, dy, d_mlp_out);
+    mlp_proj.backward(d_act, d_f, act);
+    ops::activation_backward(act_kind, d_pre, d_act, pre);
+    fc.backward(d_m, d_pre, m);
+    layernorm_bwd(dh, ln2, d_m, h, s2);
+    ops::accumulate(dh, dy);
+    ops::dropout_backward(d_o, dh, d_attn_out);
+    proj.backward(d_ctx, d_o, ctx);
+    ops::attention_backward(dq, dk, dv, d_ctx, qa, ka, va, attn, ap);
+    q.backward(d_a, dq, a);
+    k.backward(tmp, dk, a);
+    ops::accumulate(d_a, tmp);
+    v.backward(tmp, dv, a);
+    ops::accumulate(d_a, tmp);
+    layernorm_bwd(dx, ln1, d_a, x, s1);
+    ops::accumulate(dx, dh);
+    return dx;
+  }
+};
+
+// ---- the decoder ----
+
+struct Gpt2Decoder::Impl {
+  io::Gpt2Config cfg;
+  Tensor wte, wpe, dwte, dwpe;
+  std::vector<Gpt2Block> blocks;
+  LayerNormRef ln_f;
+  // Saved.
+  Tensor ids, pos_ids, mask, h_final_in, out;
+  ops::LayerNormSaved s_f;
+  DropoutParams d_emb;
+  int64_t B = 0, T = 0;
+};
+
+Gpt2Decoder::Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps) : impl_(new Impl) {
+  Impl& m = *impl_;
+  m.cfg = cfg;
+  const float eps = static_cast<float>(cfg.layer_norm_epsilon);
+  const int64_t C = cfg.n_embd;
+  SPT_CHECK(C % cfg.n_head == 0, "[gpt2] n_embd ", C, " is not divisible by n_head ", cfg.n_head);
+  m.wte = ps.param("wte.weight");
+  m.dwte = ps.grad("wte.weight");
+  m.wpe = ps.param("wpe.weight");
+  m.dwpe = ps.grad("wpe.weight");
+  for (int64_t l = 0; l < cfg.n_layer; ++l) {
+    const std::string p = "h." + std::to_string(l) + ".";
+    Gpt2Block b;
+    b.ln1 = LayerNormRef::bind(ps, p + "ln_1", eps);
+    b.ln2 = LayerNormRef::bind(ps, p + "ln_2", eps);
+    const LinearRef qkv = LinearRef::bind(ps, p + "attn.c_attn");
+    b.q = qkv.rows(0, C);
+    b.k = qkv.rows(C, 2 * C);
+    b.v = qkv.rows(2 * C, 3 * C);
+    b.proj = LinearRef::bind(ps, p + "attn.c_proj");
+    b.fc = LinearRef::bind(ps, p + "mlp.c_fc");
+    b.mlp_proj = LinearRef::bind(ps, p + "mlp.c_proj");
+    b.act_kind = cfg.activation;
+    b.ap.heads = cfg.n_head;
+    b.ap.causal = true;
+    const float d = static_cast<float>(C / cfg.n_head);
+    b.scale = cfg.scale_attn_weights ? 1.f / std::sqrt(d) : 1.f;
+    if (cfg.scale_attn_by_inverse_layer_idx) b.scale /= static_cast<float>(l + 1);
+    b.p_attn = static_cast<float>(cfg.attn_pdrop);
+    b.p_resid = static_cast<float>(cfg.resid_pdrop);
+    b.index = static_cast<int>(l) + 1;
+    m.blocks.push_back(std::move(b));
+  }
+  m.ln_f = LayerNormRef::bind(ps, "ln_f", eps);
+}
+
+Gpt2Decoder::~Gpt2Decoder() = default;
+
+const Tensor& Gpt2Decoder::forward(const EncoderBatch& batch, const StepContext& ctx) {
+  Impl& m = *impl_;
+  SPT_CHECK(batch.input_ids.defined() && batch.input_ids.ndim() == 2,
+            "[gpt2] input_ids must be (B, T), got ", batch.input_ids.str());
+  m.B = batch.input_ids.dim(0);
+  m.T = batch.input_ids.dim(1);
+  SPT_CHECK(m.T <= m.cfg.n_positions, "[gpt2] sequence length ", m.T, " exceeds n_positions = ",
+            m.cfg.n_positions, "; hint: set a smaller max length or block size");
+  const Device dev = m.wte.device();
+  m.ids = batch.input_ids;
+  m.mask = batch.attention_mask;
+  std::vector<int64_t> pos(static_cast<size_t>(m.B * m.T));
+  for (int64_t i = 0; i < m.B * m.T; ++i) pos[i] = i % m.T;
+  m.pos_ids = Tensor::from_ints(pos, {m.B, m.T}, DType::i32, dev);
+  Tensor we, pe, h;
+  ops::embedding_forward(we, m.wte, m.ids);
+  ops::embedding_forward(pe, m.wpe, m.pos_ids);
+  ops::residual_forward(h, we, pe);
+  m.d_emb = dropout_at(ctx, static_cast<float>(m.cfg.embd_pdrop), 0, 0);
+  ops::dropout_forward(h, h, m.d_emb);
+  for (Gpt2Block& b : m.blocks) h = b.forward(h, m.mask, ctx);
+  m.h_final_in = h;
+  m.out = Tensor();
+  m.s_f = {};
+  ops::layernorm_forward(m.out, m.s_f, h, m.ln_f.w, m.ln_f.b, m.ln_f.eps);
+  return m.out;
+}
+
+void Gpt2Decoder::backward(const Tensor& d_hidden) {
+  Impl& m = *impl_;
+  Tensor dh;
+  layernorm_bwd(dh, m.ln_f, d_hidden, m.h_final_in, m.s_f);
+  for (size_t l = m.blocks.size(); l-- > 0;) dh = m.blocks[l].backward(dh);
+  Tensor d_emb;
+  ops::dropout_backward(d_emb, dh, m.d_emb);
+  if (m.dwte.defined()) ops::embedding_backward(m.dwte, d_emb, m.ids);
+  if (m.dwpe.defined()) ops::embedding_backward(m.dwpe, d_emb, m.pos_ids);
+}
+
+// ---- causal LM head ----
+
+struct Gpt2LanguageModel::Impl {
+  std::unique_ptr<Gpt2Decoder> decoder;
+  LinearRef head;  // tied: wte as an (V, C) linear without bias
+  Tensor hidden, logits, targets;
+  ops::CrossEntropySaved ce;
+};
+
+Gpt2LanguageModel::Gpt2LanguageModel(const io::Gpt2Config& cfg, ParameterStore& ps) : impl_(new Impl) {
+  impl_->decoder = std::make_unique<Gpt2Decoder>(cfg, ps);
+  impl_->head.w = ps.param("wte.weight");
+  impl_->head.dw = ps.grad("wte.weight");
+}
+
+Gpt2LanguageModel::~Gpt2LanguageModel() = default;
+
+const Tensor& Gpt2LanguageModel::forward(const EncoderBatch& batch, const StepContext& ctx) {
+  Impl& m = *impl_;
+  m.hidden = m.decoder->forward(batch, ctx);
+  m.logits = Tensor();
+  m.head.forward(m.logits, m.hidden);
+  return m.logits;
+}
+
+// Shifted targets: row (b, t) predicts labels[b, t + 1]; the last position predicts nothing.
+static std::vector<int64_t> shifted_targets(const Tensor& labels) {
+  const int64_t B = labels.dim(0), T = labels.dim(1);
+  const std::vector<int64_t> l = labels.to_ints();
+  std::vector<int64_t> t(l.size(), -100);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i + 1 < T; ++i) t[b * T + i] = l[b * T + i + 1];
+  return t;
+}
+
+int64_t Gpt2LanguageModel::count_targets(const Tensor& labels) {
+  int64_t n = 0;
+  for (int64_t t : shifted_targets(labels)) n += t != -100;
+  return n;
+}
+
+double Gpt2LanguageModel::loss(const Tensor& labels, double normalizer) {
+  Impl& m = *impl_;
+  SPT_CHECK(m.logits.defined(), "[gpt2] loss() called before forward()");
+  SPT_CHECK(labels.ndim() == 2 && labels.dim(0) == m.logits.dim(0) && labels.dim(1) == m.logits.dim(1),
+            "[gpt2] labels must be (B, T) = (", m.logits.dim(0), ", ", m.logits.dim(1), "), got ",
+            labels.str());
+  m.targets = Tensor::from_ints(shifted_targets(labels), {labels.numel()}, DType::i32,
+                                m.logits.device());
+  ops::CrossEntropyOptions opt;
+  opt.normalizer = normalizer;
+  return ops::cross_entropy_forward(m.ce, m.logits.reshape({labels.numel(), -1}), m.targets, opt);
+}
+
+void Gpt2LanguageModel::backward() {
+  Impl& m = *impl_;
+  SPT_CHECK(m.targets.defined(), "[gpt2] backward() called before loss()");
+  const Tensor logits2 = m.logits.reshape({m.targets.numel(), -1});
+  Tensor d_logits, d_hidden;
+  ops::cross_entropy_backward(d_logits, logits2, m.targets, m.ce);
+  m.head.backward(d_hidden, d_logits.reshape(m.logits.shape()), m.hidden);
+  m.decoder->backward(d_hidden);
+}
+
+// ---- sequence classification head ----
+
+struct Gpt2Classifier::Impl {
+  std::unique_ptr<Gpt2Decoder> decoder;
+  LinearRef score;
+  std::optional<int64_t> pad_token_id;
+  Tensor hidden, all_logits, rows, logits, labels;
+  ops::CrossEntropySaved ce;
+  ops::MseSaved mse;
+  int64_t num_labels = 2;
+};
+
+Gpt2Classifier::Gpt2Classifier(const io::Gpt2Config& cfg, int64_t num_labels, ParameterStore& ps)
+    : impl_(new Impl) {
+  impl_->decoder = std::make_unique<Gpt2Decoder>(cfg, ps);
+  impl_->score = LinearRef::bind(ps, "score", false);
+  impl_->pad_token_id = cfg.pad_token_id;
+  impl_->num_labels = num_labels;
+}
+
+Gpt2Classifier::~Gpt2Classifier() = default;
+
+const Tensor& Gpt2Classifier::forward(const EncoderBatch& batch, const StepContext& ctx) {
+  Impl& m = *impl_;
+  m.hidden = m.decoder->forward(batch, ctx);
+  const int64_t B = batch.input_ids.dim(0), T = batch.input_ids.dim(1);
+  // The rightmost token that is not padding, as transformers does (the last token
+  // when there is no pad token).
+  const std::vector<int64_t> ids = batch.input_ids.to_ints();
+  std::vector<int64_t> rows(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t last = T - 1;
+    if (m.pad_token_id) {
+      last = 0;
+      for (int64_t t = 0; t < T; ++t)
+        if (ids[b * T + t] != *m.pad_token_id) last = t;
+    }
+    rows[b] = b * T + last;
+  }
+  m.rows = Tensor::from_ints(rows, {B}, DType::i32, m.hidden.device());
+  m.all_logits = m.logits = Tensor();
+  m.score.forward(m.all_logits, m.hidden);
+  ops::embedding_forward(m.logits, m.all_logits.reshape({B * T, -1}), m.rows);
+  return m.logits;
+}
+
+double Gpt2Classifier::loss(const Tensor& labels, double normalizer) {
+  Impl& m = *impl_;
+  SPT_CHECK(m.logits.defined(), "[gpt2] loss() called before forward()");
+  m.labels = labels;
+  if (m.num_labels == 1) return ops::mse_forward(m.mse, m.logits, labels, normalizer);
+  ops::CrossEntropyOptions opt;
+  opt.normalizer = normalizer;
+  return ops::cross_entropy_forward(m.ce, m.logits, labels, opt);
+}
+
+void Gpt2Classifier::backward() {
+  Impl& m = *impl_;
+  SPT_CHECK(m.labels.defined(), "[gpt2] backward() called before loss()");
+  Tensor d_logits, d_hidden;
+  if (m.num_labels == 1) ops::mse_backward(d_logits, m.logits, m.labels, m.mse);
+  else ops::cross_entropy_backward(d_logits, m.logits, m.labels, m.ce);
+  Tensor d_all = Tensor::zeros(m.all_logits.shape(), m.all_logits.dtype(), m.all_logits.device());
+  Tensor flat = d_all.reshape({m.rows.numel() > 0 ? d_all.numel() / d_all.dim(-1) : 0, -1});
+  ops::embedding_backward(flat, d_logits, m.rows);
+  m.score.backward(d_hidden, d_all, m.hidden);
+  m.decoder->backward(d_hidden);
+}
+
+}  // namespace spt::model

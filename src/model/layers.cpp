@@ -1,0 +1,55 @@
+// Parameter binding and dropout keys for the model layers.
+#include "spt/model/layers.h"
+
+#include "spt/ops/linear.h"
+
+namespace spt::model {
+
+DropoutParams dropout_at(const StepContext& ctx, float p, int layer, int site) {
+  DropoutParams d;
+  d.p = ctx.training ? p : 0.f;
+  d.seed = ctx.seed;
+  // 32 bits of step, 12 of micro-batch, 12 of layer, 8 of site.
+  d.offset = (ctx.step << 32) ^ ((ctx.micro & 0xFFF) << 20) ^
+             ((static_cast<uint64_t>(layer) & 0xFFF) << 8) ^ (static_cast<uint64_t>(site) & 0xFF);
+  return d;
+}
+
+LinearRef LinearRef::bind(ParameterStore& ps, const std::string& name, bool bias) {
+  LinearRef r;
+  r.w = ps.param(name + ".weight");
+  r.dw = ps.grad(name + ".weight");
+  if (bias) {
+    r.b = ps.param(name + ".bias");
+    r.db = ps.grad(name + ".bias");
+  }
+  return r;
+}
+
+LinearRef LinearRef::rows(int64_t begin, int64_t end) const {
+  LinearRef r;
+  r.w = w.narrow0(begin, end);
+  if (dw.defined()) r.dw = dw.narrow0(begin, end);
+  if (b.defined()) r.b = b.narrow0(begin, end);
+  if (db.defined()) r.db = db.narrow0(begin, end);
+  return r;
+}
+
+void LinearRef::forward(Tensor& y, const Tensor& x) const { ops::linear_forward(y, x, w, b); }
+
+void LinearRef::backward(Tensor& dx, const Tensor& dy, const Tensor& x, bool need_dx) {
+  ops::linear_backward(dx, dw, db, dy, x, w, need_dx);
+}
+
+LayerNormRef LayerNormRef::bind(ParameterStore& ps, const std::string& name, float eps,
+                                const std::string& weight, const std::string& bias) {
+  LayerNormRef r;
+  r.w = ps.param(name + "." + weight);
+  r.dw = ps.grad(name + "." + weight);
+  r.b = ps.param(name + "." + bias);
+  r.db = ps.grad(name + "." + bias);
+  r.eps = eps;
+  return r;
+}
+
+}  // namespace spt::model
