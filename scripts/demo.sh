@@ -1,17 +1,80 @@
 #!/usr/bin/env bash
-# The README's main command. Until the fine-tuning loop lands (issue 4) it runs
-# the most useful thing that exists: installs, builds, and prints the per-op
-# benchmark at BERT-base shapes on the CPU (and on CUDA when a GPU is present).
+# The README's main command: installs, builds spt-finetune, fetches the real
+# all-MiniLM-L6-v2 checkpoint, converts the SpamAssassin corpus into TSV, and
+# fine-tunes MiniLM as a ham/spam classifier on the CPU (configs/demo_spam.json).
+#
+#   bash scripts/demo.sh                      # everything
+#   SPT_SKIP_DEPS=1 bash scripts/demo.sh      # skip apt-get (deps already installed)
+#   bash scripts/demo.sh --set train.epochs=2 # extra arguments go to spt-finetune
+#
+# Environment: SPT_ASSETS (folder holding spamassassin.tar.xz, default ../shared/data),
+# SPT_CACHE (default .cache), SPT_BUILD_DIR (default build), SPT_JOBS (default 2),
+# SPT_CMAKE_ARGS (extra CMake arguments), SPT_NUM_THREADS (CPU threads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd -P)
+
+DEMO_START=$(date +%s)
+PHASE_START=$DEMO_START
+phase_done() {  # prints the seconds the phase that just ended took
+  local now
+  now=$(date +%s)
+  echo "[demo] $1: $((now - PHASE_START)) s"
+  PHASE_START=$now
+}
 
 if [[ "${SPT_SKIP_DEPS:-0}" != "1" ]]; then
   bash scripts/install_deps.sh
+  phase_done "install dependencies"
 fi
+
 BUILD_DIR=${SPT_BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${SPT_CMAKE_ARGS:-}
-cmake --build "$BUILD_DIR" -j "${SPT_JOBS:-2}" --target spt-bench
-"$BUILD_DIR"/spt-bench --device cpu --iters "${SPT_BENCH_ITERS:-5}"
-if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-  "$BUILD_DIR"/spt-bench --device cuda --iters 20
+cmake --build "$BUILD_DIR" -j "${SPT_JOBS:-2}" --target spt-finetune
+phase_done "build spt-finetune"
+
+bash scripts/fetch_minilm.sh
+phase_done "fetch all-MiniLM-L6-v2"
+
+# The corpus as train.tsv / dev.tsv; redone when the archive or the converter is newer.
+CACHE=${SPT_CACHE:-.cache}
+ARCHIVE="${SPT_ASSETS:-$ROOT/../shared/data}/spamassassin.tar.xz"
+DATA="$CACHE/data/spam"
+if [[ -s "$DATA/train.tsv" && -s "$DATA/dev.tsv" &&
+      "$DATA/train.tsv" -nt "$ARCHIVE" && "$DATA/dev.tsv" -nt "$ARCHIVE" &&
+      "$DATA/train.tsv" -nt tools/spam_to_tsv.py ]]; then
+  echo "[demo] $DATA/{train,dev}.tsv up to date"
+else
+  python3 tools/spam_to_tsv.py --archive "$ARCHIVE" --out "$DATA"
 fi
+phase_done "convert the SpamAssassin corpus"
+
+# configs/demo_spam.json reads ../.cache/...; point it at another cache when SPT_CACHE is set.
+EXTRA=()
+if [[ "$(realpath -m "$CACHE")" != "$ROOT/.cache" ]]; then
+  CACHE_ABS=$(realpath -m "$CACHE")
+  EXTRA+=(--set "model.path=$CACHE_ABS/models/all-MiniLM-L6-v2"
+          --set "data.train=$CACHE_ABS/data/spam/train.tsv"
+          --set "data.dev=$CACHE_ABS/data/spam/dev.tsv")
+fi
+
+# Where the run goes: configs/demo_spam.json says runs/demo_spam; a --set output.dir=...
+# among the arguments overrides it (relative: against configs/, as spt-finetune does).
+OUT_DIR=runs/demo_spam
+prev=
+for a in "$@"; do
+  case "$prev$a" in
+    --setoutput.dir=*|--set=output.dir=*)
+      OUT_DIR=${a#*output.dir=}
+      [[ "$OUT_DIR" == /* ]] || OUT_DIR=$(realpath -m --relative-to=. "configs/$OUT_DIR") ;;
+  esac
+  if [[ "$a" == "--set" ]]; then prev=--set; else prev=; fi
+done
+
+"$BUILD_DIR"/spt-finetune --config configs/demo_spam.json ${EXTRA[@]+"${EXTRA[@]}"} "$@"
+phase_done "fine-tune (spt-finetune)"
+
+echo "[demo] total: $(($(date +%s) - DEMO_START)) s"
+echo "[demo] final model:  $OUT_DIR/final"
+echo "[demo] best checkpoint and the rest of the run: $OUT_DIR/"
+echo "[demo] metrics (JSON lines, one per log/eval): $OUT_DIR/metrics.jsonl"

@@ -8,8 +8,10 @@
 
 #include "spt/io/model_config.h"
 #include "spt/io/safetensors.h"
+#include "spt/io/weight_map.h"
 #include "spt/model/bert.h"
 #include "spt/model/gpt2.h"
+#include "spt/model/model.h"
 #include "tests/test_paths.h"
 
 using namespace spt;
@@ -45,114 +47,66 @@ double rel_l2(const Tensor& got, const Tensor& want) {
   return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
 }
 
-// Copies an HF BertForSequenceClassification / BertModel checkpoint into spt's store.
-void load_bert(ParameterStore& ps, const io::TensorReader& r) {
-  for (const ParamInfo& p : ps.infos()) {
-    const std::string hf = r.find("bert." + p.name) ? "bert." + p.name : p.name;
-    ps.param(p.name).copy_from(r.load(hf, DType::f32));
+// Loads a Hugging Face checkpoint into a store laid out for (cfg, head).
+void load_hf(ParameterStore& ps, const io::ModelConfig& cfg, io::ModelHead head,
+             const std::filesystem::path& file) {
+  const io::SafetensorsReader r(file.string());
+  const io::LoadedWeights w = io::load_weights(cfg, r, head);
+  REQUIRE(w.newly_initialized.empty());
+  for (const auto& [name, t] : w.params) ps.param(name).copy_from(t);
+}
+
+// Compares every parameter gradient with transformers' (HF names and layouts).
+void check_grads(const std::string& name, ParameterStore& ps, const io::ModelConfig& cfg,
+                 io::ModelHead head, const io::SafetensorsReader& ref) {
+  std::vector<std::pair<std::string, Tensor>> grads;
+  for (const ParamInfo& p : ps.infos()) grads.emplace_back(p.name, ps.grad(p.name));
+  for (const auto& [hf, g] : io::to_hf_tensors(cfg, head, grads)) {
+    INFO(name << ": gradient of " << hf);
+    REQUIRE(ref.find("grad." + hf) != nullptr);
+    CHECK(rel_l2(g, ref.load("grad." + hf)) <= 1e-3);
   }
 }
 
-void check_bert_case(const std::string& name) {
+void check_case(const std::string& name, io::ModelHead head, bool token_types) {
   const auto dir = test::fixtures_dir() / "reference" / name;
   const io::ModelConfig cfg = io::load_model_config((dir / "config.json").string());
-  ParameterStore ps(model::bert_param_infos(cfg.bert, cfg.num_labels), Device::cpu());
-  load_bert(ps, io::SafetensorsReader((dir / "model.safetensors").string()));
-  model::BertClassifier net(cfg.bert, cfg.num_labels, ps);
+  ParameterStore ps(model::model_param_infos(cfg, head), Device::cpu());
+  load_hf(ps, cfg, head, dir / "model.safetensors");
+  const auto net = model::make_model(cfg, head, ps);
 
   const io::SafetensorsReader ref((dir / "reference.safetensors").string());
-  model::EncoderBatch batch{load_i32(ref, "input_ids"), load_i32(ref, "token_type_ids"),
+  model::EncoderBatch batch{load_i32(ref, "input_ids"),
+                            token_types ? load_i32(ref, "token_type_ids") : Tensor(),
                             load_i32(ref, "attention_mask")};
-  const Tensor& logits = net.forward(batch, model::StepContext{});
+  const Tensor& logits = net->forward(batch, model::StepContext{});
   CHECK(max_abs_diff(logits, ref.load("logits")) <= 1e-4);
-  const Tensor labels = cfg.num_labels == 1 ? ref.load("labels", DType::f32) : load_i32(ref, "labels");
-  const double loss = net.loss(labels);
+  const bool regression = cfg.num_labels == 1 && head == io::ModelHead::sequence_classification;
+  const Tensor labels = regression ? ref.load("labels", DType::f32) : load_i32(ref, "labels");
+  const double loss = net->loss(labels);
   const double want = ref.load("loss").to_doubles()[0];
   CHECK(std::abs(loss - want) <= 1e-5 * std::abs(want));
   ps.zero_grads();
-  net.backward();
-  for (const ParamInfo& p : ps.infos()) {
-    const std::string hf = ref.find("grad.bert." + p.name) ? "grad.bert." + p.name : "grad." + p.name;
-    INFO(name << ": gradient of " << p.name);
-    CHECK(rel_l2(ps.grad(p.name), ref.load(hf)) <= 1e-3);
-  }
-}
-
-// Copies an HF GPT-2 checkpoint into spt's store (Conv1D weights transposed).
-void load_gpt2(ParameterStore& ps, const io::TensorReader& r) {
-  for (const ParamInfo& p : ps.infos()) {
-    const std::string hf = r.find("transformer." + p.name) ? "transformer." + p.name : p.name;
-    Tensor t = r.load(hf, DType::f32);
-    if (model::gpt2_is_conv1d(p.name)) {
-      const auto v = t.to_doubles();
-      const int64_t rows = t.dim(0), cols = t.dim(1);
-      std::vector<double> tr(v.size());
-      for (int64_t i = 0; i < rows; ++i)
-        for (int64_t j = 0; j < cols; ++j) tr[j * rows + i] = v[i * cols + j];
-      t = Tensor::from_doubles(tr, {cols, rows}, DType::f32);
-    }
-    ps.param(p.name).copy_from(t);
-  }
-}
-
-Tensor transpose2d(const Tensor& t) {
-  const auto v = t.to_doubles();
-  const int64_t rows = t.dim(0), cols = t.dim(1);
-  std::vector<double> tr(v.size());
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < cols; ++j) tr[j * rows + i] = v[i * cols + j];
-  return Tensor::from_doubles(tr, {cols, rows}, DType::f32);
-}
-
-template <class Net>
-void check_gpt2_case(const std::string& name, Net& net, ParameterStore& ps,
-                     const io::SafetensorsReader& ref, const Tensor& labels) {
-  model::EncoderBatch batch{load_i32(ref, "input_ids"), Tensor(), load_i32(ref, "attention_mask")};
-  const Tensor& logits = net.forward(batch, model::StepContext{});
-  CHECK(max_abs_diff(logits, ref.load("logits")) <= 1e-4);
-  const double loss = net.loss(labels);
-  const double want = ref.load("loss").to_doubles()[0];
-  CHECK(std::abs(loss - want) <= 1e-5 * std::abs(want));
-  ps.zero_grads();
-  net.backward();
-  for (const ParamInfo& p : ps.infos()) {
-    const std::string hf =
-        ref.find("grad.transformer." + p.name) ? "grad.transformer." + p.name : "grad." + p.name;
-    INFO(name << ": gradient of " << p.name);
-    Tensor want_g = ref.load(hf);
-    if (model::gpt2_is_conv1d(p.name)) want_g = transpose2d(want_g);
-    CHECK(rel_l2(ps.grad(p.name), want_g) <= 1e-3);
-  }
+  net->backward();
+  check_grads(name, ps, cfg, head, ref);
 }
 
 }  // namespace
 
-TEST_CASE("GPT-2 causal LM matches transformers", "[model][gpt2]") {
-  const auto dir = test::fixtures_dir() / "reference" / "gpt2_lm";
-  const io::ModelConfig cfg = io::load_model_config((dir / "config.json").string());
-  ParameterStore ps(model::gpt2_param_infos(cfg.gpt2, 0), Device::cpu());
-  load_gpt2(ps, io::SafetensorsReader((dir / "model.safetensors").string()));
-  model::Gpt2LanguageModel net(cfg.gpt2, ps);
-  const io::SafetensorsReader ref((dir / "reference.safetensors").string());
-  check_gpt2_case("gpt2_lm", net, ps, ref, load_i32(ref, "labels"));
-}
-
-TEST_CASE("GPT-2 sequence classification matches transformers", "[model][gpt2]") {
-  const auto dir = test::fixtures_dir() / "reference" / "gpt2_cls";
-  const io::ModelConfig cfg = io::load_model_config((dir / "config.json").string());
-  ParameterStore ps(model::gpt2_param_infos(cfg.gpt2, cfg.num_labels), Device::cpu());
-  load_gpt2(ps, io::SafetensorsReader((dir / "model.safetensors").string()));
-  model::Gpt2Classifier net(cfg.gpt2, cfg.num_labels, ps);
-  const io::SafetensorsReader ref((dir / "reference.safetensors").string());
-  check_gpt2_case("gpt2_cls", net, ps, ref, load_i32(ref, "labels"));
-}
-
 TEST_CASE("BERT sequence classification matches transformers", "[model][bert]") {
-  check_bert_case("bert_cls");
+  check_case("bert_cls", io::ModelHead::sequence_classification, true);
 }
 
 TEST_CASE("BERT regression (num_labels = 1, MSE) matches transformers", "[model][bert]") {
-  check_bert_case("bert_reg");
+  check_case("bert_reg", io::ModelHead::sequence_classification, true);
+}
+
+TEST_CASE("GPT-2 causal LM matches transformers", "[model][gpt2]") {
+  check_case("gpt2_lm", io::ModelHead::causal_lm, false);
+}
+
+TEST_CASE("GPT-2 sequence classification matches transformers", "[model][gpt2]") {
+  check_case("gpt2_cls", io::ModelHead::sequence_classification, false);
 }
 
 TEST_CASE("all-MiniLM-L6-v2 hidden states match transformers", "[model][bert][minilm]") {
@@ -160,8 +114,8 @@ TEST_CASE("all-MiniLM-L6-v2 hidden states match transformers", "[model][bert][mi
   INFO("needs " << dir << "; run scripts/fetch_minilm.sh");
   REQUIRE(std::filesystem::exists(dir / "model.safetensors"));
   const io::ModelConfig cfg = io::load_model_config((dir / "config.json").string());
-  ParameterStore ps(model::bert_param_infos(cfg.bert, 0), Device::cpu());
-  load_bert(ps, io::SafetensorsReader((dir / "model.safetensors").string()));
+  ParameterStore ps(model::model_param_infos(cfg, io::ModelHead::none), Device::cpu());
+  load_hf(ps, cfg, io::ModelHead::none, dir / "model.safetensors");
   model::BertEncoder enc(cfg.bert, ps);
   const io::SafetensorsReader ref(
       (test::fixtures_dir() / "reference" / "minilm" / "reference.safetensors").string());

@@ -17,6 +17,7 @@
 
 #include "spt/core/error.h"
 #include "spt/io/checkpoint.h"
+#include "spt/io/json_util.h"
 #include "spt/io/safetensors.h"
 #include "spt/io/tensor_reader.h"
 
@@ -75,6 +76,13 @@ void inspect(const std::string& path) {
   // A model folder: check the weights against config.json as spt would load them.
   const fs::path dir = fs::is_directory(path) ? fs::path(path) : fs::path(path).parent_path();
   if (!fs::is_regular_file(dir / "config.json")) return;
+  const std::string cfg_path = (dir / "config.json").string();
+  const auto type = get_string(read_json_file(cfg_path, "config"), "model_type", "[config] " + cfg_path);
+  if (!type || (*type != "bert" && *type != "gpt2" && *type != "llama")) {
+    std::printf("\nconfig:     %s (model_type %s: not a model spt loads; supported: %s)\n",
+                cfg_path.c_str(), type.value_or("missing").c_str(), supported_model_types().c_str());
+    return;
+  }
   const ModelConfig c = load_model_config(dir.string());
   std::printf("\nconfig:     %s (model_type %s", c.source.c_str(), c.model_type.c_str());
   for (const std::string& a : c.architectures) std::printf(", %s", a.c_str());

@@ -86,6 +86,17 @@ void check_marker(const std::string& dir) {
   }
 }
 
+// An existing folder save_checkpoint may replace: a checkpoint of ours, complete
+// or not (its config.json carries the "spt" object).
+bool replaceable_checkpoint(const std::string& dir) {
+  if (is_spt_checkpoint(dir)) return true;
+  const fs::path cfg = fs::path(dir) / "config.json";
+  if (!fs::is_regular_file(cfg)) return false;
+  const Json j = Json::parse(read_file(cfg.string(), "checkpoint"), nullptr, false);
+  return j.is_object() && j.contains("spt") && j["spt"].is_object() &&
+         j["spt"].contains("format_version");
+}
+
 DType file_float_dtype(const TensorReader& r) {
   for (const TensorInfo& t : r.tensors())
     if (stored_is_floating(t.dtype)) return *runtime_dtype_of(t.dtype);
@@ -109,7 +120,7 @@ bool is_spt_checkpoint(const std::string& dir) {
 void save_checkpoint(const std::string& dir, const CheckpointData& d) {
   // Checks every parameter against the model's table before touching disk.
   const auto hf = to_hf_tensors(d.config, d.head, d.params);
-  AtomicDir out(dir, "checkpoint", is_spt_checkpoint);
+  AtomicDir out(dir, "checkpoint", replaceable_checkpoint);
   const fs::path tmp = out.path();
   Json spt = d.spt.is_null() ? Json::object() : d.spt;
   spt["format_version"] = kCheckpointVersion;
@@ -158,9 +169,8 @@ void export_hf(const std::string& checkpoint_dir, const std::string& out_dir) {
   const LoadedWeights w = load_weights(config, reader, head, file_float_dtype(reader));
   SPT_CHECK(w.newly_initialized.empty(), "[export] ", checkpoint_dir, " lacks ",
             w.newly_initialized.front(), "; hint: the checkpoint is incomplete");
-  AtomicDir out(out_dir, "export", [](const std::string& d) {
-    return fs::is_regular_file(fs::path(d) / "config.json") && !is_spt_checkpoint(d);
-  });
+  // Never replaces a non-empty folder: it could be the model the checkpoint came from.
+  AtomicDir out(out_dir, "export", [](const std::string&) { return false; });
   const fs::path tmp = out.path();
   write_json_file((tmp / "config.json").string(), hf_config_json(config, head, nullptr));
   write_safetensors((tmp / "model.safetensors").string(), to_hf_tensors(config, head, w.params),

@@ -108,6 +108,7 @@ const unsigned char* TorchBinReader::bytes(const TensorInfo& t,
   const View& v = views_[t.slot];
   const size_t esize = stored_dtype_size(t.dtype);
   const unsigned char* base = file_.data() + v.storage_at;
+  if (t.numel() == 0) return base;  // an empty view's offset is not checked against the storage
   if (v.contiguous) return base + static_cast<size_t>(v.offset) * esize;
   // Gather a strided view (e.g. a transposed weight) element by element.
   const int64_t numel = t.numel();

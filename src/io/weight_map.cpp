@@ -93,6 +93,10 @@ LoadedWeights load_weights(const ModelConfig& c, const TensorReader& ckpt, Model
     const size_t shown = std::min<size_t>(problems.size(), 40);
     for (size_t i = 0; i < shown; ++i) msg << "\n  " << problems[i];
     if (shown < problems.size()) msg << "\n  ... and " << problems.size() - shown << " more";
+    if (problems.size() > 4) {  // many problems: show what the checkpoint holds instead
+      msg << "\nthe checkpoint holds " << ckpt.tensors().size() << " tensors, e.g.";
+      for (size_t i = 0; i < ckpt.tensors().size() && i < 4; ++i) msg << " " << ckpt.tensors()[i].name;
+    }
     msg << "\nhint: check that config.json belongs to these weights (sizes such as hidden_size, "
            "intermediate_size, vocab_size, num_labels must match); list the checkpoint with "
            "spt-convert inspect";

@@ -15,11 +15,6 @@ namespace spt::model {
 
 namespace {
 
-bool no_decay(const std::string& name) {
-  return name.find("LayerNorm") != std::string::npos ||
-         (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0);
-}
-
 // (B, T) i32 ids b * T + t for t = 0 (first token of each sequence).
 Tensor first_token_rows(int64_t B, int64_t T, Device dev) {
   std::vector<int64_t> rows(static_cast<size_t>(B));
@@ -39,42 +34,6 @@ void layernorm_bwd(Tensor& dx, LayerNormRef& ln, const Tensor& dy, const Tensor&
 }
 
 }  // namespace
-
-std::vector<ParamInfo> bert_param_infos(const io::BertConfig& c, int64_t num_labels) {
-  std::vector<ParamInfo> ps;
-  auto add = [&](const std::string& name, Shape shape) {
-    ps.push_back({name, std::move(shape), true, !no_decay(name)});
-  };
-  const int64_t C = c.hidden_size, F = c.intermediate_size;
-  add("embeddings.word_embeddings.weight", {c.vocab_size, C});
-  add("embeddings.position_embeddings.weight", {c.max_position_embeddings, C});
-  add("embeddings.token_type_embeddings.weight", {c.type_vocab_size, C});
-  add("embeddings.LayerNorm.weight", {C});
-  add("embeddings.LayerNorm.bias", {C});
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const std::string p = "encoder.layer." + std::to_string(l) + ".";
-    for (const char* n : {"attention.self.query", "attention.self.key", "attention.self.value",
-                          "attention.output.dense"}) {
-      add(p + n + ".weight", {C, C});
-      add(p + n + ".bias", {C});
-    }
-    add(p + "attention.output.LayerNorm.weight", {C});
-    add(p + "attention.output.LayerNorm.bias", {C});
-    add(p + "intermediate.dense.weight", {F, C});
-    add(p + "intermediate.dense.bias", {F});
-    add(p + "output.dense.weight", {C, F});
-    add(p + "output.dense.bias", {C});
-    add(p + "output.LayerNorm.weight", {C});
-    add(p + "output.LayerNorm.bias", {C});
-  }
-  add("pooler.dense.weight", {C, C});
-  add("pooler.dense.bias", {C});
-  if (num_labels > 0) {
-    add("classifier.weight", {num_labels, C});
-    add("classifier.bias", {num_labels});
-  }
-  return ps;
-}
 
 // ---- one encoder layer ----
 
@@ -164,24 +123,24 @@ BertEncoder::BertEncoder(const io::BertConfig& cfg, ParameterStore& ps) : impl_(
   Impl& m = *impl_;
   m.cfg = cfg;
   const float eps = static_cast<float>(cfg.layer_norm_eps);
-  m.word = ps.param("embeddings.word_embeddings.weight");
-  m.dword = ps.grad("embeddings.word_embeddings.weight");
-  m.pos = ps.param("embeddings.position_embeddings.weight");
-  m.dpos = ps.grad("embeddings.position_embeddings.weight");
-  m.type = ps.param("embeddings.token_type_embeddings.weight");
-  m.dtype = ps.grad("embeddings.token_type_embeddings.weight");
-  m.ln_emb = LayerNormRef::bind(ps, "embeddings.LayerNorm", eps);
+  m.word = ps.param("embeddings.word.weight");
+  m.dword = ps.grad("embeddings.word.weight");
+  m.pos = ps.param("embeddings.position.weight");
+  m.dpos = ps.grad("embeddings.position.weight");
+  m.type = ps.param("embeddings.token_type.weight");
+  m.dtype = ps.grad("embeddings.token_type.weight");
+  m.ln_emb = LayerNormRef::bind(ps, "embeddings.norm", eps);
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
-    const std::string p = "encoder.layer." + std::to_string(l) + ".";
+    const std::string p = "layers." + std::to_string(l) + ".";
     BertLayer L;
-    L.q = LinearRef::bind(ps, p + "attention.self.query");
-    L.k = LinearRef::bind(ps, p + "attention.self.key");
-    L.v = LinearRef::bind(ps, p + "attention.self.value");
-    L.o = LinearRef::bind(ps, p + "attention.output.dense");
-    L.ln1 = LayerNormRef::bind(ps, p + "attention.output.LayerNorm", eps);
-    L.inter = LinearRef::bind(ps, p + "intermediate.dense");
-    L.out = LinearRef::bind(ps, p + "output.dense");
-    L.ln2 = LayerNormRef::bind(ps, p + "output.LayerNorm", eps);
+    L.q = LinearRef::bind(ps, p + "attn.q");
+    L.k = LinearRef::bind(ps, p + "attn.k");
+    L.v = LinearRef::bind(ps, p + "attn.v");
+    L.o = LinearRef::bind(ps, p + "attn.out");
+    L.ln1 = LayerNormRef::bind(ps, p + "attn_norm", eps);
+    L.inter = LinearRef::bind(ps, p + "ffn.up");
+    L.out = LinearRef::bind(ps, p + "ffn.down");
+    L.ln2 = LayerNormRef::bind(ps, p + "ffn_norm", eps);
     L.act_kind = cfg.activation;
     L.heads = cfg.num_attention_heads;
     L.p_attn = static_cast<float>(cfg.attention_probs_dropout_prob);
@@ -189,7 +148,7 @@ BertEncoder::BertEncoder(const io::BertConfig& cfg, ParameterStore& ps) : impl_(
     L.index = static_cast<int>(l) + 1;  // 0 is the embeddings
     m.layers.push_back(std::move(L));
   }
-  m.pooler = LinearRef::bind(ps, "pooler.dense");
+  m.pooler = LinearRef::bind(ps, "pooler");
 }
 
 BertEncoder::~BertEncoder() = default;
@@ -307,6 +266,7 @@ double BertClassifier::loss(const Tensor& labels, double normalizer) {
   }
   ops::CrossEntropyOptions opt;
   opt.normalizer = normalizer;
+  m.ce = {};
   return ops::cross_entropy_forward(m.ce, m.logits, labels, opt);
 }
 

@@ -16,11 +16,6 @@ namespace spt::model {
 
 namespace {
 
-bool no_decay(const std::string& name) {
-  return name.find("ln_") != std::string::npos ||
-         (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0);
-}
-
 Tensor grad_or_scratch(const Tensor& g, const Tensor& like) {
   return g.defined() ? g : Tensor::zeros(like.shape(), like.dtype(), like.device());
 }
@@ -32,41 +27,6 @@ void layernorm_bwd(Tensor& dx, LayerNormRef& ln, const Tensor& dy, const Tensor&
 }
 
 }  // namespace
-
-bool gpt2_is_conv1d(const std::string& name) {
-  return name.find(".c_attn.weight") != std::string::npos ||
-         name.find(".c_proj.weight") != std::string::npos ||
-         name.find(".c_fc.weight") != std::string::npos;
-}
-
-std::vector<ParamInfo> gpt2_param_infos(const io::Gpt2Config& c, int64_t num_labels) {
-  std::vector<ParamInfo> ps;
-  auto add = [&](const std::string& name, Shape shape) {
-    ps.push_back({name, std::move(shape), true, !no_decay(name)});
-  };
-  const int64_t C = c.n_embd, F = c.n_inner > 0 ? c.n_inner : 4 * c.n_embd;
-  add("wte.weight", {c.vocab_size, C});
-  add("wpe.weight", {c.n_positions, C});
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    const std::string p = "h." + std::to_string(l) + ".";
-    add(p + "ln_1.weight", {C});
-    add(p + "ln_1.bias", {C});
-    add(p + "attn.c_attn.weight", {3 * C, C});
-    add(p + "attn.c_attn.bias", {3 * C});
-    add(p + "attn.c_proj.weight", {C, C});
-    add(p + "attn.c_proj.bias", {C});
-    add(p + "ln_2.weight", {C});
-    add(p + "ln_2.bias", {C});
-    add(p + "mlp.c_fc.weight", {F, C});
-    add(p + "mlp.c_fc.bias", {F});
-    add(p + "mlp.c_proj.weight", {C, F});
-    add(p + "mlp.c_proj.bias", {C});
-  }
-  add("ln_f.weight", {C});
-  add("ln_f.bias", {C});
-  if (num_labels > 0) add("score.weight", {num_labels, C});
-  return ps;
-}
 
 // ---- one block ----
 
@@ -157,22 +117,22 @@ Gpt2Decoder::Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps) : impl_(
   const float eps = static_cast<float>(cfg.layer_norm_epsilon);
   const int64_t C = cfg.n_embd;
   SPT_CHECK(C % cfg.n_head == 0, "[gpt2] n_embd ", C, " is not divisible by n_head ", cfg.n_head);
-  m.wte = ps.param("wte.weight");
-  m.dwte = ps.grad("wte.weight");
-  m.wpe = ps.param("wpe.weight");
-  m.dwpe = ps.grad("wpe.weight");
+  m.wte = ps.param("embeddings.word.weight");
+  m.dwte = ps.grad("embeddings.word.weight");
+  m.wpe = ps.param("embeddings.position.weight");
+  m.dwpe = ps.grad("embeddings.position.weight");
   for (int64_t l = 0; l < cfg.n_layer; ++l) {
-    const std::string p = "h." + std::to_string(l) + ".";
+    const std::string p = "layers." + std::to_string(l) + ".";
     Gpt2Block b;
-    b.ln1 = LayerNormRef::bind(ps, p + "ln_1", eps);
-    b.ln2 = LayerNormRef::bind(ps, p + "ln_2", eps);
-    const LinearRef qkv = LinearRef::bind(ps, p + "attn.c_attn");
+    b.ln1 = LayerNormRef::bind(ps, p + "attn_norm", eps);
+    b.ln2 = LayerNormRef::bind(ps, p + "ffn_norm", eps);
+    const LinearRef qkv = LinearRef::bind(ps, p + "attn.qkv");
     b.q = qkv.rows(0, C);
     b.k = qkv.rows(C, 2 * C);
     b.v = qkv.rows(2 * C, 3 * C);
-    b.proj = LinearRef::bind(ps, p + "attn.c_proj");
-    b.fc = LinearRef::bind(ps, p + "mlp.c_fc");
-    b.mlp_proj = LinearRef::bind(ps, p + "mlp.c_proj");
+    b.proj = LinearRef::bind(ps, p + "attn.out");
+    b.fc = LinearRef::bind(ps, p + "ffn.up");
+    b.mlp_proj = LinearRef::bind(ps, p + "ffn.down");
     b.act_kind = cfg.activation;
     b.ap.heads = cfg.n_head;
     b.ap.causal = true;
@@ -184,7 +144,7 @@ Gpt2Decoder::Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps) : impl_(
     b.index = static_cast<int>(l) + 1;
     m.blocks.push_back(std::move(b));
   }
-  m.ln_f = LayerNormRef::bind(ps, "ln_f", eps);
+  m.ln_f = LayerNormRef::bind(ps, "final_norm", eps);
 }
 
 Gpt2Decoder::~Gpt2Decoder() = default;
@@ -239,8 +199,8 @@ struct Gpt2LanguageModel::Impl {
 
 Gpt2LanguageModel::Gpt2LanguageModel(const io::Gpt2Config& cfg, ParameterStore& ps) : impl_(new Impl) {
   impl_->decoder = std::make_unique<Gpt2Decoder>(cfg, ps);
-  impl_->head.w = ps.param("wte.weight");
-  impl_->head.dw = ps.grad("wte.weight");
+  impl_->head.w = ps.param("embeddings.word.weight");
+  impl_->head.dw = ps.grad("embeddings.word.weight");
 }
 
 Gpt2LanguageModel::~Gpt2LanguageModel() = default;
@@ -279,6 +239,7 @@ double Gpt2LanguageModel::loss(const Tensor& labels, double normalizer) {
                                 m.logits.device());
   ops::CrossEntropyOptions opt;
   opt.normalizer = normalizer;
+  m.ce = {};
   return ops::cross_entropy_forward(m.ce, m.logits.reshape({labels.numel(), -1}), m.targets, opt);
 }
 
@@ -307,7 +268,7 @@ struct Gpt2Classifier::Impl {
 Gpt2Classifier::Gpt2Classifier(const io::Gpt2Config& cfg, int64_t num_labels, ParameterStore& ps)
     : impl_(new Impl) {
   impl_->decoder = std::make_unique<Gpt2Decoder>(cfg, ps);
-  impl_->score = LinearRef::bind(ps, "score", false);
+  impl_->score = LinearRef::bind(ps, "classifier", false);
   impl_->pad_token_id = cfg.pad_token_id;
   impl_->num_labels = num_labels;
 }
@@ -345,6 +306,7 @@ double Gpt2Classifier::loss(const Tensor& labels, double normalizer) {
   if (m.num_labels == 1) return ops::mse_forward(m.mse, m.logits, labels, normalizer);
   ops::CrossEntropyOptions opt;
   opt.normalizer = normalizer;
+  m.ce = {};
   return ops::cross_entropy_forward(m.ce, m.logits, labels, opt);
 }
 

@@ -11,7 +11,7 @@ namespace spt::tokenize {
 
 namespace {
 
-// Code point starting at byte i of `s` (valid UTF-8) and the position of the previous one.
+// Code point starting at byte i of `s` (valid UTF-8); its length in bytes goes to *len.
 char32_t code_point_at(std::string_view s, size_t i, size_t* len) {
   size_t n = 1;
   const auto c0 = static_cast<unsigned char>(s[i]);

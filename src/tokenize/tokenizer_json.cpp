@@ -115,7 +115,8 @@ std::unique_ptr<Tokenizer> from_tokenizer_json(const fs::path& file, const Folde
       *why = "WordPiece with pre_tokenizer " + c.type(pre) + " is not supported";
       return nullptr;
     }
-    BertNormalizerOptions opt{false, false, false, false};
+    BertNormalizerOptions opt;  // normalizer null: none of the steps
+    opt.clean_text = opt.handle_chinese_chars = opt.lowercase = false;
     if (c.type(norm) == "BertNormalizer") {
       opt.clean_text = c.boolean(norm, "clean_text", true);
       opt.handle_chinese_chars = c.boolean(norm, "handle_chinese_chars", true);

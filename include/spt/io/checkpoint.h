@@ -41,7 +41,7 @@ struct CheckpointData {
 };
 
 // Writes `data` as an spt checkpoint at `dir` (replacing an existing spt
-// checkpoint or an empty folder; anything else is an error).
+// checkpoint, complete or not, or an empty folder; anything else is an error).
 void save_checkpoint(const std::string& dir, const CheckpointData& data);
 
 struct LoadedCheckpoint {
@@ -61,7 +61,7 @@ bool is_spt_checkpoint(const std::string& dir);
 
 // Writes the Hugging Face folder of an spt checkpoint: config.json without the
 // "spt" object, model.safetensors (the checkpoint's dtype), tokenizer files.
-// `out_dir` must not exist or be empty (or hold an earlier export).
+// `out_dir` must not exist or be empty.
 void export_hf(const std::string& checkpoint_dir, const std::string& out_dir);
 
 }  // namespace spt::io

@@ -3,24 +3,20 @@
 // token), as Hugging Face's GPT2LMHeadModel / GPT2ForSequenceClassification.
 //
 // Dimension legend: B = batch, T = sequence, C = n_embd, F = n_inner, V = vocab.
-// Parameter names are transformers' GPT2Model names without "transformer."
-// ("h.0.attn.c_attn.weight"), but Linear weights are stored (out, in) like every
-// spt linear (transformers' Conv1D stores them (in, out): transposed on load).
+// Parameter names are spt's canonical names (include/spt/io/param_spec.h:
+// "layers.0.attn.qkv.weight", stored (out, in) like every spt linear; the
+// Conv1D (in, out) weights of Hugging Face checkpoints are transposed on load).
 #pragma once
 
 #include <memory>
 #include <vector>
 
 #include "spt/io/model_config.h"
-#include "spt/model/bert.h"
 #include "spt/model/layers.h"
+#include "spt/model/model.h"
+#include "spt/ops/ops.h"
 
 namespace spt::model {
-
-// Parameter list of GPT2Model (+ "score.weight" when num_labels > 0).
-std::vector<ParamInfo> gpt2_param_infos(const io::Gpt2Config& cfg, int64_t num_labels);
-// Whether a parameter is stored transposed in Hugging Face checkpoints (Conv1D).
-bool gpt2_is_conv1d(const std::string& name);
 
 class Gpt2Decoder {
  public:
@@ -38,14 +34,14 @@ class Gpt2Decoder {
 
 // GPT2LMHeadModel: logits = h wte^T; loss = mean cross-entropy of token t+1 given
 // tokens <= t over labels != -100 (labels (B, T) i32; shifted inside, as transformers).
-class Gpt2LanguageModel {
+class Gpt2LanguageModel final : public Model {
  public:
   Gpt2LanguageModel(const io::Gpt2Config& cfg, ParameterStore& ps);
   ~Gpt2LanguageModel();
-  const Tensor& forward(const EncoderBatch& batch, const StepContext& ctx);  // (B, T, V)
+  const Tensor& forward(const EncoderBatch& batch, const StepContext& ctx) override;  // (B, T, V)
   // normalizer <= 0: the number of target tokens (labels != -100 after the shift).
-  double loss(const Tensor& labels, double normalizer = 0);
-  void backward();
+  double loss(const Tensor& labels, double normalizer = 0) override;
+  void backward() override;
   // Target tokens in `labels` after the shift (for normalising accumulated batches).
   static int64_t count_targets(const Tensor& labels);
 
@@ -56,13 +52,13 @@ class Gpt2LanguageModel {
 
 // GPT2ForSequenceClassification: score (L x C, no bias) at the last token that is
 // not pad_token_id (the last token when the config has no pad token).
-class Gpt2Classifier {
+class Gpt2Classifier final : public Model {
  public:
   Gpt2Classifier(const io::Gpt2Config& cfg, int64_t num_labels, ParameterStore& ps);
   ~Gpt2Classifier();
-  const Tensor& forward(const EncoderBatch& batch, const StepContext& ctx);  // (B, L)
-  double loss(const Tensor& labels, double normalizer = 0);
-  void backward();
+  const Tensor& forward(const EncoderBatch& batch, const StepContext& ctx) override;  // (B, L)
+  double loss(const Tensor& labels, double normalizer = 0) override;
+  void backward() override;
 
  private:
   struct Impl;

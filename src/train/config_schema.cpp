@@ -1,0 +1,166 @@
+// The schema of spt-finetune's JSON config: every key, once.
+#include <sstream>
+
+#include "spt/train/config.h"
+
+namespace spt::train {
+
+const char* key_type_name(KeyType t) {
+  switch (t) {
+    case KeyType::string: return "string";
+    case KeyType::integer: return "integer";
+    case KeyType::number: return "number";
+    case KeyType::boolean: return "boolean";
+    case KeyType::path: return "path";
+    case KeyType::string_list: return "list of strings";
+  }
+  return "?";
+}
+
+namespace {
+
+KeySpec key(std::string path, KeyType type, Json def, std::string help) {
+  KeySpec k;
+  k.path = std::move(path);
+  k.type = type;
+  k.default_value = std::move(def);
+  k.help = std::move(help);
+  return k;
+}
+
+KeySpec required(std::string path, KeyType type, std::string help) {
+  KeySpec k = key(std::move(path), type, nullptr, std::move(help));
+  k.required = true;
+  return k;
+}
+
+KeySpec ranged(std::string path, KeyType type, Json def, double lo, double hi, std::string help) {
+  KeySpec k = key(std::move(path), type, std::move(def), std::move(help));
+  k.min = lo;
+  k.max = hi;
+  return k;
+}
+
+KeySpec choice(std::string path, Json def, std::vector<std::string> choices, std::string help) {
+  KeySpec k = key(std::move(path), KeyType::string, std::move(def), std::move(help));
+  k.choices = std::move(choices);
+  return k;
+}
+
+std::vector<KeySpec> build() {
+  const KeyType S = KeyType::string, I = KeyType::integer, N = KeyType::number,
+                B = KeyType::boolean, P = KeyType::path, L = KeyType::string_list;
+  return {
+      // ---- model ----
+      required("model.path", P, "Hugging Face model folder (config.json, model.safetensors or "
+                                "pytorch_model.bin, tokenizer files) or an spt checkpoint"),
+      key("model.freeze", L, Json::array(), "parameters to freeze, as globs over spt parameter "
+                                            "names (e.g. \"embeddings.*\")"),
+      ranged("model.num_labels", I, nullptr, 1, 100000,
+             "number of labels of a classification head (default: from the task / label names)"),
+      // ---- task ----
+      choice("task.type", "classification", {"glue", "classification", "regression", "causal_lm"},
+             "what to train: a GLUE task, generic classification or regression, or causal LM"),
+      choice("task.glue_task", nullptr,
+             {"cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli"},
+             "the GLUE task (task.type = glue)"),
+      // ---- data ----
+      key("data.train", P, nullptr, "training file (TSV, CSV, JSONL or text; GLUE: the task folder's train.tsv by default)"),
+      key("data.dev", P, nullptr, "evaluation file (GLUE: dev.tsv; MNLI: dev_matched.tsv)"),
+      key("data.dir", P, nullptr, "GLUE: folder holding train.tsv / dev.tsv (default data/glue/<TASK>)"),
+      choice("data.format", "auto", {"auto", "tsv", "csv", "jsonl", "text"},
+             "file format (auto: from the extension)"),
+      key("data.text_column", S, "text", "column (header name, or 0-based index) with the text"),
+      key("data.text_pair_column", S, nullptr, "column with the second text of sentence pairs"),
+      key("data.label_column", S, "label", "column with the label"),
+      key("data.label_names", L, Json::array(), "label values in id order (default: sorted distinct training labels)"),
+      key("data.has_header", B, true, "TSV/CSV: the first line names the columns"),
+      key("data.skip_bad_rows", B, false, "skip (and count) malformed rows instead of stopping with an error"),
+      ranged("data.block_size", I, 128, 2, 1 << 20, "causal LM: tokens per training block (texts are packed)"),
+      ranged("data.max_train_examples", I, 0, 0, 1e15, "use at most this many training examples (0: all)"),
+      ranged("data.max_eval_examples", I, 0, 0, 1e15, "evaluate on at most this many examples (0: all)"),
+      // ---- tokenisation ----
+      key("tokenizer.path", P, nullptr, "tokenizer folder or file (default: model.path)"),
+      ranged("tokenizer.max_length", I, 128, 2, 1 << 20, "maximum tokens per example, special tokens included"),
+      choice("tokenizer.truncation", "longest_first", {"longest_first", "only_first", "only_second"},
+             "how pairs are truncated to max_length"),
+      choice("tokenizer.padding", "longest", {"longest", "max_length"},
+             "pad each batch to its longest example or to max_length"),
+      key("tokenizer.group_by_length", B, false, "batch examples of similar length (less padding)"),
+      // ---- optimisation ----
+      ranged("train.seed", I, 42, 0, 1e18, "seed for initialisation, dropout and data order"),
+      ranged("train.epochs", N, 3.0, 0, 1e6, "number of passes over the training data"),
+      ranged("train.max_steps", I, -1, -1, 1e15, "stop after this many optimizer steps (-1: epochs decide)"),
+      ranged("train.batch_size", I, 32, 1, 1 << 20, "examples per optimizer step (micro_batch_size x accumulation)"),
+      ranged("train.grad_accumulation", I, 1, 1, 1 << 16, "micro-batches per optimizer step"),
+      ranged("train.learning_rate", N, 2e-5, 0, 10, "peak learning rate"),
+      ranged("train.weight_decay", N, 0.01, 0, 10, "AdamW decoupled weight decay (not on biases and LayerNorm weights)"),
+      ranged("train.adam_beta1", N, 0.9, 0, 0.999999, "AdamW beta1"),
+      ranged("train.adam_beta2", N, 0.999, 0, 0.999999999, "AdamW beta2"),
+      ranged("train.adam_epsilon", N, 1e-8, 1e-30, 1, "AdamW epsilon"),
+      choice("train.scheduler", "linear", {"linear", "cosine", "constant"}, "learning-rate schedule after warmup"),
+      ranged("train.warmup_steps", I, 0, 0, 1e15, "linear warmup steps (overrides warmup_ratio when > 0)"),
+      ranged("train.warmup_ratio", N, 0.0, 0, 1, "warmup as a fraction of the total steps"),
+      ranged("train.max_grad_norm", N, 1.0, 0, 1e9, "clip the global gradient norm to this (0: no clipping)"),
+      // ---- evaluation ----
+      ranged("eval.every_steps", I, 0, 0, 1e15, "evaluate every N optimizer steps (0: off)"),
+      key("eval.every_epoch", B, true, "evaluate at the end of every epoch"),
+      ranged("eval.batch_size", I, 64, 1, 1 << 20, "evaluation batch size"),
+      key("eval.metric", S, nullptr, "metric that picks the best checkpoint (default: the task's main metric)"),
+      ranged("eval.early_stopping_patience", I, 0, 0, 1e9,
+             "stop after this many evaluations without improvement (0: never)"),
+      // ---- checkpoints ----
+      key("output.dir", P, "runs/run", "run folder: checkpoints, final model, metrics"),
+      ranged("output.save_every_steps", I, 0, 0, 1e15, "write a checkpoint every N optimizer steps (0: off)"),
+      ranged("output.keep_last", I, 2, 1, 1e6, "checkpoints to keep (the best is kept as well)"),
+      key("output.save_best", B, true, "keep the checkpoint with the best eval metric"),
+      key("output.save_final", B, true, "write the final model to <output.dir>/final"),
+      // ---- logging ----
+      ranged("logging.every_steps", I, 10, 1, 1e15, "progress line every N optimizer steps"),
+      key("logging.metrics_file", P, nullptr, "JSONL metrics (default <output.dir>/metrics.jsonl)"),
+      choice("logging.level", "info", {"trace", "debug", "info", "warn", "error"}, "log level"),
+      // ---- runtime ----
+      key("runtime.device", S, "cpu", "cpu, cuda or cuda:N"),
+      choice("runtime.precision", "fp32", {"fp32", "bf16"}, "training precision (bf16: not yet available)"),
+      ranged("runtime.threads", I, 0, 0, 4096, "CPU threads for OpenMP and BLAS (0: SPT_NUM_THREADS or all cores)"),
+  };
+}
+
+}  // namespace
+
+const std::vector<KeySpec>& config_schema() {
+  static const std::vector<KeySpec> schema = build();
+  return schema;
+}
+
+std::string config_reference_markdown() {
+  std::ostringstream os;
+  os << "# spt-finetune config reference\n\n"
+     << "Generated from the schema in `src/train/config_schema.cpp` by\n"
+     << "`spt-finetune --config-reference` (a test checks this file is current).\n\n"
+     << "A config is a JSON object of sections; every key below is optional unless marked\n"
+     << "required. Unknown keys are errors (with a suggestion); relative paths resolve\n"
+     << "against the config file's folder; `--set section.key=value` overrides any key.\n";
+  std::string section;
+  for (const KeySpec& k : config_schema()) {
+    const std::string sec = k.path.substr(0, k.path.find('.'));
+    if (sec != section) {
+      section = sec;
+      os << "\n## `" << section << "`\n\n| key | type | default | description |\n|---|---|---|---|\n";
+    }
+    std::string type = key_type_name(k.type);
+    if (!k.choices.empty()) {
+      type = "one of ";
+      for (size_t i = 0; i < k.choices.size(); ++i) type += (i ? ", " : "") + std::string("`") + k.choices[i] + "`";
+    } else if (k.min > -1e300 || k.max < 1e300) {
+      std::ostringstream r;
+      r << type << " in [" << k.min << ", " << k.max << "]";
+      type = r.str();
+    }
+    const std::string def = k.required ? "**required**" : k.default_value.is_null() ? "—" : "`" + k.default_value.dump() + "`";
+    os << "| `" << k.path << "` | " << type << " | " << def << " | " << k.help << " |\n";
+  }
+  return os.str();
+}
+
+}  // namespace spt::train

@@ -1,0 +1,279 @@
+// The training loop: micro-batches accumulated into optimizer steps (the loss of
+// a step is normalised by the targets of the whole step, so N micro-batches equal
+// one batch N times larger), gradient clipping, AdamW with decay only on weights,
+// evaluation, best-model tracking, early stopping, checkpoints, progress and a
+// JSONL metrics log.
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "spt/core/error.h"
+#include "spt/ops/optim.h"
+#include "src/train/trainer_impl.h"
+
+namespace spt::train {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+std::string format_eta(double seconds) {
+  const auto s = static_cast<int64_t>(seconds);
+  if (s >= 3600) return str_cat(s / 3600, "h", (s % 3600) / 60, "m");
+  return str_cat(s / 60, "m", s % 60, "s");
+}
+
+}  // namespace
+
+model::EncoderBatch Trainer::Impl::to_model_batch(const data::Batch& b, Tensor& labels) const {
+  data::BatchTensors t = data::to_tensors(b, device);
+  labels = t.labels;
+  return {t.input_ids, t.token_type_ids, t.attention_mask};
+}
+
+// Targets the loss of this micro-batch sums over (before normalisation).
+int64_t Trainer::Impl::count_targets(const data::Batch& b) const {
+  if (b.label_kind != data::LabelKind::causal_lm) return static_cast<int64_t>(b.rows);
+  int64_t n = 0;  // tokens t >= 1 with a label: the model predicts token t from tokens < t
+  for (size_t r = 0; r < b.rows; ++r)
+    for (size_t t = 1; t < b.seq; ++t) n += b.labels[r * b.seq + t] != data::kIgnoreIndex;
+  return n;
+}
+
+void Trainer::Impl::log_json(const nlohmann::json& record) {
+  if (!metrics.is_open()) {
+    fs::create_directories(fs::path(metrics_path).parent_path());
+    metrics.open(metrics_path, std::ios::app);
+    SPT_CHECK(metrics.good(), "[trainer] cannot write the metrics file ", metrics_path,
+              "; hint: check logging.metrics_file / output.dir");
+  }
+  metrics << record.dump() << "\n";
+  metrics.flush();
+}
+
+data::Metrics Trainer::Impl::evaluate() {
+  data::Metrics all;
+  std::vector<std::vector<int32_t>> preds_cls, gold_cls;
+  for (EvalSet& set : eval_sets) {
+    data::BatchIterator it(set.data, eval_opt, pad_id);
+    data::Batch b;
+    std::vector<int32_t> pred, gold;
+    std::vector<double> pred_r, gold_r;
+    double loss_sum = 0;
+    int64_t n_targets = 0;
+    const model::StepContext ctx{};  // dropout off
+    while (it.next(b)) {
+      Tensor labels;
+      const model::EncoderBatch mb = to_model_batch(b, labels);
+      const Tensor& logits = net->forward(mb, ctx);
+      n_targets += count_targets(b);
+      loss_sum += net->loss(labels, 1.0);  // summed: normalised below
+      if (head == io::ModelHead::causal_lm) continue;
+      const std::vector<double> lg = logits.to_doubles();
+      const int64_t L = logits.dim(-1);
+      for (size_t r = 0; r < b.rows; ++r) {
+        if (num_labels == 1) {
+          pred_r.push_back(lg[r]);
+          gold_r.push_back(b.targets[r]);
+        } else {
+          int64_t best_j = 0;
+          for (int64_t j = 1; j < L; ++j)
+            if (lg[r * L + j] > lg[r * L + best_j]) best_j = j;
+          pred.push_back(static_cast<int32_t>(best_j));
+          gold.push_back(b.labels[r]);
+        }
+      }
+    }
+    const double loss = n_targets > 0 ? loss_sum / static_cast<double>(n_targets) : 0.0;
+    data::Metrics m;
+    if (head == io::ModelHead::causal_lm) {
+      m = {{"loss", loss}, {"perplexity", std::exp(loss)}};
+    } else if (glue && *glue == data::GlueTask::mnli) {
+      preds_cls.push_back(pred);
+      gold_cls.push_back(gold);
+      m = {{"loss", loss}};
+    } else if (glue) {
+      m = num_labels == 1 ? data::glue_metrics(*glue, std::span<const double>(pred_r), gold_r)
+                          : data::glue_metrics(*glue, std::span<const int32_t>(pred), gold);
+      m.insert(m.begin(), {"loss", loss});
+    } else {
+      m = num_labels == 1 ? data::regression_metrics(pred_r, gold_r)
+                          : data::classification_metrics(pred, gold, static_cast<size_t>(num_labels));
+      m.insert(m.begin(), {"loss", loss});
+    }
+    const std::string prefix = eval_sets.size() > 1 ? set.name + "_" : "";
+    for (const auto& [k, v] : m) all.push_back({prefix + k, v});
+  }
+  if (glue && *glue == data::GlueTask::mnli && preds_cls.size() == 2) {
+    for (const auto& kv : data::mnli_metrics(preds_cls[0], gold_cls[0], preds_cls[1], gold_cls[1]))
+      all.push_back(kv);
+  }
+  return all;
+}
+
+data::Metrics Trainer::evaluate() { return impl_->evaluate(); }
+
+RunSummary Trainer::train(const std::string& resume) {
+  Impl& m = *impl_;
+  RunSummary sum;
+  sum.metric = m.metric;
+  sum.metrics_file = m.metrics_path;
+  fs::create_directories(m.out_dir);
+  m.best = m.greater_is_better ? -INFINITY : INFINITY;
+  if (!resume.empty()) m.resume(resume == "latest" ? m.latest_checkpoint() : resume);
+
+  const uint64_t seed = static_cast<uint64_t>(m.cfg.integer("train.seed"));
+  const int64_t log_every = m.cfg.integer("logging.every_steps");
+  const int64_t eval_every = m.cfg.integer("eval.every_steps");
+  const int64_t save_every = m.cfg.integer("output.save_every_steps");
+  const int64_t patience = m.cfg.integer("eval.early_stopping_patience");
+  const bool eval_epoch = m.cfg.boolean("eval.every_epoch") && !m.eval_sets.empty();
+  Allocator& alloc = default_allocator(m.device);
+  alloc.reset_peak();
+
+  spdlog::info("training: {} steps from step {}, {} examples, batch {} ({} x {})", m.total_steps, m.step,
+               m.train_data.size(), m.micro_batch * m.accum, m.micro_batch, m.accum);
+  const auto t_start = Clock::now();
+  auto t_log = t_start;
+  double loss_acc = 0;
+  int64_t loss_steps = 0, tokens_acc = 0;
+  const int64_t start_step = m.step;
+
+  auto run_eval = [&](const char* why) {
+    const auto t0 = Clock::now();
+    const data::Metrics em = m.evaluate();
+    nlohmann::json rec = {{"type", "eval"}, {"step", m.step}, {"reason", why}};
+    std::string line;
+    for (const auto& [k, v] : em) {
+      rec[k] = v;
+      line += str_cat(" ", k, " ", v);
+    }
+    rec["seconds"] = std::chrono::duration<double>(Clock::now() - t0).count();
+    m.log_json(rec);
+    spdlog::info("eval @ step {}:{}", m.step, line);
+    const double v = data::metric_value(em, m.metric);
+    const bool better = m.greater_is_better ? v > m.best : v < m.best;
+    if (better) {
+      m.best = v;
+      m.best_step = m.step;
+      m.bad_evals = 0;
+      if (m.cfg.boolean("output.save_best")) m.save((fs::path(m.out_dir) / "checkpoint-best").string(), false);
+    } else {
+      ++m.bad_evals;
+    }
+  };
+
+  bool stop = false;
+  bool evaluated_last = false;
+  while (m.step < m.total_steps && !stop) {
+    // Gather this step's micro-batches; a step never spans two epochs (the last
+    // step of an epoch may have fewer micro-batches, as in transformers).
+    std::vector<data::Batch> micro;
+    for (int64_t i = 0; i < m.accum; ++i) {
+      data::Batch b;
+      if (!m.train_it->next(b)) {
+        if (!micro.empty()) break;
+        SPT_CHECK(m.train_it->next(b), "[trainer] the training set yields no batch");
+      }
+      micro.push_back(std::move(b));
+      if (m.train_it->position() >= m.train_it->batches_per_epoch()) break;
+    }
+    const bool epoch_end = m.train_it->position() >= m.train_it->batches_per_epoch();
+    int64_t step_targets = 0;
+    for (const data::Batch& b : micro) step_targets += m.count_targets(b);
+    const double norm = static_cast<double>(std::max<int64_t>(step_targets, 1));
+    double step_loss = 0;
+    for (size_t i = 0; i < micro.size(); ++i) {
+      Tensor labels;
+      const model::EncoderBatch mb = m.to_model_batch(micro[i], labels);
+      const model::StepContext ctx{true, seed, static_cast<uint64_t>(m.step), static_cast<uint64_t>(i)};
+      m.net->forward(mb, ctx);
+      step_loss += m.net->loss(labels, norm);
+      m.net->backward();
+      for (int32_t x : micro[i].attention_mask) tokens_acc += x;
+    }
+    std::vector<Tensor> grads = {m.ps.flat_grads()};
+    if (m.max_grad_norm > 0) ops::clip_grad_norm(grads, m.max_grad_norm);
+    AdamWParams p = m.adam;
+    p.lr = static_cast<float>(m.schedule.lr(m.step));
+    p.step = m.step + 1;
+    const int64_t n = m.ps.num_trainable(), d = m.ps.decay_end();
+    if (d > 0) {
+      Tensor pw = m.ps.flat_trainable().narrow0(0, d), mw = m.ps.adam_m().narrow0(0, d),
+             vw = m.ps.adam_v().narrow0(0, d);
+      ops::adamw_step(pw, mw, vw, m.ps.flat_grads().narrow0(0, d), p);
+    }
+    if (n > d) {
+      AdamWParams pn = p;
+      pn.weight_decay = 0.f;
+      Tensor pw = m.ps.flat_trainable().narrow0(d, n), mw = m.ps.adam_m().narrow0(d, n),
+             vw = m.ps.adam_v().narrow0(d, n);
+      ops::adamw_step(pw, mw, vw, m.ps.flat_grads().narrow0(d, n), pn);
+    }
+    m.ps.zero_grads();
+    ++m.step;
+    loss_acc += step_loss;
+    ++loss_steps;
+
+    if (m.step % log_every == 0 || m.step == m.total_steps) {
+      const auto now = Clock::now();
+      const double dt = std::chrono::duration<double>(now - t_log).count();
+      const double elapsed = std::chrono::duration<double>(now - t_start).count();
+      const double per_step = elapsed / static_cast<double>(m.step - start_step);
+      const double epoch = static_cast<double>(m.step) / static_cast<double>(m.steps_per_epoch);
+      const double mem = static_cast<double>(alloc.stats().peak) / 1048576.0;
+      sum.train_loss = loss_acc / static_cast<double>(loss_steps);
+      const double tps = static_cast<double>(tokens_acc) / std::max(dt, 1e-9);
+      spdlog::info("step {}/{} epoch {:.2f} loss {:.4f} lr {:.3e} tokens/s {:.0f} eta {} peak {:.0f} MiB (rss {:.0f} MiB)",
+                   m.step, m.total_steps, epoch, sum.train_loss, p.lr, tps,
+                   format_eta(per_step * static_cast<double>(m.total_steps - m.step)), mem, peak_rss_mib());
+      m.log_json({{"type", "train"}, {"step", m.step}, {"epoch", epoch}, {"loss", sum.train_loss},
+                  {"learning_rate", p.lr}, {"tokens_per_second", tps}, {"peak_memory_mib", mem},
+                  {"peak_rss_mib", peak_rss_mib()}});
+      t_log = now;
+      loss_acc = 0;
+      loss_steps = 0;
+      tokens_acc = 0;
+    }
+    evaluated_last = false;
+    if ((eval_every > 0 && m.step % eval_every == 0 && !m.eval_sets.empty()) || (eval_epoch && epoch_end)) {
+      run_eval(eval_every > 0 && m.step % eval_every == 0 ? "steps" : "epoch");
+      evaluated_last = true;
+    }
+    if (patience > 0 && m.bad_evals >= patience) {
+      spdlog::info("early stopping: {} evaluations without improvement of {}", m.bad_evals, m.metric);
+      sum.early_stopped = stop = true;
+    }
+    if (save_every > 0 && m.step % save_every == 0) {
+      m.save((fs::path(m.out_dir) / str_cat("checkpoint-", m.step)).string(), true);
+      m.rotate_checkpoints();
+    }
+  }
+  // A last evaluation when the run ended between evaluations.
+  if (!m.eval_sets.empty() && !evaluated_last && m.step > start_step) run_eval("end");
+  if (m.cfg.boolean("output.save_final")) {
+    sum.final_model = (fs::path(m.out_dir) / "final").string();
+    m.save(sum.final_model, false);
+  }
+  sum.steps = m.step;
+  sum.best_metric = m.best;
+  sum.best_step = m.best_step;
+  if (m.best_step >= 0 && m.cfg.boolean("output.save_best"))
+    sum.best_checkpoint = (fs::path(m.out_dir) / "checkpoint-best").string();
+  sum.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+  m.log_json({{"type", "summary"}, {"steps", sum.steps}, {"metric", sum.metric}, {"best", sum.best_metric},
+              {"best_step", sum.best_step}, {"seconds", sum.seconds}, {"final_model", sum.final_model}});
+  return sum;
+}
+
+}  // namespace spt::train

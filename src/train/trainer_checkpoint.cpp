@@ -1,0 +1,121 @@
+// Checkpoints of a run: the model in the spt checkpoint format plus, for
+// resumable checkpoints, the trainer state (step, best metric, data position)
+// and AdamW's moments; resuming restores all of it, so the continued run is
+// bit-identical to an uninterrupted one on the CPU.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "spt/core/error.h"
+#include "spt/io/checkpoint.h"
+#include "spt/io/safetensors.h"
+#include "src/train/trainer_impl.h"
+
+namespace spt::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The step of "checkpoint-<N>", or -1.
+int64_t checkpoint_step(const fs::path& p) {
+  const std::string name = p.filename().string();
+  const std::string prefix = "checkpoint-";
+  if (name.rfind(prefix, 0) != 0) return -1;
+  const std::string digits = name.substr(prefix.size());
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoll(digits);
+}
+
+}  // namespace
+
+void Trainer::Impl::save(const std::string& dir, bool with_trainer_state) {
+  io::CheckpointData d;
+  d.config = mcfg;
+  d.head = head;
+  d.config.raw["architectures"] = {io::hf_architecture(mcfg, head)};
+  if (head == io::ModelHead::sequence_classification) {
+    Json id2label = Json::object(), label2id = Json::object();
+    for (size_t i = 0; i < static_cast<size_t>(num_labels); ++i) {
+      const std::string name = i < label_names.size() ? label_names[i] : str_cat("LABEL_", i);
+      id2label[std::to_string(i)] = name;
+      label2id[name] = i;
+    }
+    d.config.raw["id2label"] = id2label;
+    d.config.raw["label2id"] = label2id;
+    d.config.raw["num_labels"] = num_labels;
+    if (num_labels == 1) d.config.raw["problem_type"] = "regression";
+  }
+  d.spt = {{"task", cfg.str("task.type")}, {"label_names", label_names},
+           {"max_length", cfg.integer("tokenizer.max_length")}, {"attention", "dense"}, {"ffn", "dense"}};
+  if (glue) d.spt["glue_task"] = cfg.str("task.glue_task");
+  for (const ParamInfo& p : ps.infos()) d.params.emplace_back(p.name, ps.param(p.name));
+  if (fs::is_directory(tokenizer_dir)) d.tokenizer_dir = tokenizer_dir;
+  if (with_trainer_state) {
+    d.trainer_state = {{"step", step},
+                       {"best", best},
+                       {"best_step", best_step},
+                       {"bad_evals", bad_evals},
+                       {"data", train_it->state().to_json()},
+                       {"num_trainable", ps.num_trainable()},
+                       {"seed", cfg.integer("train.seed")},
+                       {"total_steps", total_steps}};
+    d.trainer_tensors = {{"adam_m", ps.adam_m()}, {"adam_v", ps.adam_v()}};
+  }
+  io::save_checkpoint(dir, d);
+  spdlog::info("saved {} (step {})", dir, step);
+}
+
+void Trainer::Impl::resume(const std::string& dir) {
+  SPT_CHECK(!dir.empty(), "[resume] no checkpoint to resume from in ", out_dir,
+            "; hint: set output.save_every_steps to write checkpoints, or pass --resume DIR");
+  io::LoadedCheckpoint lc = io::load_checkpoint(dir);
+  SPT_CHECK(!lc.trainer_state.is_null() && !lc.trainer_tensors_path.empty(), "[resume] ", dir,
+            " has no trainer state (a final or best model); hint: resume from a checkpoint-<step> folder");
+  const Json& st = lc.trainer_state;
+  SPT_CHECK(st.at("num_trainable").get<int64_t>() == ps.num_trainable(), "[resume] ", dir, " has ",
+            st.at("num_trainable").get<int64_t>(), " trainable parameters, this run ", ps.num_trainable(),
+            "; hint: resume with the config the checkpoint was written with (model.freeze, task)");
+  SPT_CHECK(st.at("seed").get<int64_t>() == cfg.integer("train.seed"), "[resume] ", dir,
+            " was written with train.seed = ", st.at("seed").get<int64_t>(), ", this run has ",
+            cfg.integer("train.seed"), "; hint: keep the seed to continue the same run");
+  for (const auto& [name, t] : lc.weights.params) ps.param(name).copy_from(t);
+  const io::SafetensorsReader moments(lc.trainer_tensors_path);
+  ps.adam_m().copy_from(moments.load("adam_m", DType::f32));
+  ps.adam_v().copy_from(moments.load("adam_v", DType::f32));
+  step = st.at("step").get<int64_t>();
+  best = st.at("best").is_number() ? st.at("best").get<double>() : best;
+  best_step = st.at("best_step").get<int64_t>();
+  bad_evals = st.at("bad_evals").get<int64_t>();
+  train_it->restore(data::IteratorState::from_json(st.at("data")));
+  spdlog::info("resumed from {} at step {}", dir, step);
+}
+
+std::string Trainer::Impl::latest_checkpoint() const {
+  std::string best_dir;
+  int64_t best_n = -1;
+  if (!fs::is_directory(out_dir)) return "";
+  for (const auto& e : fs::directory_iterator(out_dir)) {
+    const int64_t n = checkpoint_step(e.path());
+    if (n > best_n && io::is_spt_checkpoint(e.path().string())) {
+      best_n = n;
+      best_dir = e.path().string();
+    }
+  }
+  return best_dir;
+}
+
+void Trainer::Impl::rotate_checkpoints() {
+  const int64_t keep = cfg.integer("output.keep_last");
+  std::vector<std::pair<int64_t, fs::path>> found;
+  for (const auto& e : fs::directory_iterator(out_dir))
+    if (const int64_t n = checkpoint_step(e.path()); n >= 0) found.push_back({n, e.path()});
+  std::sort(found.begin(), found.end());
+  for (size_t i = 0; i + static_cast<size_t>(keep) < found.size(); ++i) {
+    fs::remove_all(found[i].second);
+    spdlog::debug("removed old checkpoint {}", found[i].second.string());
+  }
+}
+
+}  // namespace spt::train

@@ -1,0 +1,90 @@
+// Trainer internals shared by trainer_setup.cpp (building the run from the
+// config), trainer.cpp (the loop, evaluation) and trainer_checkpoint.cpp.
+#pragma once
+
+#include <fstream>
+#include <optional>
+
+#include "spt/data/batching.h"
+#include "spt/data/glue.h"
+#include "spt/data/tokenized.h"
+#include "spt/io/model_config.h"
+#include "spt/io/param_spec.h"
+#include "spt/model/model.h"
+#include "spt/tokenize/tokenizer.h"
+#include "spt/train/schedule.h"
+#include "spt/train/trainer.h"
+
+namespace spt::train {
+
+enum class TaskKind { glue, classification, regression, causal_lm };
+
+struct EvalSet {
+  std::string name;  // "dev", or MNLI's "dev_matched" / "dev_mismatched"
+  data::TokenizedDataset data;
+};
+
+struct Trainer::Impl {
+  ResolvedConfig cfg;
+  Device device;
+  TaskKind kind = TaskKind::classification;
+  std::optional<data::GlueTask> glue;
+  int64_t num_labels = 2;
+  std::vector<std::string> label_names;
+
+  // Model.
+  std::string model_source;  // folder the weights came from
+  io::ModelConfig mcfg;
+  io::ModelHead head = io::ModelHead::sequence_classification;
+  ParameterStore ps;
+  std::unique_ptr<model::Model> net;
+  std::vector<std::string> newly_initialized;
+  std::string tokenizer_dir;
+
+  // Data.
+  std::unique_ptr<tokenize::Tokenizer> tok;
+  data::TokenizedDataset train_data;
+  std::vector<EvalSet> eval_sets;
+  data::BatchOptions batch_opt, eval_opt;
+  int32_t pad_id = 0;
+  std::unique_ptr<data::BatchIterator> train_it;
+
+  // Schedule.
+  int64_t accum = 1, micro_batch = 1, steps_per_epoch = 1, total_steps = 1;
+  LrSchedule schedule;
+  AdamWParams adam;
+  double max_grad_norm = 1.0;
+
+  // Best-model tracking.
+  std::string metric;
+  bool greater_is_better = true;
+
+  // State (saved in checkpoints).
+  int64_t step = 0;
+  double best = 0;
+  int64_t best_step = -1;
+  int64_t bad_evals = 0;
+
+  // Output.
+  std::string out_dir, metrics_path;
+  std::ofstream metrics;
+
+  void setup_model();
+  void setup_data();
+  void setup_schedule();
+  std::string plan() const;
+
+  // Loop pieces (trainer.cpp).
+  model::EncoderBatch to_model_batch(const data::Batch& b, Tensor& labels) const;
+  int64_t count_targets(const data::Batch& b) const;
+  data::Metrics evaluate();
+  void log_json(const nlohmann::json& record);
+
+  // Checkpoints (trainer_checkpoint.cpp).
+  void save(const std::string& dir, bool with_trainer_state);
+  void resume(const std::string& dir);
+  std::string latest_checkpoint() const;
+  void rotate_checkpoints();
+};
+
+}  // namespace spt::train

@@ -1,0 +1,286 @@
+// Building a run from the config: task, model (Hugging Face folder or spt
+// checkpoint, new heads initialised as transformers does), tokenizer, datasets,
+// batch sizes and the learning-rate schedule.
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "spt/core/error.h"
+#include "spt/data/lm_text.h"
+#include "spt/data/table_dataset.h"
+#include "spt/io/checkpoint.h"
+#include "spt/io/weight_map.h"
+#include "src/train/trainer_impl.h"
+
+namespace spt::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+TaskKind task_kind(const std::string& s) {
+  if (s == "glue") return TaskKind::glue;
+  if (s == "regression") return TaskKind::regression;
+  if (s == "causal_lm") return TaskKind::causal_lm;
+  return TaskKind::classification;
+}
+
+// Normal(0, std) from a 64-bit Mersenne Twister through Box-Muller (the same
+// numbers on every platform, unlike std::normal_distribution).
+std::vector<double> normal_values(uint64_t seed, int64_t n, double stddev) {
+  std::mt19937_64 rng(seed);
+  std::vector<double> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; i += 2) {
+    const double u1 = (static_cast<double>(rng() >> 11) + 1.0) * 0x1.0p-53;
+    const double u2 = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    v[i] = stddev * r * std::cos(2 * M_PI * u2);
+    if (i + 1 < n) v[i + 1] = stddev * r * std::sin(2 * M_PI * u2);
+  }
+  return v;
+}
+
+}  // namespace
+
+void Trainer::Impl::setup_model() {
+  model_source = cfg.str("model.path");
+  SPT_CHECK(fs::exists(model_source), "[model] ", model_source,
+            ": no such folder (model.path); hint: point model.path at a Hugging Face model folder "
+            "(for the demo: bash scripts/fetch_minilm.sh)");
+  const bool from_spt = io::is_spt_checkpoint(model_source);
+  io::LoadedWeights weights;
+  if (from_spt) {
+    io::LoadedCheckpoint lc = io::load_checkpoint(model_source);
+    mcfg = lc.config;
+    SPT_CHECK(lc.head == head, "[model] ", model_source, ": checkpoint has head ", io::head_name(lc.head),
+              " but the task needs ", io::head_name(head));
+    weights = std::move(lc.weights);
+  } else {
+    mcfg = io::load_model_config(model_source);
+  }
+  if (head == io::ModelHead::sequence_classification) {
+    if (!from_spt && mcfg.num_labels != num_labels && io::head_from_architectures(mcfg) == head)
+      spdlog::warn("[model] {} has a {}-label head; the task has {} labels: the head is re-initialised",
+                   model_source, mcfg.num_labels, num_labels);
+    mcfg.num_labels = num_labels;
+  }
+  ps = ParameterStore(model::model_param_infos(mcfg, head), device);
+  if (!from_spt) {
+    const auto reader = io::open_tensors(model_source);
+    weights = io::load_weights(mcfg, *reader, head);
+  }
+  for (const auto& [name, t] : weights.params) ps.param(name).copy_from(t);
+  // New heads: weights ~ N(0, initializer_range), biases 0 (transformers' _init_weights).
+  const double init_range = mcfg.raw.value("initializer_range", 0.02);
+  uint64_t salt = 0;
+  for (const std::string& name : weights.newly_initialized) {
+    Tensor& p = ps.param(name);
+    const bool bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+    const std::vector<double> v =
+        bias ? std::vector<double>(static_cast<size_t>(p.numel()), 0.0)
+             : normal_values(static_cast<uint64_t>(cfg.integer("train.seed")) * 1000003 + ++salt,
+                             p.numel(), init_range);
+    p.copy_from(Tensor::from_doubles(v, p.shape(), DType::f32));
+    newly_initialized.push_back(name);
+  }
+  if (!newly_initialized.empty()) {
+    std::string names;
+    for (const auto& n : newly_initialized) names += (names.empty() ? "" : ", ") + n;
+    spdlog::warn("[model] newly initialised (not in the checkpoint): {}; train them before use", names);
+  }
+  const std::vector<std::string> freeze = cfg.strings("model.freeze");
+  if (!freeze.empty()) {
+    const int n = ps.freeze(freeze);
+    SPT_CHECK(n > 0, "[model] model.freeze patterns matched no parameter; hint: patterns are globs "
+                     "over spt names such as \"embeddings.*\" or \"layers.0.*\"");
+  }
+  net = model::make_model(mcfg, head, ps);
+  tokenizer_dir = cfg.is_set("tokenizer.path") ? cfg.str("tokenizer.path") : model_source;
+}
+
+void Trainer::Impl::setup_data() {
+  const bool skip = cfg.boolean("data.skip_bad_rows");
+  data::TokenizeOptions topt;
+  topt.truncation = tokenize::parse_truncation(cfg.str("tokenizer.truncation"));
+  topt.max_length = static_cast<size_t>(cfg.integer("tokenizer.max_length"));
+  topt.skip_bad_rows = skip;
+  data::ReadOptions rtrain, reval;
+  rtrain.skip_bad_rows = reval.skip_bad_rows = skip;
+  rtrain.max_examples = static_cast<size_t>(cfg.integer("data.max_train_examples"));
+  reval.max_examples = static_cast<size_t>(cfg.integer("data.max_eval_examples"));
+  rtrain.require_labels = reval.require_labels = true;
+  rtrain.config_key = "data.train";
+  reval.config_key = "data.dev";
+
+  auto need = [&](const char* key) {
+    SPT_CHECK(cfg.is_set(key), "[config] ", cfg.source, ": key \"", key, "\" is required for task.type ",
+              cfg.str("task.type"));
+    return fs::path(cfg.str(key));
+  };
+
+  if (kind == TaskKind::glue) {
+    const data::GlueTaskInfo& info = data::glue_task_info(*glue);
+    const fs::path dir = cfg.is_set("data.dir") ? fs::path(cfg.str("data.dir"))
+                                                : fs::path(cfg.dir) / "data" / "glue" / info.folder;
+    const fs::path train = cfg.is_set("data.train") ? fs::path(cfg.str("data.train")) : dir / "train.tsv";
+    const data::TextDataset tr = data::read_glue(*glue, train, rtrain);
+    train_data = data::TokenizedDataset::from_examples(tr, *tok, topt);
+    std::vector<std::pair<std::string, fs::path>> devs;
+    if (cfg.is_set("data.dev")) devs.push_back({"dev", cfg.str("data.dev")});
+    else
+      for (const std::string& f : info.dev_files) devs.push_back({fs::path(f).stem().string(), dir / f});
+    for (const auto& [name, file] : devs)
+      eval_sets.push_back({name, data::TokenizedDataset::from_examples(data::read_glue(*glue, file, reval), *tok, topt)});
+    num_labels = static_cast<int64_t>(info.num_labels());
+    label_names = info.label_names;
+  } else if (kind == TaskKind::causal_lm) {
+    data::LmOptions lo;
+    lo.block_size = static_cast<size_t>(cfg.integer("data.block_size"));
+    lo.skip_bad_rows = skip;
+    lo.max_blocks = rtrain.max_examples;
+    train_data = data::TokenizedDataset::from_blocks(data::read_lm_blocks({need("data.train")}, *tok, lo));
+    if (cfg.is_set("data.dev")) {
+      lo.config_key = "data.dev";
+      lo.max_blocks = reval.max_examples;
+      eval_sets.push_back({"dev", data::TokenizedDataset::from_blocks(
+                                      data::read_lm_blocks({cfg.str("data.dev")}, *tok, lo))});
+    }
+    num_labels = 0;
+  } else {
+    data::TableOptions to;
+    to.format = cfg.str("data.format");
+    to.text_column = cfg.str("data.text_column");
+    to.text_pair_column = cfg.str("data.text_pair_column");
+    to.label_column = cfg.str("data.label_column");
+    to.has_header = cfg.boolean("data.has_header");
+    to.kind = kind == TaskKind::regression ? data::LabelKind::regression : data::LabelKind::classification;
+    to.label_names = cfg.strings("data.label_names");
+    to.read = rtrain;
+    const data::TextDataset tr = data::read_table(need("data.train"), to);
+    train_data = data::TokenizedDataset::from_examples(tr, *tok, topt);
+    label_names = tr.label_names;
+    if (cfg.is_set("data.dev")) {
+      to.label_names = label_names;  // eval labels must be among the training labels
+      to.read = reval;
+      eval_sets.push_back({"dev", data::TokenizedDataset::from_examples(
+                                      data::read_table(cfg.str("data.dev"), to), *tok, topt)});
+    }
+    num_labels = kind == TaskKind::regression ? 1 : static_cast<int64_t>(label_names.size());
+    if (cfg.is_set("model.num_labels") && kind == TaskKind::classification) {
+      SPT_CHECK(cfg.integer("model.num_labels") == num_labels, "[config] ", cfg.source,
+                ": model.num_labels = ", cfg.integer("model.num_labels"), " but the data has ", num_labels,
+                " labels; hint: remove model.num_labels or fix data.label_names");
+    }
+  }
+  SPT_CHECK(train_data.size() > 0, "[data] ", train_data.source(), ": no training examples");
+  if (const std::string s = train_data.bad_rows().summary(); !s.empty()) spdlog::warn("[data] train: {}", s);
+  for (const EvalSet& e : eval_sets)
+    if (const std::string s = e.data.bad_rows().summary(); !s.empty()) spdlog::warn("[data] {}: {}", e.name, s);
+}
+
+void Trainer::Impl::setup_schedule() {
+  const int64_t batch = cfg.integer("train.batch_size");
+  accum = cfg.integer("train.grad_accumulation");
+  SPT_CHECK(batch % accum == 0, "[config] ", cfg.source, ": train.batch_size = ", batch,
+            " is not a multiple of train.grad_accumulation = ", accum,
+            "; hint: the micro-batch is batch_size / grad_accumulation");
+  micro_batch = batch / accum;
+  batch_opt.batch_size = static_cast<size_t>(micro_batch);
+  batch_opt.shuffle = true;
+  batch_opt.seed = static_cast<uint64_t>(cfg.integer("train.seed"));
+  batch_opt.group_by_length = cfg.boolean("tokenizer.group_by_length");
+  const bool to_max = cfg.str("tokenizer.padding") == "max_length";
+  batch_opt.pad_to = to_max ? data::PadTo::max_length : data::PadTo::longest;
+  batch_opt.max_length = static_cast<size_t>(cfg.integer("tokenizer.max_length"));
+  eval_opt = batch_opt;
+  eval_opt.shuffle = false;
+  eval_opt.group_by_length = false;
+  eval_opt.batch_size = static_cast<size_t>(cfg.integer("eval.batch_size"));
+  pad_id = data::pad_id_for(*tok);
+  train_it = std::make_unique<data::BatchIterator>(train_data, batch_opt, pad_id);
+
+  steps_per_epoch = (static_cast<int64_t>(train_it->batches_per_epoch()) + accum - 1) / accum;
+  const int64_t max_steps = cfg.integer("train.max_steps");
+  total_steps = max_steps > 0 ? max_steps
+                              : static_cast<int64_t>(std::ceil(cfg.number("train.epochs") * static_cast<double>(steps_per_epoch)));
+  SPT_CHECK(total_steps > 0, "[config] ", cfg.source, ": no training steps (train.epochs = ",
+            cfg.number("train.epochs"), ", train.max_steps = ", max_steps, ")");
+  schedule.kind = schedule_from_name(cfg.str("train.scheduler"));
+  schedule.peak = cfg.number("train.learning_rate");
+  schedule.total = total_steps;
+  schedule.warmup = warmup_steps(cfg.integer("train.warmup_steps"), cfg.number("train.warmup_ratio"), total_steps);
+  adam.beta1 = static_cast<float>(cfg.number("train.adam_beta1"));
+  adam.beta2 = static_cast<float>(cfg.number("train.adam_beta2"));
+  adam.eps = static_cast<float>(cfg.number("train.adam_epsilon"));
+  adam.weight_decay = static_cast<float>(cfg.number("train.weight_decay"));
+  max_grad_norm = cfg.number("train.max_grad_norm");
+
+  // The metric that picks the best model.
+  if (cfg.is_set("eval.metric")) {
+    metric = cfg.str("eval.metric");
+  } else if (kind == TaskKind::glue) {
+    metric = data::glue_task_info(*glue).main_metric;
+  } else if (kind == TaskKind::classification) {
+    metric = "accuracy";
+  } else if (kind == TaskKind::regression) {
+    metric = "pearson";
+  } else {
+    metric = "loss";
+  }
+  greater_is_better = !(metric == "loss" || metric == "mse" || metric == "perplexity");
+}
+
+Trainer::Trainer(const ResolvedConfig& cfg) : impl_(new Impl) {
+  Impl& m = *impl_;
+  m.cfg = cfg;
+  m.device = device_from_name(cfg.str("runtime.device"));
+  SPT_CHECK(cfg.str("runtime.precision") == "fp32", "[config] ", cfg.source,
+            ": runtime.precision = ", cfg.str("runtime.precision"),
+            " is not available yet; hint: use fp32");
+  m.kind = task_kind(cfg.str("task.type"));
+  if (m.kind == TaskKind::glue) {
+    SPT_CHECK(cfg.is_set("task.glue_task"), "[config] ", cfg.source,
+              ": task.type is glue but task.glue_task is not set; hint: e.g. \"glue_task\": \"sst2\"");
+    m.glue = data::parse_glue_task(cfg.str("task.glue_task"));
+  }
+  m.head = m.kind == TaskKind::causal_lm ? io::ModelHead::causal_lm : io::ModelHead::sequence_classification;
+  // The tokenizer first (the data decides the number of labels, which shapes the head).
+  const std::string tok_path = cfg.is_set("tokenizer.path") ? cfg.str("tokenizer.path") : cfg.str("model.path");
+  SPT_CHECK(fs::exists(tok_path), "[tokenizer] ", tok_path, ": no such file or folder (tokenizer.path / model.path)");
+  m.tok = tokenize::load_tokenizer(tok_path);
+  m.setup_data();
+  m.setup_model();
+  m.setup_schedule();
+  m.out_dir = cfg.str("output.dir");
+  m.metrics_path = cfg.is_set("logging.metrics_file") ? cfg.str("logging.metrics_file")
+                                                      : (fs::path(m.out_dir) / "metrics.jsonl").string();
+}
+
+Trainer::~Trainer() = default;
+
+std::string Trainer::plan() const { return impl_->plan(); }
+
+std::string Trainer::Impl::plan() const {
+  const double bytes_params = static_cast<double>(ps.num_params()) * 4;
+  const double bytes_train = static_cast<double>(ps.num_trainable()) * 4 * 3;  // grads + 2 moments
+  std::string s;
+  s += str_cat("model:       ", model_source, " (", mcfg.model_type, ", ", io::hf_architecture(mcfg, head), ")\n");
+  s += str_cat("parameters:  ", ps.num_params(), " total, ", ps.num_trainable(), " trainable\n");
+  if (!newly_initialized.empty()) s += str_cat("new heads:   ", newly_initialized.size(), " tensors initialised\n");
+  s += str_cat("task:        ", cfg.str("task.type"), glue ? " " + cfg.str("task.glue_task") : std::string(),
+               num_labels > 0 ? str_cat(", ", num_labels, " label(s)") : std::string(), "\n");
+  s += str_cat("data:        ", train_data.size(), " training examples (", train_data.source(), ")");
+  for (const EvalSet& e : eval_sets) s += str_cat(", ", e.data.size(), " in ", e.name);
+  s += "\n";
+  s += str_cat("steps:       ", total_steps, " (", steps_per_epoch, " per epoch; batch ", micro_batch * accum,
+               " = ", micro_batch, " x ", accum, " accumulation), warmup ", schedule.warmup, "\n");
+  s += str_cat("metric:      ", metric, greater_is_better ? " (higher is better)" : " (lower is better)", "\n");
+  s += str_cat("memory est.: ", static_cast<int64_t>((bytes_params + bytes_train) / 1048576.0),
+               " MiB for parameters, gradients and AdamW moments, plus activations\n");
+  s += str_cat("output:      ", out_dir, "\n");
+  return s;
+}
+
+}  // namespace spt::train

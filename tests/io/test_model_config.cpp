@@ -1,0 +1,151 @@
+// config.json: transformers' defaults per model type, and errors that name
+// the key and the file.
+#include <catch2/catch.hpp>
+
+#include "spt/io/model_config.h"
+#include "tests/io/io_test_util.h"
+
+using namespace spt;
+using namespace spt::io;
+using spt::test::error_of;
+
+namespace {
+
+ModelConfig parse(const std::string& text) { return parse_model_config(parse_json_strict(text, "[config] t.json"), "t.json"); }
+std::string parse_error(const std::string& text) {
+  return error_of([&] { parse(text); });
+}
+
+const char* kBert = R"({"model_type": "bert", "vocab_size": 100, "hidden_size": 32,
+  "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64})";
+const char* kGpt2 = R"({"model_type": "gpt2", "vocab_size": 100, "n_embd": 32, "n_layer": 2, "n_head": 4})";
+const char* kLlama = R"({"model_type": "llama", "vocab_size": 100, "hidden_size": 64,
+  "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 8})";
+
+std::string with(const char* base, const std::string& extra) {
+  std::string s = base;
+  s.insert(s.size() - 1, ", " + extra);
+  return s;
+}
+
+std::string replaced(const char* base, const std::string& from, const std::string& to) {
+  std::string s = base;
+  const size_t at = s.find(from);
+  REQUIRE(at != std::string::npos);
+  return s.replace(at, from.size(), to);
+}
+
+}  // namespace
+
+TEST_CASE("bert config defaults are transformers'", "[io]") {
+  const ModelConfig c = parse(kBert);
+  CHECK(c.family == ModelFamily::bert);
+  CHECK(c.bert.hidden_act == "gelu");
+  CHECK(c.bert.activation == Activation::gelu_erf);
+  CHECK(c.bert.layer_norm_eps == 1e-12);
+  CHECK(c.bert.type_vocab_size == 2);
+  CHECK(c.bert.max_position_embeddings == 512);
+  CHECK(c.bert.hidden_dropout_prob == 0.1);
+  CHECK(c.bert.attention_probs_dropout_prob == 0.1);
+  CHECK(!c.bert.classifier_dropout.has_value());
+  CHECK(c.bert.pad_token_id == 0);
+  CHECK(c.num_labels == 2);
+  CHECK(c.tie_word_embeddings);
+  CHECK(parse(with(kBert, R"("id2label": {"0": "a", "1": "b", "2": "c"}, "num_labels": 5)")).num_labels == 3);
+  CHECK(parse(with(kBert, R"("num_labels": 5)")).num_labels == 5);
+  CHECK(parse(with(kBert, R"("hidden_act": "gelu_new")")).bert.activation == Activation::gelu_tanh);
+}
+
+TEST_CASE("gpt2 config defaults are transformers'", "[io]") {
+  const ModelConfig c = parse(kGpt2);
+  CHECK(c.gpt2.n_inner == 4 * 32);  // n_inner null / absent -> 4 * n_embd
+  CHECK(parse(with(kGpt2, R"("n_inner": null)")).gpt2.n_inner == 128);
+  CHECK(parse(with(kGpt2, R"("n_inner": 40)")).gpt2.n_inner == 40);
+  CHECK(c.gpt2.activation_function == "gelu_new");
+  CHECK(c.gpt2.activation == Activation::gelu_tanh);
+  CHECK(c.gpt2.layer_norm_epsilon == 1e-5);
+  CHECK(c.gpt2.n_positions == 1024);
+  CHECK(c.gpt2.scale_attn_weights);
+  CHECK(!c.gpt2.scale_attn_by_inverse_layer_idx);
+  CHECK(c.gpt2.bos_token_id == 50256);
+  CHECK(c.tie_word_embeddings);
+  CHECK(c.hidden_size() == 32);
+  // attribute_map aliases
+  const ModelConfig a = parse(R"({"model_type": "gpt2", "vocab_size": 10, "hidden_size": 16,
+      "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 8})");
+  CHECK(a.gpt2.n_embd == 16);
+  CHECK(a.gpt2.n_positions == 8);
+  CHECK_THAT(parse_error(with(kGpt2, R"("hidden_size": 48)")), Catch::Contains("disagree"));
+}
+
+TEST_CASE("llama config defaults are transformers'", "[io]") {
+  const ModelConfig c = parse(kLlama);
+  CHECK(c.llama.num_key_value_heads == 8);
+  CHECK(c.llama.head_dim == 8);
+  CHECK(c.llama.rms_norm_eps == 1e-6);
+  CHECK(c.llama.rope_theta == 10000.0);
+  CHECK(c.llama.rope_type == "default");
+  CHECK(c.llama.max_position_embeddings == 2048);
+  CHECK(c.llama.activation == Activation::silu);
+  CHECK(!c.tie_word_embeddings);
+  CHECK(!c.llama.attention_bias);
+  CHECK(parse(with(kLlama, R"("rope_theta": 500000.0)")).llama.rope_theta == 500000.0);
+  CHECK(parse(with(kLlama, R"("rope_parameters": {"rope_type": "default", "rope_theta": 1e6})")).llama.rope_theta == 1e6);
+  CHECK(parse(with(kLlama, R"("num_key_value_heads": 2, "head_dim": 16)")).llama.num_key_value_heads == 2);
+  CHECK_THAT(parse_error(with(kLlama, R"("num_key_value_heads": 3)")), Catch::Contains("multiple"));
+  // The fixture written by transformers.
+  const ModelConfig f = load_model_config((spt::test::models_dir() / "llama").string());
+  CHECK(f.llama.num_key_value_heads == 2);
+  CHECK(f.llama.rope_theta == 10000.0);
+}
+
+TEST_CASE("fixture and MiniLM configs parse", "[io]") {
+  for (const char* m : {"bert_cls", "bert_base", "gpt2_lm", "gpt2_base", "gpt2_sharded"})
+    CHECK_NOTHROW(load_model_config((spt::test::models_dir() / m).string()));
+  CHECK(load_model_config((spt::test::models_dir() / "bert_cls").string()).num_labels == 3);
+  const auto minilm = spt::test::minilm_dir();
+  if (!std::filesystem::exists(minilm / "config.json"))
+    FAIL("all-MiniLM-L6-v2 not found at " << minilm.string() << "; run scripts/fetch_minilm.sh");
+  const ModelConfig c = load_model_config(minilm.string());
+  CHECK(c.bert.hidden_size == 384);
+  CHECK(c.bert.num_hidden_layers == 6);
+}
+
+TEST_CASE("malformed config.json errors name the key and the file", "[io]") {
+  CHECK_THAT(parse_error(R"({"model_type": "t5", "d_model": 4})"),
+             Catch::Contains("[config] t.json") && Catch::Contains("\"t5\" is not supported") &&
+                 Catch::Contains("bert, gpt2, llama"));
+  CHECK_THAT(parse_error(R"({"vocab_size": 3})"), Catch::Contains("\"model_type\" is missing"));
+  CHECK_THAT(parse_error(R"({"model_type": "bert", "vocab_size": 100, "hidden_size": 32,
+      "num_attention_heads": 4, "intermediate_size": 64})"),
+             Catch::Contains("required key \"num_hidden_layers\" is missing") && Catch::Contains("t.json"));
+  CHECK_THAT(parse_error(with(kBert, R"("layer_norm_eps": "small")")),
+             Catch::Contains("\"layer_norm_eps\" must be a number, got string"));
+  CHECK_THAT(parse_error(R"({"model_type": "bert", "vocab_size": "100", "hidden_size": 32,
+      "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64})"),
+             Catch::Contains("\"vocab_size\" must be an integer, got string"));
+  CHECK_THAT(parse_error(R"({"model_type": "bert", "vocab_size": 100, "hidden_size": 32.5,
+      "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64})"),
+             Catch::Contains("\"hidden_size\" must be an integer"));
+  CHECK_THAT(parse_error(with(kBert, R"("hidden_act": "mish")")),
+             Catch::Contains("\"hidden_act\" is \"mish\"") && Catch::Contains("supported are"));
+  CHECK_THAT(parse_error(replaced(kBert, "\"num_attention_heads\": 4", "\"num_attention_heads\": 5")),
+             Catch::Contains("\"hidden_size\" (32) must be a multiple of \"num_attention_heads\" (5)"));
+  CHECK_THAT(parse_error(replaced(kGpt2, "\"n_head\": 4", "\"n_head\": 5")), Catch::Contains("multiple of \"n_head\""));
+  CHECK_THAT(parse_error(with(kBert, R"("is_decoder": true)")), Catch::Contains("not supported"));
+  CHECK_THAT(parse_error(with(kBert, R"("hidden_dropout_prob": 1.5)")), Catch::Contains("[0, 1]"));
+  CHECK_THAT(parse_error(replaced(kBert, "\"vocab_size\": 100", "\"vocab_size\": 0")),
+             Catch::Contains("\"vocab_size\" must be a positive integer, got 0"));
+  CHECK_THAT(parse_error(with(kBert, R"("vocab_size": 7)")), Catch::Contains("\"vocab_size\" twice"));
+  CHECK_THAT(parse_error(with(kBert, R"("position_embedding_type": "relative_key")")), Catch::Contains("relative_key"));
+  CHECK_THAT(parse_error("[1, 2]"), Catch::Contains("must be a JSON object"));
+  // Syntax errors report line and column; duplicate keys are refused.
+  CHECK_THAT(error_of([] { parse_json_strict("{\n  \"a\": 1,\n  \"b\" 2\n}", "[config] x.json"); }),
+             Catch::Contains("[config] x.json is not valid JSON: line 3, column 7"));
+  CHECK_THAT(error_of([] { parse_json_strict(R"({"a": {"b": 1, "b": 2}})", "[config] x.json"); }),
+             Catch::Contains("key \"b\" twice"));
+  CHECK_NOTHROW(parse_json_strict(R"({"a": {"b": 1}, "c": {"b": 2}})", "x"));  // same key, other objects
+  spt::test::TempDir tmp;
+  CHECK_THAT(error_of([&] { load_model_config(tmp.path().string()); }),
+             Catch::Contains("config.json does not exist"));
+}
