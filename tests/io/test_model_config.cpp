@@ -148,4 +148,7 @@ TEST_CASE("malformed config.json errors name the key and the file", "[io]") {
   spt::test::TempDir tmp;
   CHECK_THAT(error_of([&] { load_model_config(tmp.path().string()); }),
              Catch::Contains("config.json does not exist"));
+  spt::test::spit(tmp / "config.json", "{\n  \"model_type\": \"bert\",\n  \"vocab_size\": 10,,\n}");
+  CHECK_THAT(error_of([&] { load_model_config(tmp.path().string()); }),
+             Catch::StartsWith("[config] " + (tmp / "config.json").string() + " is not valid JSON: line 3, column"));
 }

@@ -1,6 +1,7 @@
 // pytorch_model.bin (torch.save zip + pickle) read without Python: every
 // tensor equals its safetensors twin written from the same state dict.
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <cstring>
 
 #include "spt/io/safetensors.h"
@@ -66,3 +67,30 @@ TEST_CASE("bin-to-safetensors conversion is lossless", "[io]") {
   SafetensorsReader back((tmp / "c.safetensors").string());
   check_twins(bin, back);
 }
+
+#ifdef SPT_CONVERT_PATH
+TEST_CASE("spt-convert bin-to-safetensors, import-hf and export-hf run end to end", "[io]") {
+  spt::test::TempDir tmp;
+  const std::string tool = std::string("'") + SPT_CONVERT_PATH + "' ";
+  const auto run = [&](const std::string& args) {
+    return std::system((tool + args + " > /dev/null 2>&1").c_str());
+  };
+  const auto bin = spt::test::models_dir() / "bert_base" / "pytorch_model.bin";
+  REQUIRE(run("bin-to-safetensors '" + bin.string() + "' '" + (tmp / "b.safetensors").string() + "'") == 0);
+  SafetensorsReader converted((tmp / "b.safetensors").string());
+  SafetensorsReader twin((spt::test::models_dir() / "bert_base" / "model.safetensors").string());
+  for (const TensorInfo& t : twin.tensors()) CHECK(converted.raw(t.name) == twin.raw(t.name));
+  CHECK(converted.metadata().at("format") == "pt");
+
+  const auto src = spt::test::models_dir() / "gpt2_sharded";
+  REQUIRE(run("import-hf '" + src.string() + "' '" + (tmp / "ck").string() + "'") == 0);
+  REQUIRE(run("export-hf '" + (tmp / "ck").string() + "' '" + (tmp / "hf").string() + "'") == 0);
+  SafetensorsReader out((tmp / "hf" / "model.safetensors").string());
+  const auto ref = open_tensors(src.string());
+  REQUIRE(out.tensors().size() == ref->tensors().size());
+  for (const TensorInfo& t : ref->tensors()) CHECK(out.raw(t.name) == ref->raw(t.name));
+  // Errors exit with status 1: exporting into a non-empty folder, a missing input.
+  CHECK(run("export-hf '" + (tmp / "ck").string() + "' '" + (tmp / "hf").string() + "'") == 256);
+  CHECK(run("inspect '" + (tmp / "nope").string() + "'") == 256);
+}
+#endif
