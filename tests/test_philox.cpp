@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "spt/backend/philox.h"
+#include "spt/ops/dropout.h"
 
 using namespace spt;
 
@@ -44,5 +45,18 @@ TEST_CASE("dropout masks: rate, determinism, independent streams", "[rng]") {
     const float u = philox_uniform(1, 2, static_cast<uint64_t>(i));
     REQUIRE(u >= 0.f);
     REQUIRE(u < 1.f);
+  }
+}
+
+TEST_CASE("the CPU dropout kernel draws exactly dropout_keep's masks", "[rng]") {
+  const int64_t n = 1003;  // not a multiple of 4
+  const spt::Tensor x = spt::Tensor::from_doubles(std::vector<double>(n, 1.0), {n}, spt::DType::f32);
+  spt::Tensor y;
+  const spt::DropoutParams p{0.3f, 0x123456789abcull, 77};
+  spt::ops::dropout_forward(y, x, p);
+  const auto v = y.to_doubles();
+  for (int64_t i = 0; i < n; ++i) {
+    const bool keep = dropout_keep(p.seed, p.offset, static_cast<uint64_t>(i), p.p);
+    REQUIRE(v[i] == (keep ? static_cast<double>(1.0f / 0.7f) : 0.0));
   }
 }

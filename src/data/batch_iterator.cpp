@@ -27,7 +27,9 @@ nlohmann::json IteratorState::to_json() const {
 IteratorState IteratorState::from_json(const nlohmann::json& j) {
   IteratorState s;
   for (const char* key : {"epoch", "position", "fingerprint"})
-    SPT_CHECK(j.is_object() && j.contains(key) && j[key].is_number_unsigned(),
+    SPT_CHECK(j.is_object() && j.contains(key) &&
+                  (j[key].is_number_unsigned() ||
+                   (j[key].is_number_integer() && j[key].get<int64_t>() >= 0)),
               "[data] data iterator state: \"", key, "\" missing or not a non-negative integer"
               " (got ", j.dump(), "); hint: the checkpoint's trainer state is damaged");
   s.epoch = j["epoch"].get<uint64_t>();
