@@ -22,16 +22,6 @@ Tensor first_token_rows(int64_t B, int64_t T, Device dev) {
   return Tensor::from_ints(rows, {B}, DType::i32, dev);
 }
 
-// Gradient view for a LayerNorm parameter, or a scratch buffer when it is frozen.
-Tensor grad_or_scratch(const Tensor& g, const Tensor& like) {
-  return g.defined() ? g : Tensor::zeros(like.shape(), like.dtype(), like.device());
-}
-
-void layernorm_bwd(Tensor& dx, LayerNormRef& ln, const Tensor& dy, const Tensor& x,
-                   const ops::LayerNormSaved& saved) {
-  Tensor dw = grad_or_scratch(ln.dw, ln.w), db = grad_or_scratch(ln.db, ln.b);
-  ops::layernorm_backward(dx, dw, db, dy, x, ln.w, saved);
-}
 
 }  // namespace
 
@@ -83,13 +73,13 @@ struct BertLayer {
 
   Tensor backward(const Tensor& dy) {
     Tensor d_res2, d_f, d_act, d_pre, d_h1, d_res1, d_a, d_ctx, dq, dk, dv, dx, tmp;
-    layernorm_bwd(d_res2, ln2, dy, res2, s2);
+    ln_backward(d_res2, ln2, dy, res2, s2);
     ops::dropout_backward(d_f, d_res2, d_ffn_out);
     out.backward(d_act, d_f, act);
     ops::activation_backward(act_kind, d_pre, d_act, pre);
     inter.backward(d_h1, d_pre, h1);
     ops::accumulate(d_h1, d_res2);
-    layernorm_bwd(d_res1, ln1, d_h1, res1, s1);
+    ln_backward(d_res1, ln1, d_h1, res1, s1);
     ops::dropout_backward(d_a, d_res1, d_attn_out);
     o.backward(d_ctx, d_a, ctx);
     ops::attention_backward(dq, dk, dv, d_ctx, qa, ka, va, attn, ap);
@@ -213,7 +203,7 @@ void BertEncoder::backward(const Tensor& d_pooled, const Tensor& d_hidden) {
   for (size_t l = m.layers.size(); l-- > 0;) dh = m.layers[l].backward(dh);
   Tensor d_h, d_sum;
   ops::dropout_backward(d_h, dh, m.d_emb);
-  layernorm_bwd(d_sum, m.ln_emb, d_h, m.emb_sum, m.s_emb);
+  ln_backward(d_sum, m.ln_emb, d_h, m.emb_sum, m.s_emb);
   if (m.dword.defined()) ops::embedding_backward(m.dword, d_sum, m.ids);
   if (m.dtype.defined()) ops::embedding_backward(m.dtype, d_sum, m.type_ids);
   if (m.dpos.defined()) ops::embedding_backward(m.dpos, d_sum, m.pos_ids);

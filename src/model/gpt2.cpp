@@ -14,20 +14,6 @@
 
 namespace spt::model {
 
-namespace {
-
-Tensor grad_or_scratch(const Tensor& g, const Tensor& like) {
-  return g.defined() ? g : Tensor::zeros(like.shape(), like.dtype(), like.device());
-}
-
-void layernorm_bwd(Tensor& dx, LayerNormRef& ln, const Tensor& dy, const Tensor& x,
-                   const ops::LayerNormSaved& saved) {
-  Tensor dw = grad_or_scratch(ln.dw, ln.w), db = grad_or_scratch(ln.db, ln.b);
-  ops::layernorm_backward(dx, dw, db, dy, x, ln.w, saved);
-}
-
-}  // namespace
-
 // ---- one block ----
 
 struct Gpt2Block {
@@ -81,7 +67,7 @@ struct Gpt2Block {
     mlp_proj.backward(d_act, d_f, act);
     ops::activation_backward(act_kind, d_pre, d_act, pre);
     fc.backward(d_m, d_pre, m);
-    layernorm_bwd(dh, ln2, d_m, h, s2);
+    ln_backward(dh, ln2, d_m, h, s2);
     ops::accumulate(dh, dy);
     ops::dropout_backward(d_o, dh, d_attn_out);
     proj.backward(d_ctx, d_o, ctx);
@@ -91,7 +77,7 @@ struct Gpt2Block {
     ops::accumulate(d_a, tmp);
     v.backward(tmp, dv, a);
     ops::accumulate(d_a, tmp);
-    layernorm_bwd(dx, ln1, d_a, x, s1);
+    ln_backward(dx, ln1, d_a, x, s1);
     ops::accumulate(dx, dh);
     return dx;
   }
@@ -180,7 +166,7 @@ const Tensor& Gpt2Decoder::forward(const EncoderBatch& batch, const StepContext&
 void Gpt2Decoder::backward(const Tensor& d_hidden) {
   Impl& m = *impl_;
   Tensor dh;
-  layernorm_bwd(dh, m.ln_f, d_hidden, m.h_final_in, m.s_f);
+  ln_backward(dh, m.ln_f, d_hidden, m.h_final_in, m.s_f);
   for (size_t l = m.blocks.size(); l-- > 0;) dh = m.blocks[l].backward(dh);
   Tensor d_emb;
   ops::dropout_backward(d_emb, dh, m.d_emb);

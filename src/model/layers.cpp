@@ -52,4 +52,11 @@ LayerNormRef LayerNormRef::bind(ParameterStore& ps, const std::string& name, flo
   return r;
 }
 
+void ln_backward(Tensor& dx, LayerNormRef& ln, const Tensor& dy, const Tensor& x,
+                 const ops::LayerNormSaved& saved) {
+  Tensor dw = ln.dw.defined() ? ln.dw : Tensor::zeros(ln.w.shape(), ln.w.dtype(), ln.w.device());
+  Tensor db = ln.db.defined() ? ln.db : Tensor::zeros(ln.b.shape(), ln.b.dtype(), ln.b.device());
+  ops::layernorm_backward(dx, dw, db, dy, x, ln.w, saved);
+}
+
 }  // namespace spt::model

@@ -12,6 +12,7 @@
 
 #include "spt/backend/backend.h"
 #include "spt/model/parameters.h"
+#include "spt/ops/layernorm.h"
 
 namespace spt::model {
 
@@ -44,5 +45,10 @@ struct LayerNormRef {
   static LayerNormRef bind(ParameterStore& ps, const std::string& name, float eps,
                            const std::string& weight = "weight", const std::string& bias = "bias");
 };
+
+// Layer-norm backward through a LayerNormRef: dx written, dw/db accumulated
+// (into scratch buffers when the parameters are frozen).
+void ln_backward(Tensor& dx, LayerNormRef& ln, const Tensor& dy, const Tensor& x,
+                 const ops::LayerNormSaved& saved);
 
 }  // namespace spt::model
