@@ -74,7 +74,7 @@ TEST_CASE("malformed configs name the file and the key", "[config][errors]") {
   CHECK_THAT(error_of(Json::array()), Catch::Contains("must be a JSON object"));
 }
 
-TEST_CASE("--set overrides and their errors", "[config]") {
+TEST_CASE("config overrides with --set, and their errors", "[config]") {
   Json j = base();
   train::apply_override(j, "train.learning_rate=3e-5", "run.json");
   train::apply_override(j, "runtime.device=cuda:1", "run.json");
