@@ -12,10 +12,10 @@ fi
 
 PKGS=(
   build-essential cmake pkg-config ninja-build git ca-certificates
-  python3 python3-pip
+  python3 python3-pip python3-venv
   libopenblas-openmp-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libsentencepiece-dev sentencepiece libpcre2-dev libicu-dev liblzma-dev
+  libsentencepiece-dev sentencepiece libpcre2-dev libicu-dev liblzma-dev zlib1g-dev
   catch2
 )
 
