@@ -1,5 +1,5 @@
 // Dense attention from GEMMs on per-head strided views, the masked softmax and
-// dropout. Backward (with Pd = dropout(P)):
+// dropout. Backward (with Pd = dropout(P), saved by forward):
 //   dV = Pd^T dOut,  dPd = dOut V^T,  dP = dropout_bwd(dPd),
 //   dS = softmax_bwd(dP) (includes the scale),  dQ = dS K,  dK = dS^T Q
 #include "spt/ops/attention.h"
@@ -95,9 +95,12 @@ void attention_forward(Tensor& out, AttentionSaved& saved, const Tensor& q, cons
   SoftmaxParams sp{d.B, d.H, d.Tq, d.Tk, d.scale, p.causal};
   be.softmax_fwd(sp, saved.probs, scores, key_mask);
   const Tensor* probs = &saved.probs;
+  saved.dropped = Tensor();
   if (p.dropout.p > 0.f) {
-    be.dropout_fwd(p.dropout, scores, saved.probs);  // reuse the scores buffer
-    probs = &scores;
+    scores = Tensor();  // its memory goes to the dropped probabilities
+    ensure_output(op, "saved.dropped", saved.dropped, {d.B, d.H, d.Tq, d.Tk}, dt, dev);
+    be.dropout_fwd(p.dropout, saved.dropped, saved.probs);
+    probs = &saved.dropped;
   }
   hg.run(be, out, hg.btc(d.Tq), *probs, hg.bhqk(), false, v, hg.btc(d.Tk), false, d.Tq, d.D, d.Tk,
          1.f);
@@ -123,11 +126,11 @@ void attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout, 
   const bool drop = p.dropout.p > 0.f;
 
   Tensor tmp = Tensor::empty({d.B, d.H, d.Tq, d.Tk}, dt, dev);
-  // dV = Pd^T dOut, with Pd regenerated into tmp.
+  // dV = Pd^T dOut with Pd = dropout(P) as saved by forward.
   const Tensor* pd = &saved.probs;
   if (drop) {
-    be.dropout_fwd(p.dropout, tmp, saved.probs);
-    pd = &tmp;
+    check_shape(op, "saved.dropped", saved.dropped, {d.B, d.H, d.Tq, d.Tk});
+    pd = &saved.dropped;
   }
   hg.run(be, dv, hg.btc(d.Tk), *pd, hg.bhqk(), true, dout, hg.btc(d.Tq), false, d.Tk, d.D, d.Tq,
          1.f);

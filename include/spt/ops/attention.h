@@ -6,7 +6,8 @@
 // Shapes: q (B, Tq, H*D), k and v (B, Tk, H*D), out (B, Tq, H*D); head h uses
 // columns [h*D, (h+1)*D) (the layout of the Hugging Face projections' outputs,
 // so no transpose is needed). key_mask (B, Tk) i32 (nonzero = real token) or
-// undefined. Saved for backward: P (B, H, Tq, Tk), before dropout.
+// undefined. Saved for backward: P (B, H, Tq, Tk) before dropout, and dropout(P)
+// when dropout is on.
 #pragma once
 
 #include "spt/backend/backend.h"
@@ -21,7 +22,8 @@ struct AttentionParams {
 };
 
 struct AttentionSaved {
-  Tensor probs;  // (B, H, Tq, Tk)
+  Tensor probs;    // (B, H, Tq, Tk), before dropout
+  Tensor dropped;  // (B, H, Tq, Tk), dropout(probs); only with dropout (saves redrawing the mask)
 };
 
 void attention_forward(Tensor& out, AttentionSaved& saved, const Tensor& q, const Tensor& k,
