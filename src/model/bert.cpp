@@ -28,42 +28,29 @@ Tensor first_token_rows(int64_t B, int64_t T, Device dev) {
 // ---- one encoder layer ----
 
 struct BertLayer {
-  LinearRef q, k, v, o, inter, out;
+  SelfAttention attention;
+  LinearRef inter, out;
   LayerNormRef ln1, ln2;
   Activation act_kind = Activation::gelu_erf;
-  int64_t heads = 1;
-  float p_attn = 0, p_hidden = 0;
+  float p_hidden = 0;
   int index = 0;
 
   // Saved by forward for backward.
-  Tensor x, qa, ka, va, ctx, res1, h1, pre, act, res2;
-  ops::AttentionSaved attn;
+  Tensor res1, h1, pre, act, res2;
   ops::LayerNormSaved s1, s2;
-  ops::AttentionParams ap;
-  DropoutParams d_attn_out, d_ffn_out;
+  DropoutParams d_ffn_out;
 
-  Tensor forward(const Tensor& x_in, const Tensor& mask, const StepContext& ctx_) {
-    x = x_in;
-    qa = ka = va = ctx = res1 = h1 = pre = act = res2 = Tensor();
-    attn = {};
+  Tensor forward(const Tensor& x, const Tensor& mask, const StepContext& ctx) {
+    res1 = h1 = pre = act = res2 = Tensor();
     s1 = s2 = {};
-    q.forward(qa, x);
-    k.forward(ka, x);
-    v.forward(va, x);
-    ap.heads = heads;
-    ap.dropout = dropout_at(ctx_, p_attn, index, 0);
-    ops::attention_forward(ctx, attn, qa, ka, va, mask, ap);
-    Tensor a;
-    o.forward(a, ctx);
-    d_attn_out = dropout_at(ctx_, p_hidden, index, 1);
-    ops::dropout_forward(a, a, d_attn_out);
+    const Tensor a = attention.forward(x, mask, ctx);
     ops::residual_forward(res1, a, x);
     ops::layernorm_forward(h1, s1, res1, ln1.w, ln1.b, ln1.eps);
     inter.forward(pre, h1);
     ops::activation_forward(act_kind, act, pre);
     Tensor f;
     out.forward(f, act);
-    d_ffn_out = dropout_at(ctx_, p_hidden, index, 2);
+    d_ffn_out = dropout_at(ctx, p_hidden, index, 2);
     ops::dropout_forward(f, f, d_ffn_out);
     ops::residual_forward(res2, f, h1);
     Tensor y;
@@ -72,7 +59,7 @@ struct BertLayer {
   }
 
   Tensor backward(const Tensor& dy) {
-    Tensor d_res2, d_f, d_act, d_pre, d_h1, d_res1, d_a, d_ctx, dq, dk, dv, dx, tmp;
+    Tensor d_res2, d_f, d_act, d_pre, d_h1, d_res1;
     ln_backward(d_res2, ln2, dy, res2, s2);
     ops::dropout_backward(d_f, d_res2, d_ffn_out);
     out.backward(d_act, d_f, act);
@@ -80,14 +67,7 @@ struct BertLayer {
     inter.backward(d_h1, d_pre, h1);
     ops::accumulate(d_h1, d_res2);
     ln_backward(d_res1, ln1, d_h1, res1, s1);
-    ops::dropout_backward(d_a, d_res1, d_attn_out);
-    o.backward(d_ctx, d_a, ctx);
-    ops::attention_backward(dq, dk, dv, d_ctx, qa, ka, va, attn, ap);
-    q.backward(dx, dq, x);
-    k.backward(tmp, dk, x);
-    ops::accumulate(dx, tmp);
-    v.backward(tmp, dv, x);
-    ops::accumulate(dx, tmp);
+    Tensor dx = attention.backward(d_res1);
     ops::accumulate(dx, d_res1);
     return dx;
   }
@@ -123,17 +103,19 @@ BertEncoder::BertEncoder(const io::BertConfig& cfg, ParameterStore& ps) : impl_(
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
     BertLayer L;
-    L.q = LinearRef::bind(ps, p + "attn.q");
-    L.k = LinearRef::bind(ps, p + "attn.k");
-    L.v = LinearRef::bind(ps, p + "attn.v");
-    L.o = LinearRef::bind(ps, p + "attn.out");
+    L.attention.q = LinearRef::bind(ps, p + "attn.q");
+    L.attention.k = LinearRef::bind(ps, p + "attn.k");
+    L.attention.v = LinearRef::bind(ps, p + "attn.v");
+    L.attention.o = LinearRef::bind(ps, p + "attn.out");
+    L.attention.params.heads = cfg.num_attention_heads;
+    L.attention.p_attn = static_cast<float>(cfg.attention_probs_dropout_prob);
+    L.attention.p_out = static_cast<float>(cfg.hidden_dropout_prob);
+    L.attention.layer = static_cast<int>(l) + 1;
     L.ln1 = LayerNormRef::bind(ps, p + "attn_norm", eps);
     L.inter = LinearRef::bind(ps, p + "ffn.up");
     L.out = LinearRef::bind(ps, p + "ffn.down");
     L.ln2 = LayerNormRef::bind(ps, p + "ffn_norm", eps);
     L.act_kind = cfg.activation;
-    L.heads = cfg.num_attention_heads;
-    L.p_attn = static_cast<float>(cfg.attention_probs_dropout_prob);
     L.p_hidden = static_cast<float>(cfg.hidden_dropout_prob);
     L.index = static_cast<int>(l) + 1;  // 0 is the embeddings
     m.layers.push_back(std::move(L));

@@ -18,35 +18,23 @@ namespace spt::model {
 
 struct Gpt2Block {
   LayerNormRef ln1, ln2;
-  LinearRef q, k, v, proj, fc, mlp_proj;
+  SelfAttention attention;  // q, k, v: row blocks of the fused c_attn
+  LinearRef fc, mlp_proj;
   Activation act_kind = Activation::gelu_tanh;
-  ops::AttentionParams ap;
-  float p_attn = 0, p_resid = 0;
+  float p_resid = 0;
   int index = 0;
-  float scale = 1.f;
 
   // Saved.
-  Tensor x, a, qa, ka, va, ctx, h, m, pre, act;
+  Tensor x, a, h, m, pre, act;
   ops::LayerNormSaved s1, s2;
-  ops::AttentionSaved attn;
-  DropoutParams d_attn_out, d_mlp_out;
+  DropoutParams d_mlp_out;
 
   Tensor forward(const Tensor& x_in, const Tensor& mask, const StepContext& c) {
     x = x_in;
-    a = qa = ka = va = ctx = h = m = pre = act = Tensor();
+    a = h = m = pre = act = Tensor();
     s1 = s2 = {};
-    attn = {};
     ops::layernorm_forward(a, s1, x, ln1.w, ln1.b, ln1.eps);
-    q.forward(qa, a);
-    k.forward(ka, a);
-    v.forward(va, a);
-    ap.scale = scale;
-    ap.dropout = dropout_at(c, p_attn, index, 0);
-    ops::attention_forward(ctx, attn, qa, ka, va, mask, ap);
-    Tensor o;
-    proj.forward(o, ctx);
-    d_attn_out = dropout_at(c, p_resid, index, 1);
-    ops::dropout_forward(o, o, d_attn_out);
+    const Tensor o = attention.forward(a, mask, c);
     ops::residual_forward(h, x, o);
     ops::layernorm_forward(m, s2, h, ln2.w, ln2.b, ln2.eps);
     fc.forward(pre, m);
@@ -61,22 +49,15 @@ struct Gpt2Block {
   }
 
   Tensor backward(const Tensor& dy) {
-    // y = h + drop(mlp(ln_2(h)));  h = x + drop(attn(ln_1(x)))
-    Tensor d_f, d_act, d_pre, d_m, dh, d_o, d_ctx, dq, dk, dv, d_a, tmp, dx;
+    // y = h + drop(mlp(ln_2(h)));  h = x + attention(ln_1(x))
+    Tensor d_f, d_act, d_pre, d_m, dh, dx;
     ops::dropout_backward(d_f, dy, d_mlp_out);
     mlp_proj.backward(d_act, d_f, act);
     ops::activation_backward(act_kind, d_pre, d_act, pre);
     fc.backward(d_m, d_pre, m);
     ln_backward(dh, ln2, d_m, h, s2);
     ops::accumulate(dh, dy);
-    ops::dropout_backward(d_o, dh, d_attn_out);
-    proj.backward(d_ctx, d_o, ctx);
-    ops::attention_backward(dq, dk, dv, d_ctx, qa, ka, va, attn, ap);
-    q.backward(d_a, dq, a);
-    k.backward(tmp, dk, a);
-    ops::accumulate(d_a, tmp);
-    v.backward(tmp, dv, a);
-    ops::accumulate(d_a, tmp);
+    const Tensor d_a = attention.backward(dh);
     ln_backward(dx, ln1, d_a, x, s1);
     ops::accumulate(dx, dh);
     return dx;
@@ -113,19 +94,21 @@ Gpt2Decoder::Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps) : impl_(
     b.ln1 = LayerNormRef::bind(ps, p + "attn_norm", eps);
     b.ln2 = LayerNormRef::bind(ps, p + "ffn_norm", eps);
     const LinearRef qkv = LinearRef::bind(ps, p + "attn.qkv");
-    b.q = qkv.rows(0, C);
-    b.k = qkv.rows(C, 2 * C);
-    b.v = qkv.rows(2 * C, 3 * C);
-    b.proj = LinearRef::bind(ps, p + "attn.out");
+    b.attention.q = qkv.rows(0, C);
+    b.attention.k = qkv.rows(C, 2 * C);
+    b.attention.v = qkv.rows(2 * C, 3 * C);
+    b.attention.o = LinearRef::bind(ps, p + "attn.out");
     b.fc = LinearRef::bind(ps, p + "ffn.up");
     b.mlp_proj = LinearRef::bind(ps, p + "ffn.down");
     b.act_kind = cfg.activation;
-    b.ap.heads = cfg.n_head;
-    b.ap.causal = true;
+    b.attention.params.heads = cfg.n_head;
+    b.attention.params.causal = true;
     const float d = static_cast<float>(C / cfg.n_head);
-    b.scale = cfg.scale_attn_weights ? 1.f / std::sqrt(d) : 1.f;
-    if (cfg.scale_attn_by_inverse_layer_idx) b.scale /= static_cast<float>(l + 1);
-    b.p_attn = static_cast<float>(cfg.attn_pdrop);
+    b.attention.params.scale = cfg.scale_attn_weights ? 1.f / std::sqrt(d) : 1.f;
+    if (cfg.scale_attn_by_inverse_layer_idx) b.attention.params.scale /= static_cast<float>(l + 1);
+    b.attention.p_attn = static_cast<float>(cfg.attn_pdrop);
+    b.attention.p_out = static_cast<float>(cfg.resid_pdrop);
+    b.attention.layer = static_cast<int>(l) + 1;
     b.p_resid = static_cast<float>(cfg.resid_pdrop);
     b.index = static_cast<int>(l) + 1;
     m.blocks.push_back(std::move(b));

@@ -1,7 +1,9 @@
 // Parameter binding and dropout keys for the model layers.
 #include "spt/model/layers.h"
 
+#include "spt/ops/dropout.h"
 #include "spt/ops/linear.h"
+#include "spt/ops/residual.h"
 
 namespace spt::model {
 
@@ -50,6 +52,35 @@ LayerNormRef LayerNormRef::bind(ParameterStore& ps, const std::string& name, flo
   r.db = ps.grad(name + "." + bias);
   r.eps = eps;
   return r;
+}
+
+Tensor SelfAttention::forward(const Tensor& x_in, const Tensor& key_mask, const StepContext& step) {
+  x = x_in;
+  qa = ka = va = ctx = Tensor();
+  attn = {};
+  q.forward(qa, x);
+  k.forward(ka, x);
+  v.forward(va, x);
+  params.dropout = dropout_at(step, p_attn, layer, 0);
+  ops::attention_forward(ctx, attn, qa, ka, va, key_mask, params);
+  Tensor y;
+  o.forward(y, ctx);
+  d_out = dropout_at(step, p_out, layer, 1);
+  ops::dropout_forward(y, y, d_out);
+  return y;
+}
+
+Tensor SelfAttention::backward(const Tensor& dy) {
+  Tensor d_y, d_ctx, dq, dk, dv, dx, tmp;
+  ops::dropout_backward(d_y, dy, d_out);
+  o.backward(d_ctx, d_y, ctx);
+  ops::attention_backward(dq, dk, dv, d_ctx, qa, ka, va, attn, params);
+  q.backward(dx, dq, x);
+  k.backward(tmp, dk, x);
+  ops::accumulate(dx, tmp);
+  v.backward(tmp, dv, x);
+  ops::accumulate(dx, tmp);
+  return dx;
 }
 
 void ln_backward(Tensor& dx, LayerNormRef& ln, const Tensor& dy, const Tensor& x,

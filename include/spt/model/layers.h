@@ -12,6 +12,7 @@
 
 #include "spt/backend/backend.h"
 #include "spt/model/parameters.h"
+#include "spt/ops/attention.h"
 #include "spt/ops/layernorm.h"
 
 namespace spt::model {
@@ -44,6 +45,25 @@ struct LayerNormRef {
   float eps = 1e-5f;
   static LayerNormRef bind(ParameterStore& ps, const std::string& name, float eps,
                            const std::string& weight = "weight", const std::string& bias = "bias");
+};
+
+// Multi-head self-attention with its projections, shared by BERT and GPT-2:
+//   y = dropout(Attention(x W_q^T + b_q, x W_k^T + b_k, x W_v^T + b_v) W_o^T + b_o)
+// Dropout sites: 0 = attention probabilities, 1 = output.
+struct SelfAttention {
+  LinearRef q, k, v, o;
+  ops::AttentionParams params;  // heads, causal, scale
+  float p_attn = 0, p_out = 0;
+  int layer = 0;
+
+  // Saved by forward.
+  Tensor x, qa, ka, va, ctx;
+  ops::AttentionSaved attn;
+  DropoutParams d_out;
+
+  Tensor forward(const Tensor& x_in, const Tensor& key_mask, const StepContext& step);
+  // Gradient reaching x through q, k and v (written); parameter gradients accumulated.
+  Tensor backward(const Tensor& dy);
 };
 
 // Layer-norm backward through a LayerNormRef: dx written, dw/db accumulated
