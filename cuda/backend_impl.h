@@ -66,7 +66,8 @@ class CudaBackend final : public Backend {
 
   void softmax_fwd(const SoftmaxParams& p, Tensor& y, const Tensor& x,
                    const Tensor& key_mask) override;
-  void softmax_bwd(const SoftmaxParams& p, Tensor& dx, const Tensor& dy, const Tensor& y) override;
+  void softmax_bwd(const SoftmaxParams& p, Tensor& dx, const Tensor& dy, const Tensor& y,
+                   const Tensor& y_dropped) override;
 
   void dropout_fwd(const DropoutParams& p, Tensor& y, const Tensor& x) override;
   void dropout_bwd(const DropoutParams& p, Tensor& dx, const Tensor& dy) override;

@@ -52,15 +52,16 @@ __global__ void __launch_bounds__(1024)
 }
 
 __global__ void __launch_bounds__(1024)
-    softmax_bwd_kernel(float* dx, const float* dy, const float* y, int64_t rows, int64_t tk,
-                       float scale) {
+    softmax_bwd_kernel(float* dx, const float* dy, const float* y, const float* yd, int64_t rows,
+                       int64_t tk, float scale) {
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-    const float *gr = dy + row * tk, *yr = y + row * tk;
+    const float *gr = dy + row * tk, *yr = y + row * tk, *ydr = yd + row * tk;
     float dot = 0.f;
-    for (int64_t j = threadIdx.x; j < tk; j += blockDim.x) dot += yr[j] * gr[j];
+    for (int64_t j = threadIdx.x; j < tk; j += blockDim.x) dot += ydr[j] * gr[j];
     dot = device::block_sum(dot);
     float* dr = dx + row * tk;
-    for (int64_t j = threadIdx.x; j < tk; j += blockDim.x) dr[j] = scale * yr[j] * (gr[j] - dot);
+    for (int64_t j = threadIdx.x; j < tk; j += blockDim.x)
+      dr[j] = scale * (ydr[j] * gr[j] - yr[j] * dot);
   }
 }
 
@@ -80,13 +81,15 @@ void CudaBackend::softmax_fwd(const SoftmaxParams& p, Tensor& y, const Tensor& x
 }
 
 void CudaBackend::softmax_bwd(const SoftmaxParams& p, Tensor& dx, const Tensor& dy,
-                              const Tensor& y) {
+                              const Tensor& y, const Tensor& y_dropped) {
   require_f32("softmax", dx, dy, y);
+  if (y_dropped.defined()) require_f32("softmax", y_dropped);
+  const float* yd = y_dropped.defined() ? y_dropped.data<float>() : y.data<float>();
   const int64_t rows = p.batch * p.heads * p.tq;
   if (rows == 0 || p.tk == 0) return;
   const DeviceGuard guard(index_);
   softmax_bwd_kernel<<<grid_for_rows(rows), threads_for_row(p.tk), 0, stream()>>>(
-      dx.data<float>(), dy.data<float>(), y.data<float>(), rows, p.tk, p.scale);
+      dx.data<float>(), dy.data<float>(), y.data<float>(), yd, rows, p.tk, p.scale);
   SPT_CUDA_CHECK_LAUNCH("softmax_bwd_kernel");
 }
 

@@ -49,14 +49,24 @@ TEST_CASE("dropout masks: rate, determinism, independent streams", "[rng]") {
 }
 
 TEST_CASE("the CPU dropout kernel draws exactly dropout_keep's masks", "[rng]") {
-  const int64_t n = 1003;  // not a multiple of 4
-  const spt::Tensor x = spt::Tensor::from_doubles(std::vector<double>(n, 1.0), {n}, spt::DType::f32);
-  spt::Tensor y;
-  const spt::DropoutParams p{0.3f, 0x123456789abcull, 77};
-  spt::ops::dropout_forward(y, x, p);
-  const auto v = y.to_doubles();
-  for (int64_t i = 0; i < n; ++i) {
-    const bool keep = dropout_keep(p.seed, p.offset, static_cast<uint64_t>(i), p.p);
-    REQUIRE(v[i] == (keep ? static_cast<double>(1.0f / 0.7f) : 0.0));
+  // Sizes: not a multiple of 4; several vector groups and parallel chunks with a
+  // ragged end. p values whose threshold p * 2^24 is and is not an integer.
+  for (const int64_t n : {int64_t{1003}, int64_t{70001}}) {
+    for (const float prob : {0.3f, 0.1f, 0.5f, 0.9f}) {
+      std::vector<double> ones(static_cast<size_t>(n), 1.0);
+      const spt::Tensor x = spt::Tensor::from_doubles(ones, {n}, spt::DType::f32);
+      spt::Tensor y;
+      const spt::DropoutParams p{prob, 0x123456789abcull, 0x500000077ull};
+      spt::ops::dropout_forward(y, x, p);
+      const auto v = y.to_doubles();
+      const double kept = static_cast<double>(1.0f / (1.0f - prob));
+      int64_t bad = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const bool keep = dropout_keep(p.seed, p.offset, static_cast<uint64_t>(i), p.p);
+        bad += v[static_cast<size_t>(i)] != (keep ? kept : 0.0);
+      }
+      INFO("n = " << n << ", p = " << prob);
+      REQUIRE(bad == 0);
+    }
   }
 }

@@ -5,9 +5,12 @@
 //   silu:        y = x * sigmoid(x)
 //   tanh:        y = tanh(x), dy/dx = 1 - y^2   (the BERT pooler)
 // Backward writes dx = dy * f'(x).
+// f32 GELU and SiLU use the vectorised exp/erfc of vmath.h (a few ulp; libm's
+// erff/expf are scalar calls that dominated the FFN); f64 uses libm throughout.
 #include <cmath>
 
 #include "src/cpu/cpu_backend.h"
+#include "src/cpu/vmath.h"
 
 namespace spt::cpu {
 
@@ -57,6 +60,62 @@ T act_grad(Activation act, T x) {
   return T(1);
 }
 
+constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
+constexpr float kSqrt2OverPi = 0.79788456080286535588f;
+
+SPT_SIMD_CLONES void fwd_f32(Activation act, float* y, const float* x, int64_t n) {
+  switch (act) {
+    case Activation::gelu_erf:
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] * vm::normal_cdf(x[i]);
+      return;
+    case Activation::gelu_tanh:
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = x[i], u = kSqrt2OverPi * (v + 0.044715f * v * v * v);
+        y[i] = 0.5f * v * (1.f + vm::fast_tanh(u));
+      }
+      return;
+    case Activation::silu:
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] / (1.f + vm::fast_exp(-x[i]));
+      return;
+    default:
+      for (int64_t i = 0; i < n; ++i) y[i] = act_fwd(act, x[i]);
+  }
+}
+
+SPT_SIMD_CLONES void bwd_f32(Activation act, float* dx, const float* dy, const float* x, int64_t n) {
+  switch (act) {
+    case Activation::gelu_erf:
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = x[i];
+        const float pdf = vm::fast_exp(-0.5f * v * v) * kInvSqrt2Pi;
+        dx[i] = dy[i] * (vm::normal_cdf(v) + v * pdf);
+      }
+      return;
+    case Activation::gelu_tanh:
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = x[i], u = kSqrt2OverPi * (v + 0.044715f * v * v * v);
+        const float t = vm::fast_tanh(u);
+        const float du = kSqrt2OverPi * (1.f + 3.f * 0.044715f * v * v);
+        dx[i] = dy[i] * (0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * du);
+      }
+      return;
+    case Activation::silu:
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        const float s = 1.f / (1.f + vm::fast_exp(-x[i]));
+        dx[i] = dy[i] * (s * (1.f + x[i] * (1.f - s)));
+      }
+      return;
+    default:
+      for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * act_grad(act, x[i]);
+  }
+}
+
 }  // namespace
 
 void CpuBackend::activation_fwd(Activation act, Tensor& y, const Tensor& x) {
@@ -65,8 +124,12 @@ void CpuBackend::activation_fwd(Activation act, Tensor& y, const Tensor& x) {
     T* o = y.data<T>();
     const T* s = x.data<T>();
     const int64_t n = y.numel();
+    if constexpr (std::is_same_v<T, float>) {
+      parallel_chunks(n, [&](int64_t b, int64_t e) { fwd_f32(act, o + b, s + b, e - b); });
+    } else {
 #pragma omp parallel for schedule(static) if (n > 16384)
-    for (int64_t i = 0; i < n; ++i) o[i] = act_fwd(act, s[i]);
+      for (int64_t i = 0; i < n; ++i) o[i] = act_fwd(act, s[i]);
+    }
   });
 }
 
@@ -76,8 +139,12 @@ void CpuBackend::activation_bwd(Activation act, Tensor& dx, const Tensor& dy, co
     T* o = dx.data<T>();
     const T *g = dy.data<T>(), *s = x.data<T>();
     const int64_t n = dx.numel();
+    if constexpr (std::is_same_v<T, float>) {
+      parallel_chunks(n, [&](int64_t b, int64_t e) { bwd_f32(act, o + b, g + b, s + b, e - b); });
+    } else {
 #pragma omp parallel for schedule(static) if (n > 16384)
-    for (int64_t i = 0; i < n; ++i) o[i] = g[i] * act_grad(act, s[i]);
+      for (int64_t i = 0; i < n; ++i) o[i] = g[i] * act_grad(act, s[i]);
+    }
   });
 }
 

@@ -6,6 +6,8 @@
 // are bit-identical from run to run (resumed training relies on it).
 #pragma once
 
+#include <algorithm>
+
 #include "spt/backend/backend.h"
 #include "spt/core/error.h"
 
@@ -45,7 +47,8 @@ class CpuBackend final : public Backend {
 
   void softmax_fwd(const SoftmaxParams& p, Tensor& y, const Tensor& x,
                    const Tensor& key_mask) override;
-  void softmax_bwd(const SoftmaxParams& p, Tensor& dx, const Tensor& dy, const Tensor& y) override;
+  void softmax_bwd(const SoftmaxParams& p, Tensor& dx, const Tensor& dy, const Tensor& y,
+                   const Tensor& y_dropped) override;
 
   void dropout_fwd(const DropoutParams& p, Tensor& y, const Tensor& x) override;
   void dropout_bwd(const DropoutParams& p, Tensor& dx, const Tensor& dy) override;
@@ -76,6 +79,16 @@ void dispatch_float(DType dt, const char* op, F&& f) {
     case DType::f64: f(double{}); break;
     default: fail("[", op, "] dtype ", dtype_name(dt), " not supported on cpu (f32, f64)");
   }
+}
+
+// Splits [0, n) into fixed chunks of `grain` elements and runs f(begin, end) on
+// each, in parallel when n is large enough. Chunk bounds do not depend on the
+// thread count (results stay bit-identical).
+template <class F>
+void parallel_chunks(int64_t n, F&& f, int64_t grain = 8192) {
+  const int64_t chunks = (n + grain - 1) / grain;
+#pragma omp parallel for schedule(static) if (n > 16384)
+  for (int64_t c = 0; c < chunks; ++c) f(c * grain, std::min(n, c * grain + grain));
 }
 
 // Reads element i of an integer index tensor (i32 or i64).

@@ -1,39 +1,110 @@
 // CPU inverted dropout with Philox masks (see include/spt/backend/philox.h):
 //   y_e = keep_e ? x_e / (1 - p) : 0,   dx_e = keep_e ? dy_e / (1 - p) : 0
 // The mask is a pure function of (seed, offset, e): nothing is stored.
+//
+// Element e uses 32-bit word e % 4 of Philox block e / 4 and is kept iff its
+// top 24 bits u satisfy u / 2^24 >= p, i.e. u >= ceil(p 2^24) (exact in
+// integers), the same decision philox_uniform() / dropout_keep() and the CUDA
+// kernels make. f32 runs sixteen Philox blocks at a time in vector lanes.
 #include <algorithm>
+#include <cmath>
 
 #include "spt/backend/philox.h"
 #include "src/cpu/cpu_backend.h"
+#include "src/cpu/vmath.h"
 
 namespace spt::cpu {
 
 namespace {
 
-// One Philox block gives the uniforms of four consecutive elements, exactly as
-// philox_uniform() draws them element by element (the CUDA kernels use that).
+constexpr int64_t kLanes = 16;             // Philox blocks per group
+constexpr int64_t kGroup = 4 * kLanes;     // elements per group
+
+struct MaskSpec {
+  uint32_t k0, k1, c2, c3;  // key and the upper counter words (the stream offset)
+  uint32_t threshold;       // keep iff (word >> 8) >= threshold
+};
+
+MaskSpec mask_spec(const DropoutParams& p) {
+  const double thr = std::ceil(static_cast<double>(p.p) * 16777216.0);
+  return {static_cast<uint32_t>(p.seed), static_cast<uint32_t>(p.seed >> 32),
+          static_cast<uint32_t>(p.offset), static_cast<uint32_t>(p.offset >> 32),
+          static_cast<uint32_t>(thr)};
+}
+
+// Elements [g0 * 64, min(n, g1 * 64)) of a f32 tensor, `in` may equal `out`.
+SPT_SIMD_CLONES void mask_groups_f32(const MaskSpec& ms, float scale, float* out, const float* in,
+                                     int64_t n, int64_t g0, int64_t g1) {
+  constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
+  constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
+  alignas(64) uint32_t v0[kLanes], v1[kLanes], v2[kLanes], v3[kLanes];
+  alignas(64) uint32_t words[kGroup];
+  for (int64_t g = g0; g < g1; ++g) {
+    const uint64_t block0 = static_cast<uint64_t>(g) * kLanes;
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const uint64_t b = block0 + static_cast<uint64_t>(l);
+      v0[l] = static_cast<uint32_t>(b);
+      v1[l] = static_cast<uint32_t>(b >> 32);
+      v2[l] = ms.c2;
+      v3[l] = ms.c3;
+    }
+    uint32_t k0 = ms.k0, k1 = ms.k1;
+    for (int round = 0; round < 10; ++round) {
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l) {
+        const uint64_t p0 = static_cast<uint64_t>(kM0) * v0[l];
+        const uint64_t p1 = static_cast<uint64_t>(kM1) * v2[l];
+        const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ v1[l] ^ k0;
+        const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ v3[l] ^ k1;
+        v0[l] = n0;
+        v1[l] = static_cast<uint32_t>(p1);
+        v2[l] = n2;
+        v3[l] = static_cast<uint32_t>(p0);
+      }
+      k0 += kW0;
+      k1 += kW1;
+    }
+    for (int64_t l = 0; l < kLanes; ++l) {
+      words[4 * l] = v0[l];
+      words[4 * l + 1] = v1[l];
+      words[4 * l + 2] = v2[l];
+      words[4 * l + 3] = v3[l];
+    }
+    const int64_t e0 = g * kGroup, len = std::min<int64_t>(kGroup, n - e0);
+    float* o = out + e0;
+    const float* x = in + e0;
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i) o[i] = (words[i] >> 8) >= ms.threshold ? x[i] * scale : 0.f;
+  }
+}
+
+// f64 (gradient checks): element by element through the shared definition.
+void mask_f64(const DropoutParams& p, double* out, const double* in, int64_t n) {
+  const double keep_scale = 1.0 / (1.0 - static_cast<double>(p.p));
+#pragma omp parallel for schedule(static) if (n > 16384)
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = dropout_keep(p.seed, p.offset, static_cast<uint64_t>(i), p.p) ? in[i] * keep_scale
+                                                                           : 0.0;
+}
+
 template <class T>
 void apply_mask(const DropoutParams& p, T* out, const T* in, int64_t n) {
   if (p.p == 0.f) {
-    if (out != in)
-      for (int64_t i = 0; i < n; ++i) out[i] = in[i];
+    if (out != in) std::copy(in, in + n, out);
     return;
   }
-  const T keep_scale = T(1) / (T(1) - static_cast<T>(p.p));
-  const int64_t blocks = (n + 3) / 4;
-  const uint32_t k0 = static_cast<uint32_t>(p.seed), k1 = static_cast<uint32_t>(p.seed >> 32);
+  if constexpr (std::is_same_v<T, float>) {
+    const MaskSpec ms = mask_spec(p);
+    const float keep_scale = 1.f / (1.f - p.p);
+    const int64_t groups = (n + kGroup - 1) / kGroup;
+    constexpr int64_t kGroupsPerChunk = 128;
+    const int64_t chunks = (groups + kGroupsPerChunk - 1) / kGroupsPerChunk;
 #pragma omp parallel for schedule(static) if (n > 16384)
-  for (int64_t b = 0; b < blocks; ++b) {
-    const uint64_t ub = static_cast<uint64_t>(b);
-    const Philox4x32 r = philox4x32_10(
-        {{static_cast<uint32_t>(ub), static_cast<uint32_t>(ub >> 32), static_cast<uint32_t>(p.offset),
-          static_cast<uint32_t>(p.offset >> 32)}},
-        k0, k1);
-    const int64_t end = std::min<int64_t>(n, b * 4 + 4);
-    for (int64_t i = b * 4; i < end; ++i) {
-      const float u = static_cast<float>(r.v[i & 3] >> 8) * (1.0f / 16777216.0f);
-      out[i] = u >= p.p ? in[i] * keep_scale : T(0);
-    }
+    for (int64_t c = 0; c < chunks; ++c)
+      mask_groups_f32(ms, keep_scale, out, in, n, c * kGroupsPerChunk,
+                      std::min(groups, (c + 1) * kGroupsPerChunk));
+  } else {
+    mask_f64(p, out, in, n);
   }
 }
 

@@ -1,7 +1,9 @@
 // Dense attention from GEMMs on per-head strided views, the masked softmax and
 // dropout. Backward (with Pd = dropout(P), saved by forward):
-//   dV = Pd^T dOut,  dPd = dOut V^T,  dP = dropout_bwd(dPd),
-//   dS = softmax_bwd(dP) (includes the scale),  dQ = dS K,  dK = dS^T Q
+//   dV = Pd^T dOut,  dPd = dOut V^T,
+//   dS = softmax_bwd(dropout_bwd(dPd)) = s (Pd dPd - P sum_k Pd dPd)  (the
+//   dropout mask is not drawn again: P dropout_bwd(dPd) = Pd dPd),
+//   dQ = dS K,  dK = dS^T Q
 #include "spt/ops/attention.h"
 
 #include <cmath>
@@ -137,10 +139,10 @@ void attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout, 
   // dPd = dOut V^T  (into tmp), then through dropout and the softmax.
   hg.run(be, tmp, hg.bhqk(), dout, hg.btc(d.Tq), false, v, hg.btc(d.Tk), true, d.Tq, d.Tk, d.D,
          1.f);
-  if (drop) be.dropout_bwd(p.dropout, tmp, tmp);
+  // dS = softmax_bwd(dropout_bwd(dPd)) = s (Pd dPd - P sum(Pd dPd)): no mask redraw.
   SoftmaxParams sp{d.B, d.H, d.Tq, d.Tk, d.scale, p.causal};
   Tensor ds = Tensor::empty({d.B, d.H, d.Tq, d.Tk}, dt, dev);
-  be.softmax_bwd(sp, ds, tmp, saved.probs);
+  be.softmax_bwd(sp, ds, tmp, saved.probs, drop ? saved.dropped : Tensor());
   // dQ = dS K,  dK = dS^T Q
   hg.run(be, dq, hg.btc(d.Tq), ds, hg.bhqk(), false, k, hg.btc(d.Tk), false, d.Tq, d.D, d.Tk, 1.f);
   hg.run(be, dk, hg.btc(d.Tk), ds, hg.bhqk(), true, q, hg.btc(d.Tq), false, d.Tk, d.D, d.Tq, 1.f);

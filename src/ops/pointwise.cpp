@@ -152,7 +152,7 @@ void softmax_backward(Tensor& dx, const Tensor& dy, const Tensor& y, float scale
   check_shape(op, "dy", dy, y.shape());
   check_same(op, {&y, &dy});
   ensure_output(op, "dx", dx, y.shape(), y.dtype(), y.device());
-  backend_for(y.device()).softmax_bwd(p, dx, dy, y);
+  backend_for(y.device()).softmax_bwd(p, dx, dy, y, Tensor());
 }
 
 // ---- dropout ----

@@ -127,9 +127,11 @@ class Backend {
   // key_mask: (B, Tk) i32, nonzero = visible; undefined tensor = no padding mask
   virtual void softmax_fwd(const SoftmaxParams& p, Tensor& y, const Tensor& x,
                            const Tensor& key_mask) = 0;
-  // dx = scale * y * (dy - sum_j y * dy)
+  // dx = scale * (yd * dy - y * sum_j yd * dy), yd = y_dropped if defined, else y.
+  // y_dropped = dropout(y) makes this the softmax backward of dropout_bwd(dy)
+  // (attention: no second draw of the mask).
   virtual void softmax_bwd(const SoftmaxParams& p, Tensor& dx, const Tensor& dy,
-                           const Tensor& y) = 0;
+                           const Tensor& y, const Tensor& y_dropped) = 0;
 
   virtual void dropout_fwd(const DropoutParams& p, Tensor& y, const Tensor& x) = 0;
   virtual void dropout_bwd(const DropoutParams& p, Tensor& dx, const Tensor& dy) = 0;
