@@ -52,3 +52,40 @@ TEST_CASE("zero-size tensors allocate nothing and stay usable", "[allocator]") {
   CHECK(alloc.stats().current == 0);
   CHECK(t.to_doubles().empty());
 }
+
+TEST_CASE("cpu allocator caches large blocks by size class, bounded by the peak", "[allocator]") {
+  CpuAllocator alloc;
+  const int64_t n = (3 << 20) / 4 + 7;  // ~3 MiB of f32: cached size class
+  const size_t bytes = static_cast<size_t>(n) * 4;
+  CHECK(CpuAllocator::block_size(bytes) >= bytes);
+  CHECK(CpuAllocator::block_size(bytes) <= bytes + bytes / 8);
+  void* first = nullptr;
+  {
+    Tensor a = Tensor::empty({n}, DType::f32, Device::cpu(), &alloc);
+    first = a.data_ptr();
+    CHECK(alloc.stats().current == bytes);
+  }
+  CHECK(alloc.stats().current == 0);
+  CHECK(alloc.cached_bytes() == CpuAllocator::block_size(bytes));
+  {
+    // A slightly different size in the same class reuses the block: no system call.
+    const uint64_t sys = alloc.stats().num_system;
+    Tensor b = Tensor::empty({n + 100}, DType::f32, Device::cpu(), &alloc);
+    CHECK(b.data_ptr() == first);
+    CHECK(alloc.stats().num_system == sys);
+    CHECK(alloc.cached_bytes() == 0);
+  }
+  {
+    // Freeing more than the peak of live bytes: the cache gives blocks back.
+    alloc.release_cached();
+    alloc.reset_peak();
+    Tensor big = Tensor::empty({4 * n}, DType::f32, Device::cpu(), &alloc);
+    big = Tensor();
+    Tensor s1 = Tensor::empty({n}, DType::f32, Device::cpu(), &alloc);
+    Tensor s2 = Tensor::empty({n}, DType::f32, Device::cpu(), &alloc);
+  }
+  CHECK(alloc.cached_bytes() <= alloc.stats().peak + alloc.stats().peak / 8);
+  CHECK(alloc.stats().reserved == alloc.cached_bytes());
+  alloc.release_cached();
+  CHECK(alloc.stats().reserved == 0);
+}

@@ -11,6 +11,7 @@
 #include <random>
 #include <spdlog/spdlog.h>
 
+#include "spt/core/profile.h"
 #include "spt/core/runtime.h"
 #include "spt/io/model_config.h"
 #include "spt/io/weight_map.h"
@@ -230,10 +231,14 @@ void run_train(const std::string& model_dir, Device dev, int64_t B, int64_t T, i
   };
   step(0);  // warm-up
   backend_for(dev).synchronize();
+  prof::reset();
   const auto t0 = std::chrono::steady_clock::now();
   for (int s = 1; s <= steps; ++s) step(s);
   backend_for(dev).synchronize();
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (prof::enabled())
+    std::fprintf(stderr, "%s%-28s %8s %11.1f  (%d steps)\n", prof::table().c_str(), "wall time", "",
+                 1e3 * sec, steps);
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   std::printf("{\"impl\": \"spt\", \"tokens_per_s\": %.1f, \"step_ms\": %.1f, \"peak_rss_mib\": %.1f, "

@@ -29,6 +29,12 @@ void Allocator::record_alloc(size_t nbytes, bool from_system) {
   }
 }
 
+void Allocator::record_system_alloc(size_t nbytes) {
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  stats_.reserved += nbytes;
+  stats_.num_system += 1;
+}
+
 void Allocator::record_free(size_t nbytes) {
   std::lock_guard<std::mutex> lock(stats_mutex_);
   stats_.current -= nbytes;
@@ -39,22 +45,77 @@ void Allocator::record_system_free(size_t nbytes) {
   stats_.reserved -= nbytes;
 }
 
+size_t CpuAllocator::block_size(size_t nbytes) {
+  constexpr size_t kAlign = 256;
+  if (nbytes < kCacheMin) return (nbytes + kAlign - 1) / kAlign * kAlign;
+  const int top = 63 - __builtin_clzll(nbytes);  // 2^top <= nbytes < 2^(top+1)
+  const size_t step = size_t{1} << (top - 3);      // eight classes per octave
+  return (nbytes + step - 1) / step * step;
+}
+
+CpuAllocator::~CpuAllocator() { release_cached(); }
+
 void* CpuAllocator::allocate(size_t nbytes) {
   if (nbytes == 0) return nullptr;
-  constexpr size_t kAlign = 256;
-  const size_t rounded = (nbytes + kAlign - 1) / kAlign * kAlign;
-  void* p = std::aligned_alloc(kAlign, rounded);
+  const size_t size = block_size(nbytes);
+  if (size >= kCacheMin) {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    auto it = cache_.find(size);
+    if (it != cache_.end()) {
+      void* p = it->second;
+      cache_.erase(it);
+      cached_ -= size;
+      record_alloc(nbytes, false);
+      return p;
+    }
+  }
+  void* p = std::aligned_alloc(256, size);
+  if (p == nullptr && size >= kCacheMin) {  // give the cache back and try once more
+    release_cached();
+    p = std::aligned_alloc(256, size);
+  }
   SPT_CHECK(p != nullptr, "[cpu allocator] out of host memory allocating ", nbytes, " bytes (",
             stats().current, " bytes in use)");
-  record_alloc(nbytes, true);
+  record_alloc(nbytes, false);
+  record_system_alloc(size);
   return p;
 }
 
 void CpuAllocator::deallocate(void* ptr, size_t nbytes) {
   if (ptr == nullptr) return;
-  std::free(ptr);
+  const size_t size = block_size(nbytes);
   record_free(nbytes);
-  record_system_free(nbytes);
+  if (size < kCacheMin) {
+    std::free(ptr);
+    record_system_free(size);
+    return;
+  }
+  const size_t peak = stats().peak;
+  const size_t limit = peak + peak / 8;  // the peak in live bytes, plus class rounding
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  cache_.emplace(size, ptr);
+  cached_ += size;
+  trim_locked(limit);
+}
+
+void CpuAllocator::trim_locked(size_t limit) {
+  while (cached_ > limit && !cache_.empty()) {
+    auto it = std::prev(cache_.end());  // the largest block
+    std::free(it->second);
+    record_system_free(it->first);
+    cached_ -= it->first;
+    cache_.erase(it);
+  }
+}
+
+void CpuAllocator::release_cached() {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  trim_locked(0);
+}
+
+size_t CpuAllocator::cached_bytes() const {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  return cached_;
 }
 
 }  // namespace spt

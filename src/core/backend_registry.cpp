@@ -33,17 +33,32 @@ bool cuda_built() {
 #endif
 }
 
+namespace {
+
+std::mutex g_cuda_mutex;
+
+std::map<int, std::unique_ptr<Backend>>& cuda_backends_map() {
+  // Query the driver before the map exists, so that the map (and the backends in
+  // it) is destroyed at exit before the CUDA runtime shuts down.
+  (void)cuda_device_count();
+  static std::map<int, std::unique_ptr<Backend>> m;
+  return m;
+}
+
+}  // namespace
+
+void synchronize_all_backends() {
+  std::lock_guard<std::mutex> lock(g_cuda_mutex);
+  for (auto& [index, backend] : cuda_backends_map()) backend->synchronize();
+}
+
 Backend& backend_for(Device device) {
   if (device.is_cpu()) {
     static cpu::CpuBackend cpu_backend;
     return cpu_backend;
   }
-  // Query the driver before the map exists, so that the map (and the backends in
-  // it) is destroyed at exit before the CUDA runtime shuts down.
-  (void)cuda_device_count();
-  static std::mutex mutex;
-  static std::map<int, std::unique_ptr<Backend>> cuda_backends;
-  std::lock_guard<std::mutex> lock(mutex);
+  auto& cuda_backends = cuda_backends_map();
+  std::lock_guard<std::mutex> lock(g_cuda_mutex);
   auto it = cuda_backends.find(device.index);
   if (it != cuda_backends.end()) return *it->second;
   if (cuda_built()) {

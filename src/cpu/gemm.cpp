@@ -34,12 +34,20 @@ void gemm_batched(const GemmParams& p, T* c, const T* a, const T* b) {
   const double flops_per_item = 2.0 * static_cast<double>(p.m) * p.n * p.k;
   // Below ~4 MFLOP an OpenBLAS call gains little from its own threads.
   const bool per_thread = count >= 2 && flops_per_item < 4e6 && omp_get_max_threads() > 1;
-#pragma omp parallel for schedule(static) if (per_thread)
-  for (int64_t i = 0; i < count; ++i) {
+  auto item = [&](int64_t i) {
     const int64_t o = i / p.batch_inner, n = i % p.batch_inner;
     gemm_one(p, a + o * p.stride_a_outer + n * p.stride_a_inner,
              b + o * p.stride_b_outer + n * p.stride_b_inner,
              c + o * p.stride_c_outer + n * p.stride_c_inner);
+  };
+  if (per_thread) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < count; ++i) item(i);
+  } else {
+    // Not inside an (inactive) OpenMP region: OpenBLAS's own parallel region would
+    // then be nested, and libgomp starts fresh threads for every nested team
+    // (this made every large GEMM of a training step 2-3x slower).
+    for (int64_t i = 0; i < count; ++i) item(i);
   }
 }
 

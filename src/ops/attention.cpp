@@ -8,6 +8,7 @@
 
 #include <cmath>
 
+#include "spt/core/profile.h"
 #include "src/ops/check.h"
 
 namespace spt::ops {
@@ -78,6 +79,7 @@ struct HeadGemm {
 
 void attention_forward(Tensor& out, AttentionSaved& saved, const Tensor& q, const Tensor& k,
                        const Tensor& v, const Tensor& key_mask, const AttentionParams& p) {
+  SPT_PROFILE_SCOPE("attention_forward");
   const char* op = "attention";
   const AttnDims d = attention_dims(op, q, k, v, p);
   if (key_mask.defined()) {
@@ -111,6 +113,7 @@ void attention_forward(Tensor& out, AttentionSaved& saved, const Tensor& q, cons
 void attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout, const Tensor& q,
                         const Tensor& k, const Tensor& v, const AttentionSaved& saved,
                         const AttentionParams& p) {
+  SPT_PROFILE_SCOPE("attention_backward");
   const char* op = "attention backward";
   const AttnDims d = attention_dims(op, q, k, v, p);
   check_float(op, "dout", dout);

@@ -2,6 +2,7 @@
 // Backward: dx = dy W; dW += dy^T x; db += sum_n dy.
 #include "spt/ops/linear.h"
 
+#include "spt/core/profile.h"
 #include "src/ops/check.h"
 
 namespace spt::ops {
@@ -34,6 +35,7 @@ LinearDims linear_dims(const char* op, const Tensor& x, const Tensor& w, const T
 }  // namespace
 
 void linear_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b) {
+  SPT_PROFILE_SCOPE("linear_forward");
   const LinearDims d = linear_dims("linear", x, w, b);
   ensure_output("linear", "y", y, d.y_shape, x.dtype(), x.device());
   Backend& be = backend_for(x.device());
@@ -51,6 +53,7 @@ void linear_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b
 
 void linear_backward(Tensor& dx, Tensor& dw, Tensor& db, const Tensor& dy, const Tensor& x,
                      const Tensor& w, bool need_dx) {
+  SPT_PROFILE_SCOPE("linear_backward");
   const char* op = "linear backward";
   const LinearDims d = linear_dims(op, x, w, db);
   check_float(op, "dy", dy);

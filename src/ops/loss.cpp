@@ -3,6 +3,7 @@
 
 #include "spt/ops/loss.h"
 #include "spt/ops/optim.h"
+#include "spt/core/profile.h"
 #include "src/ops/check.h"
 
 namespace spt::ops {
@@ -15,6 +16,7 @@ int64_t count_targets(const Tensor& targets, int64_t ignore_index) {
 
 double cross_entropy_forward(CrossEntropySaved& saved, const Tensor& logits,
                              const Tensor& targets, const CrossEntropyOptions& opt) {
+  SPT_PROFILE_SCOPE("cross_entropy_forward");
   const char* op = "cross_entropy";
   check_float(op, "logits", logits);
   check_ndim(op, "logits", logits, 2, "(N, V)");
@@ -47,6 +49,7 @@ double cross_entropy_forward(CrossEntropySaved& saved, const Tensor& logits,
 
 void cross_entropy_backward(Tensor& dlogits, const Tensor& logits, const Tensor& targets,
                             const CrossEntropySaved& saved, float dloss) {
+  SPT_PROFILE_SCOPE("cross_entropy_backward");
   const char* op = "cross_entropy backward";
   check_float(op, "logits", logits);
   check_ndim(op, "logits", logits, 2, "(N, V)");
@@ -62,6 +65,7 @@ void cross_entropy_backward(Tensor& dlogits, const Tensor& logits, const Tensor&
 }
 
 double mse_forward(MseSaved& saved, const Tensor& pred, const Tensor& target, double normalizer) {
+  SPT_PROFILE_SCOPE("mse_forward");
   const char* op = "mse";
   check_float(op, "pred", pred);
   check_float(op, "target", target);
@@ -78,6 +82,7 @@ double mse_forward(MseSaved& saved, const Tensor& pred, const Tensor& target, do
 
 void mse_backward(Tensor& dpred, const Tensor& pred, const Tensor& target, const MseSaved& saved,
                   float dloss) {
+  SPT_PROFILE_SCOPE("mse_backward");
   const char* op = "mse backward";
   check_float(op, "pred", pred);
   check_float(op, "target", target);
@@ -91,6 +96,7 @@ void mse_backward(Tensor& dpred, const Tensor& pred, const Tensor& target, const
 }
 
 void adamw_step(Tensor& param, Tensor& m, Tensor& v, const Tensor& grad, const AdamWParams& p) {
+  SPT_PROFILE_SCOPE("adamw_step");
   const char* op = "adamw";
   using Named = std::pair<const char*, const Tensor*>;
   for (const auto& [name, t] : {Named{"param", &param}, Named{"m", &m}, Named{"v", &v},
@@ -110,6 +116,7 @@ void adamw_step(Tensor& param, Tensor& m, Tensor& v, const Tensor& grad, const A
 }
 
 double global_grad_norm(const std::vector<Tensor>& grads) {
+  SPT_PROFILE_SCOPE("global_grad_norm");
   double sq = 0;
   for (const Tensor& g : grads) {
     check_float("grad_norm", "grad", g);
@@ -119,6 +126,7 @@ double global_grad_norm(const std::vector<Tensor>& grads) {
 }
 
 double clip_grad_norm(std::vector<Tensor>& grads, double max_norm) {
+  SPT_PROFILE_SCOPE("clip_grad_norm");
   SPT_CHECK(max_norm > 0, "[clip_grad_norm] max_norm must be positive, got ", max_norm,
             "; hint: set max_grad_norm to a positive value or disable clipping");
   const double norm = global_grad_norm(grads);

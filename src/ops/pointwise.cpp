@@ -6,6 +6,7 @@
 #include "spt/ops/layernorm.h"
 #include "spt/ops/residual.h"
 #include "spt/ops/softmax.h"
+#include "spt/core/profile.h"
 #include "src/ops/check.h"
 
 namespace spt::ops {
@@ -13,6 +14,7 @@ namespace spt::ops {
 // ---- embedding ----
 
 void embedding_forward(Tensor& out, const Tensor& weight, const Tensor& ids) {
+  SPT_PROFILE_SCOPE("embedding_forward");
   const char* op = "embedding";
   check_float(op, "weight", weight);
   check_ndim(op, "weight", weight, 2, "(V, C)");
@@ -26,6 +28,7 @@ void embedding_forward(Tensor& out, const Tensor& weight, const Tensor& ids) {
 }
 
 void embedding_backward(Tensor& dweight, const Tensor& dout, const Tensor& ids) {
+  SPT_PROFILE_SCOPE("embedding_backward");
   const char* op = "embedding backward";
   check_float(op, "dweight", dweight);
   check_ndim(op, "dweight", dweight, 2, "(V, C)");
@@ -57,6 +60,7 @@ static LayerNormParams layernorm_params(const char* op, const Tensor& x, const T
 
 void layernorm_forward(Tensor& y, LayerNormSaved& saved, const Tensor& x, const Tensor& w,
                        const Tensor& b, float eps) {
+  SPT_PROFILE_SCOPE("layernorm_forward");
   const char* op = "layernorm";
   const LayerNormParams p = layernorm_params(op, x, w, eps);
   check_float(op, "b", b);
@@ -70,6 +74,7 @@ void layernorm_forward(Tensor& y, LayerNormSaved& saved, const Tensor& x, const 
 
 void layernorm_backward(Tensor& dx, Tensor& dw, Tensor& db, const Tensor& dy, const Tensor& x,
                         const Tensor& w, const LayerNormSaved& saved) {
+  SPT_PROFILE_SCOPE("layernorm_backward");
   const char* op = "layernorm backward";
   const LayerNormParams p = layernorm_params(op, x, w, 1.f);
   check_float(op, "dy", dy);
@@ -101,6 +106,7 @@ Activation activation_from_name(const std::string& name) {
 }
 
 void activation_forward(Activation act, Tensor& y, const Tensor& x) {
+  SPT_PROFILE_SCOPE("activation_forward");
   const char* op = activation_name(act);
   check_float(op, "x", x);
   ensure_output(op, "y", y, x.shape(), x.dtype(), x.device());
@@ -108,6 +114,7 @@ void activation_forward(Activation act, Tensor& y, const Tensor& x) {
 }
 
 void activation_backward(Activation act, Tensor& dx, const Tensor& dy, const Tensor& x) {
+  SPT_PROFILE_SCOPE("activation_backward");
   const char* op = activation_name(act);
   check_float(op, "x", x);
   check_float(op, "dy", dy);
@@ -133,6 +140,7 @@ static SoftmaxParams softmax_params(const char* op, const Tensor& x, float scale
 }
 
 void softmax_forward(Tensor& y, const Tensor& x, const Tensor& key_mask, bool causal, float scale) {
+  SPT_PROFILE_SCOPE("softmax_forward");
   const char* op = "softmax";
   SoftmaxParams p = softmax_params(op, x, scale);
   p.causal = causal;
@@ -146,6 +154,7 @@ void softmax_forward(Tensor& y, const Tensor& x, const Tensor& key_mask, bool ca
 }
 
 void softmax_backward(Tensor& dx, const Tensor& dy, const Tensor& y, float scale) {
+  SPT_PROFILE_SCOPE("softmax_backward");
   const char* op = "softmax backward";
   const SoftmaxParams p = softmax_params(op, y, scale);
   check_float(op, "dy", dy);
@@ -163,6 +172,7 @@ static void check_dropout(const char* op, const DropoutParams& p) {
 }
 
 void dropout_forward(Tensor& y, const Tensor& x, const DropoutParams& p) {
+  SPT_PROFILE_SCOPE("dropout_forward");
   check_dropout("dropout", p);
   check_float("dropout", "x", x);
   ensure_output("dropout", "y", y, x.shape(), x.dtype(), x.device());
@@ -170,6 +180,7 @@ void dropout_forward(Tensor& y, const Tensor& x, const DropoutParams& p) {
 }
 
 void dropout_backward(Tensor& dx, const Tensor& dy, const DropoutParams& p) {
+  SPT_PROFILE_SCOPE("dropout_backward");
   check_dropout("dropout backward", p);
   check_float("dropout backward", "dy", dy);
   ensure_output("dropout backward", "dx", dx, dy.shape(), dy.dtype(), dy.device());
@@ -179,6 +190,7 @@ void dropout_backward(Tensor& dx, const Tensor& dy, const DropoutParams& p) {
 // ---- residual ----
 
 void residual_forward(Tensor& y, const Tensor& a, const Tensor& b) {
+  SPT_PROFILE_SCOPE("residual_forward");
   const char* op = "residual";
   check_float(op, "a", a);
   check_float(op, "b", b);
@@ -189,6 +201,7 @@ void residual_forward(Tensor& y, const Tensor& a, const Tensor& b) {
 }
 
 void residual_backward(Tensor& da, Tensor& db, const Tensor& dy) {
+  SPT_PROFILE_SCOPE("residual_backward");
   const char* op = "residual backward";
   check_float(op, "dy", dy);
   for (Tensor* d : {&da, &db}) {
@@ -198,6 +211,7 @@ void residual_backward(Tensor& da, Tensor& db, const Tensor& dy) {
 }
 
 void accumulate(Tensor& dst, const Tensor& src) {
+  SPT_PROFILE_SCOPE("accumulate");
   const char* op = "accumulate";
   check_float(op, "dst", dst);
   check_float(op, "src", src);

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "spt/core/error.h"
+#include "spt/core/profile.h"
 #include "spt/ops/optim.h"
 #include "src/train/trainer_impl.h"
 
@@ -271,6 +272,9 @@ RunSummary Trainer::train(const std::string& resume) {
   if (m.best_step >= 0 && m.cfg.boolean("output.save_best"))
     sum.best_checkpoint = (fs::path(m.out_dir) / "checkpoint-best").string();
   sum.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+  if (prof::enabled())
+    spdlog::info("time per op over the whole run (SPT_PROFILE; wall time {:.1f} s):\n{}", sum.seconds,
+                 prof::table());
   m.log_json({{"type", "summary"}, {"steps", sum.steps}, {"metric", sum.metric}, {"best", sum.best_metric},
               {"best_step", sum.best_step}, {"seconds", sum.seconds}, {"final_model", sum.final_model}});
   return sum;

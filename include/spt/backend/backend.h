@@ -166,6 +166,8 @@ class Backend {
 // device when spt was built without CUDA or no such GPU is present.
 Backend& backend_for(Device device);
 Allocator& default_allocator(Device device);
+// Waits for every backend created so far (the profiler's sync mode).
+void synchronize_all_backends();
 
 // Number of usable CUDA devices; 0 when built without CUDA or when device
 // discovery fails for any reason (no driver, no GPU, CUDA error).
