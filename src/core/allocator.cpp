@@ -68,6 +68,12 @@ void* CpuAllocator::allocate(size_t nbytes) {
       record_alloc(nbytes, false);
       return p;
     }
+    // A miss: make room so that live + cached + this block stays within the
+    // limit (blocks of another phase, e.g. evaluation's batch shapes, go back).
+    const MemoryStats s = stats();
+    const size_t limit = cache_limit(std::max(s.peak, s.current + nbytes));
+    const size_t needed = s.current + size;
+    trim_locked(needed < limit ? limit - needed : 0);
   }
   void* p = std::aligned_alloc(256, size);
   if (p == nullptr && size >= kCacheMin) {  // give the cache back and try once more
@@ -90,16 +96,16 @@ void CpuAllocator::deallocate(void* ptr, size_t nbytes) {
     record_system_free(size);
     return;
   }
-  const size_t peak = stats().peak;
-  const size_t limit = peak + peak / 8;  // the peak in live bytes, plus class rounding
+  const MemoryStats s = stats();
+  const size_t limit = cache_limit(s.peak);
   std::lock_guard<std::mutex> lock(cache_mutex_);
   cache_.emplace(size, ptr);
   cached_ += size;
-  trim_locked(limit);
+  trim_locked(limit > s.current ? limit - s.current : 0);
 }
 
-void CpuAllocator::trim_locked(size_t limit) {
-  while (cached_ > limit && !cache_.empty()) {
+void CpuAllocator::trim_locked(size_t keep) {
+  while (cached_ > keep && !cache_.empty()) {
     auto it = std::prev(cache_.end());  // the largest block
     std::free(it->second);
     record_system_free(it->first);

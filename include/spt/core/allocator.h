@@ -49,9 +49,10 @@ class Allocator {
 // kCacheMin bytes and more are rounded up to one of eight size classes per power
 // of two and cached when freed: a training step allocates the same activations
 // every step, and fresh pages from the kernel cost a page fault and a zeroing
-// each (a third of a MiniLM step before this cache). The cache never holds more
-// than 9/8 of the peak of live bytes seen so far; beyond that the largest cached
-// blocks go back to the system. Smaller blocks go straight to
+// each (a third of a MiniLM step before this cache). Live plus cached bytes stay
+// within 9/8 of the peak of live bytes seen so far: beyond that the largest cached
+// blocks go back to the system (on a free, and on a miss, so that the blocks of
+// another phase, such as evaluation's batch shapes, make way). Smaller blocks go straight to
 // malloc, which reuses them well.
 class CpuAllocator final : public Allocator {
  public:
@@ -68,7 +69,10 @@ class CpuAllocator final : public Allocator {
   static size_t block_size(size_t nbytes);
 
  private:
-  void trim_locked(size_t limit);
+  // Gives cached blocks back, largest first, until at most `keep` bytes are cached.
+  void trim_locked(size_t keep);
+  // What live plus cached bytes may reach: the peak of live bytes plus class rounding.
+  static size_t cache_limit(size_t peak) { return peak + peak / 8; }
 
   mutable std::mutex cache_mutex_;
   std::multimap<size_t, void*> cache_;  // block size -> free blocks
