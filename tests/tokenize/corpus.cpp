@@ -111,7 +111,7 @@ std::string fnv1a64(const std::vector<std::string>& lines) {
 nlohmann::json read_reference(const std::string& name) {
   const fs::path file = fixtures_dir() / "tokenizers" / "reference" / (name + ".json.gz");
   gzFile gz = gzopen(file.string().c_str(), "rb");
-  if (!gz) FAIL("cannot open " << file << "; regenerate with tools/fixtures/tokenizers.py");
+  if (!gz) FAIL("cannot open " << file << "; regenerate with tools/fixtures/tokenizer_refs.py");
   std::string text;
   char buf[1 << 16];
   int n;

@@ -1,4 +1,4 @@
-// The tokenizer stress corpus, rebuilt exactly as tools/fixtures/tokenizers.py builds
+// The tokenizer stress corpus, rebuilt exactly as tools/fixtures/tokenizer_refs.py builds
 // it: the committed synthetic lines, then the first 6 sentences of every State of the
 // Union speech in $SPT_ASSETS/sotu.tar.xz (files in name order), and the reference
 // ids HF computed for it (tests/fixtures/tokenizers/reference/<name>.json.gz).
