@@ -3,7 +3,7 @@
 //   loss_i = lse_i - logits_i[t_i],   0 where t_i == ignore_index
 // Backward: dlogits_ij = scale * (exp(logits_ij - lse_i) - [j == t_i]), zero rows
 // where ignored. `scale` carries dloss / normalizer.
-// f32 rows use the vectorised exponential of vmath.h (sums kept in f64).
+// f32 rows use the vectorised exponential of vmath.h (block sums added in f64).
 #include <cmath>
 
 #include "src/cpu/cpu_backend.h"
@@ -17,9 +17,15 @@ SPT_SIMD_CLONES float logsumexp_f32(const float* row, int64_t v) {
   float mx = row[0];
 #pragma omp simd reduction(max : mx)
   for (int64_t j = 0; j < v; ++j) mx = row[j] > mx ? row[j] : mx;
+  // f32 partial sums over blocks of 256 (they vectorise), added up in f64.
   double s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t j = 0; j < v; ++j) s += static_cast<double>(vm::fast_exp(row[j] - mx));
+  for (int64_t j0 = 0; j0 < v; j0 += 256) {
+    const int64_t j1 = std::min<int64_t>(v, j0 + 256);
+    float part = 0.f;
+#pragma omp simd reduction(+ : part)
+    for (int64_t j = j0; j < j1; ++j) part += vm::fast_exp(row[j] - mx);
+    s += part;
+  }
   return mx + static_cast<float>(std::log(s));
 }
 

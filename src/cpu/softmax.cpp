@@ -21,22 +21,41 @@ namespace {
 SPT_SIMD_CLONES void softmax_row_f32(float* y, const float* x, const int32_t* mrow, int64_t last,
                                      int64_t tk, float s) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  // Separate loops with and without a mask: `!mrow || mrow[j]` keeps the
+  // compiler from vectorising (it may not load mrow[j] when mrow is null).
   float mx = kNegInf;
+  if (mrow) {
 #pragma omp simd reduction(max : mx)
-  for (int64_t j = 0; j < last; ++j) {
-    const float v = (!mrow || mrow[j]) ? s * x[j] : kNegInf;
-    mx = v > mx ? v : mx;
+    for (int64_t j = 0; j < last; ++j) {
+      const float v = mrow[j] ? s * x[j] : kNegInf;
+      mx = v > mx ? v : mx;
+    }
+  } else {
+#pragma omp simd reduction(max : mx)
+    for (int64_t j = 0; j < last; ++j) {
+      const float v = s * x[j];
+      mx = v > mx ? v : mx;
+    }
   }
   if (mx == kNegInf) {  // nothing visible
     for (int64_t j = 0; j < tk; ++j) y[j] = 0.f;
     return;
   }
   float sum = 0.f;
+  if (mrow) {
 #pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < last; ++j) {
-    const float e = (!mrow || mrow[j]) ? vm::fast_exp(s * x[j] - mx) : 0.f;
-    y[j] = e;
-    sum += e;
+    for (int64_t j = 0; j < last; ++j) {
+      const float e = mrow[j] ? vm::fast_exp(s * x[j] - mx) : 0.f;
+      y[j] = e;
+      sum += e;
+    }
+  } else {
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < last; ++j) {
+      const float e = vm::fast_exp(s * x[j] - mx);
+      y[j] = e;
+      sum += e;
+    }
   }
   for (int64_t j = last; j < tk; ++j) y[j] = 0.f;
   const float inv = 1.f / sum;
