@@ -49,11 +49,11 @@ class Allocator {
 // kCacheMin bytes and more are rounded up to one of eight size classes per power
 // of two and cached when freed: a training step allocates the same activations
 // every step, and fresh pages from the kernel cost a page fault and a zeroing
-// each (a third of a MiniLM step before this cache). Live plus cached bytes stay
-// within 9/8 of the peak of live bytes seen so far: beyond that the largest cached
-// blocks go back to the system (on a free, and on a miss, so that the blocks of
-// another phase, such as evaluation's batch shapes, make way). Smaller blocks go straight to
-// malloc, which reuses them well.
+// each (about a tenth of a MiniLM training step before this cache). Live plus
+// cached bytes stay within 9/8 of the peak of live bytes (since the last
+// reset_peak()): beyond that the largest cached blocks go back to the system, on
+// a free and on a miss, so that the blocks of another phase (evaluation's batch
+// shapes) make way. Smaller blocks go straight to malloc, which reuses them well.
 class CpuAllocator final : public Allocator {
  public:
   static constexpr size_t kCacheMin = size_t{1} << 20;
