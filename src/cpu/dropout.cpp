@@ -8,6 +8,7 @@
 // kernels make. f32 runs sixteen Philox blocks at a time in vector lanes.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #include <immintrin.h>
@@ -80,8 +81,10 @@ __attribute__((target("avx512f"))) void philox_rounds16_avx512(uint32_t* v0, uin
 }
 #pragma GCC diagnostic pop
 
+// SPT_PHILOX_PORTABLE=1 forces the portable loop (the test suite runs the dropout
+// tests both ways, so the path other CPUs take is checked here too).
 bool have_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
+  static const bool yes = __builtin_cpu_supports("avx512f") && !std::getenv("SPT_PHILOX_PORTABLE");
   return yes;
 }
 #endif
