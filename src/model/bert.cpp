@@ -29,29 +29,20 @@ Tensor first_token_rows(int64_t B, int64_t T, Device dev) {
 
 struct BertLayer {
   SelfAttention attention;
-  LinearRef inter, out;
+  FeedForward ffn;
   LayerNormRef ln1, ln2;
-  Activation act_kind = Activation::gelu_erf;
-  float p_hidden = 0;
-  int index = 0;
 
   // Saved by forward for backward.
-  Tensor res1, h1, pre, act, res2;
+  Tensor res1, h1, res2;
   ops::LayerNormSaved s1, s2;
-  DropoutParams d_ffn_out;
 
   Tensor forward(const Tensor& x, const Tensor& mask, const StepContext& ctx) {
-    res1 = h1 = pre = act = res2 = Tensor();
+    res1 = h1 = res2 = Tensor();
     s1 = s2 = {};
     const Tensor a = attention.forward(x, mask, ctx);
     ops::residual_forward(res1, a, x);
     ops::layernorm_forward(h1, s1, res1, ln1.w, ln1.b, ln1.eps);
-    inter.forward(pre, h1);
-    ops::activation_forward(act_kind, act, pre);
-    Tensor f;
-    out.forward(f, act);
-    d_ffn_out = dropout_at(ctx, p_hidden, index, 2);
-    ops::dropout_forward(f, f, d_ffn_out);
+    const Tensor f = ffn.forward(h1, ctx);
     ops::residual_forward(res2, f, h1);
     Tensor y;
     ops::layernorm_forward(y, s2, res2, ln2.w, ln2.b, ln2.eps);
@@ -59,12 +50,9 @@ struct BertLayer {
   }
 
   Tensor backward(const Tensor& dy) {
-    Tensor d_res2, d_f, d_act, d_pre, d_h1, d_res1;
+    Tensor d_res2, d_res1;
     ln_backward(d_res2, ln2, dy, res2, s2);
-    ops::dropout_backward(d_f, d_res2, d_ffn_out);
-    out.backward(d_act, d_f, act);
-    ops::activation_backward(act_kind, d_pre, d_act, pre);
-    inter.backward(d_h1, d_pre, h1);
+    Tensor d_h1 = ffn.backward(d_res2);
     ops::accumulate(d_h1, d_res2);
     ln_backward(d_res1, ln1, d_h1, res1, s1);
     Tensor dx = attention.backward(d_res1);
@@ -112,12 +100,12 @@ BertEncoder::BertEncoder(const io::BertConfig& cfg, ParameterStore& ps) : impl_(
     L.attention.p_out = static_cast<float>(cfg.hidden_dropout_prob);
     L.attention.layer = static_cast<int>(l) + 1;
     L.ln1 = LayerNormRef::bind(ps, p + "attn_norm", eps);
-    L.inter = LinearRef::bind(ps, p + "ffn.up");
-    L.out = LinearRef::bind(ps, p + "ffn.down");
+    L.ffn.up = LinearRef::bind(ps, p + "ffn.up");
+    L.ffn.down = LinearRef::bind(ps, p + "ffn.down");
+    L.ffn.act = cfg.activation;
+    L.ffn.p_out = static_cast<float>(cfg.hidden_dropout_prob);
+    L.ffn.layer = static_cast<int>(l) + 1;  // 0 is the embeddings
     L.ln2 = LayerNormRef::bind(ps, p + "ffn_norm", eps);
-    L.act_kind = cfg.activation;
-    L.p_hidden = static_cast<float>(cfg.hidden_dropout_prob);
-    L.index = static_cast<int>(l) + 1;  // 0 is the embeddings
     m.layers.push_back(std::move(L));
   }
   m.pooler = LinearRef::bind(ps, "pooler");

@@ -19,30 +19,21 @@ namespace spt::model {
 struct Gpt2Block {
   LayerNormRef ln1, ln2;
   SelfAttention attention;  // q, k, v: row blocks of the fused c_attn
-  LinearRef fc, mlp_proj;
-  Activation act_kind = Activation::gelu_tanh;
-  float p_resid = 0;
-  int index = 0;
+  FeedForward mlp;          // c_fc, c_proj
 
   // Saved.
-  Tensor x, a, h, m, pre, act;
+  Tensor x, a, h, m;
   ops::LayerNormSaved s1, s2;
-  DropoutParams d_mlp_out;
 
   Tensor forward(const Tensor& x_in, const Tensor& mask, const StepContext& c) {
     x = x_in;
-    a = h = m = pre = act = Tensor();
+    a = h = m = Tensor();
     s1 = s2 = {};
     ops::layernorm_forward(a, s1, x, ln1.w, ln1.b, ln1.eps);
     const Tensor o = attention.forward(a, mask, c);
     ops::residual_forward(h, x, o);
     ops::layernorm_forward(m, s2, h, ln2.w, ln2.b, ln2.eps);
-    fc.forward(pre, m);
-    ops::activation_forward(act_kind, act, pre);
-    Tensor f;
-    mlp_proj.forward(f, act);
-    d_mlp_out = dropout_at(c, p_resid, index, 2);
-    ops::dropout_forward(f, f, d_mlp_out);
+    const Tensor f = mlp.forward(m, c);
     Tensor y;
     ops::residual_forward(y, h, f);
     return y;
@@ -50,11 +41,8 @@ struct Gpt2Block {
 
   Tensor backward(const Tensor& dy) {
     // y = h + drop(mlp(ln_2(h)));  h = x + attention(ln_1(x))
-    Tensor d_f, d_act, d_pre, d_m, dh, dx;
-    ops::dropout_backward(d_f, dy, d_mlp_out);
-    mlp_proj.backward(d_act, d_f, act);
-    ops::activation_backward(act_kind, d_pre, d_act, pre);
-    fc.backward(d_m, d_pre, m);
+    Tensor dh, dx;
+    const Tensor d_m = mlp.backward(dy);
     ln_backward(dh, ln2, d_m, h, s2);
     ops::accumulate(dh, dy);
     const Tensor d_a = attention.backward(dh);
@@ -98,9 +86,9 @@ Gpt2Decoder::Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps) : impl_(
     b.attention.k = qkv.rows(C, 2 * C);
     b.attention.v = qkv.rows(2 * C, 3 * C);
     b.attention.o = LinearRef::bind(ps, p + "attn.out");
-    b.fc = LinearRef::bind(ps, p + "ffn.up");
-    b.mlp_proj = LinearRef::bind(ps, p + "ffn.down");
-    b.act_kind = cfg.activation;
+    b.mlp.up = LinearRef::bind(ps, p + "ffn.up");
+    b.mlp.down = LinearRef::bind(ps, p + "ffn.down");
+    b.mlp.act = cfg.activation;
     b.attention.params.heads = cfg.n_head;
     b.attention.params.causal = true;
     const float d = static_cast<float>(C / cfg.n_head);
@@ -109,8 +97,8 @@ Gpt2Decoder::Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps) : impl_(
     b.attention.p_attn = static_cast<float>(cfg.attn_pdrop);
     b.attention.p_out = static_cast<float>(cfg.resid_pdrop);
     b.attention.layer = static_cast<int>(l) + 1;
-    b.p_resid = static_cast<float>(cfg.resid_pdrop);
-    b.index = static_cast<int>(l) + 1;
+    b.mlp.p_out = static_cast<float>(cfg.resid_pdrop);
+    b.mlp.layer = static_cast<int>(l) + 1;
     m.blocks.push_back(std::move(b));
   }
   m.ln_f = LayerNormRef::bind(ps, "final_norm", eps);

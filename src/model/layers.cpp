@@ -1,6 +1,7 @@
 // Parameter binding and dropout keys for the model layers.
 #include "spt/model/layers.h"
 
+#include "spt/ops/activation.h"
 #include "spt/ops/dropout.h"
 #include "spt/ops/linear.h"
 #include "spt/ops/residual.h"
@@ -80,6 +81,27 @@ Tensor SelfAttention::backward(const Tensor& dy) {
   ops::accumulate(dx, tmp);
   v.backward(tmp, dv, x);
   ops::accumulate(dx, tmp);
+  return dx;
+}
+
+Tensor FeedForward::forward(const Tensor& x_in, const StepContext& step) {
+  x = x_in;
+  pre = hidden = Tensor();
+  up.forward(pre, x);
+  ops::activation_forward(act, hidden, pre);
+  Tensor y;
+  down.forward(y, hidden);
+  d_out = dropout_at(step, p_out, layer, 2);
+  ops::dropout_forward(y, y, d_out);
+  return y;
+}
+
+Tensor FeedForward::backward(const Tensor& dy) {
+  Tensor d_y, d_hidden, d_pre, dx;
+  ops::dropout_backward(d_y, dy, d_out);
+  down.backward(d_hidden, d_y, hidden);
+  ops::activation_backward(act, d_pre, d_hidden, pre);
+  up.backward(dx, d_pre, x);
   return dx;
 }
 

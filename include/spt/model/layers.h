@@ -66,6 +66,25 @@ struct SelfAttention {
   Tensor backward(const Tensor& dy);
 };
 
+// The position-wise feed-forward block, shared by BERT and GPT-2 (and the seam
+// where a routed FFN replaces the dense one):
+//   y = dropout(act(x W_up^T + b_up) W_down^T + b_down)
+// Dropout site 2 of its layer.
+struct FeedForward {
+  LinearRef up, down;
+  Activation act = Activation::gelu_erf;
+  float p_out = 0;
+  int layer = 0;
+
+  // Saved by forward.
+  Tensor x, pre, hidden;
+  DropoutParams d_out;
+
+  Tensor forward(const Tensor& x_in, const StepContext& step);
+  // Gradient reaching x (written); parameter gradients accumulated.
+  Tensor backward(const Tensor& dy);
+};
+
 // Layer-norm backward through a LayerNormRef: dx written, dw/db accumulated
 // (into scratch buffers when the parameters are frozen).
 void ln_backward(Tensor& dx, LayerNormRef& ln, const Tensor& dy, const Tensor& x,
