@@ -85,7 +85,8 @@ SPT_SIMD_CLONES void fwd_f32(Activation act, float* y, const float* x, int64_t n
   }
 }
 
-SPT_SIMD_CLONES void bwd_f32(Activation act, float* dx, const float* dy, const float* x, int64_t n) {
+SPT_SIMD_CLONES void bwd_f32(Activation act, float* dx, const float* dy, const float* x,
+                             int64_t n) {
   switch (act) {
     case Activation::gelu_erf:
 #pragma omp simd

@@ -59,8 +59,10 @@ __attribute__((target("avx512f"))) void philox_rounds16_avx512(uint32_t* v0, uin
   constexpr __mmask16 kOdd = 0xAAAA;
   for (int round = 0; round < 10; ++round) {
     // a * M0 and c * M1 as hi/lo 32-bit halves per lane.
-    const __m512i pa_even = _mm512_mul_epu32(a, m0), pa_odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m0);
-    const __m512i pc_even = _mm512_mul_epu32(c, m1), pc_odd = _mm512_mul_epu32(_mm512_srli_epi64(c, 32), m1);
+    const __m512i pa_even = _mm512_mul_epu32(a, m0);
+    const __m512i pa_odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m0);
+    const __m512i pc_even = _mm512_mul_epu32(c, m1);
+    const __m512i pc_odd = _mm512_mul_epu32(_mm512_srli_epi64(c, 32), m1);
     const __m512i hi0 = _mm512_mask_blend_epi32(kOdd, _mm512_srli_epi64(pa_even, 32), pa_odd);
     const __m512i lo0 = _mm512_mask_blend_epi32(kOdd, pa_even, _mm512_slli_epi64(pa_odd, 32));
     const __m512i hi1 = _mm512_mask_blend_epi32(kOdd, _mm512_srli_epi64(pc_even, 32), pc_odd);

@@ -16,8 +16,11 @@ namespace spt::cpu {
 
 namespace {
 
-SPT_SIMD_CLONES void ln_fwd_row_f32(float* y, float* mean, float* rstd, const float* x,
-                                    const float* w, const float* b, int64_t C, double eps) {
+// One row, any float type (statistics in double). The f32 instances below are
+// compiled per ISA (SIMD clones); f64 (gradient checks) calls these directly.
+template <class T>
+SPT_INLINE_INTO_CLONES void ln_fwd_row(T* y, T* mean, T* rstd, const T* x, const T* w,
+                                       const T* b, int64_t C, double eps) {
   double s = 0;
 #pragma omp simd reduction(+ : s)
   for (int64_t c = 0; c < C; ++c) s += x[c];
@@ -27,13 +30,14 @@ SPT_SIMD_CLONES void ln_fwd_row_f32(float* y, float* mean, float* rstd, const fl
   for (int64_t c = 0; c < C; ++c) v += (x[c] - m) * (x[c] - m);
   const double r = 1.0 / std::sqrt(v / static_cast<double>(C) + eps);
 #pragma omp simd
-  for (int64_t c = 0; c < C; ++c) y[c] = static_cast<float>((x[c] - m) * r) * w[c] + b[c];
-  *mean = static_cast<float>(m);
-  *rstd = static_cast<float>(r);
+  for (int64_t c = 0; c < C; ++c) y[c] = static_cast<T>((x[c] - m) * r) * w[c] + b[c];
+  *mean = static_cast<T>(m);
+  *rstd = static_cast<T>(r);
 }
 
-SPT_SIMD_CLONES void ln_bwd_row_f32(float* dx, const float* dy, const float* x, const float* w,
-                                    double m, double r, int64_t C) {
+template <class T>
+SPT_INLINE_INTO_CLONES void ln_bwd_row(T* dx, const T* dy, const T* x, const T* w, double m,
+                                       double r, int64_t C) {
   double sum_g = 0, sum_gx = 0;
 #pragma omp simd reduction(+ : sum_g, sum_gx)
   for (int64_t c = 0; c < C; ++c) {
@@ -45,8 +49,18 @@ SPT_SIMD_CLONES void ln_bwd_row_f32(float* dx, const float* dy, const float* x, 
 #pragma omp simd
   for (int64_t c = 0; c < C; ++c) {
     const double xhat = (x[c] - m) * r;
-    dx[c] = static_cast<float>(r * (static_cast<double>(dy[c]) * w[c] - mg - xhat * mgx));
+    dx[c] = static_cast<T>(r * (static_cast<double>(dy[c]) * w[c] - mg - xhat * mgx));
   }
+}
+
+SPT_SIMD_CLONES void ln_fwd_row_f32(float* y, float* mean, float* rstd, const float* x,
+                                    const float* w, const float* b, int64_t C, double eps) {
+  ln_fwd_row(y, mean, rstd, x, w, b, C, eps);
+}
+
+SPT_SIMD_CLONES void ln_bwd_row_f32(float* dx, const float* dy, const float* x, const float* w,
+                                    double m, double r, int64_t C) {
+  ln_bwd_row(dx, dy, x, w, m, r, C);
 }
 
 }  // namespace
@@ -60,22 +74,10 @@ void CpuBackend::layernorm_fwd(const LayerNormParams& p, Tensor& y, Tensor& mean
     T *ys = y.data<T>(), *ms = mean.data<T>(), *rs = rstd.data<T>();
 #pragma omp parallel for schedule(static) if (N * C > 16384)
     for (int64_t n = 0; n < N; ++n) {
-      if constexpr (std::is_same_v<T, float>) {
+      if constexpr (std::is_same_v<T, float>)
         ln_fwd_row_f32(ys + n * C, ms + n, rs + n, xs + n * C, ws, bs, C, p.eps);
-        continue;
-      }
-      const T* xr = xs + n * C;
-      double s = 0;
-      for (int64_t c = 0; c < C; ++c) s += xr[c];
-      const double m = s / static_cast<double>(C);
-      double v = 0;
-      for (int64_t c = 0; c < C; ++c) v += (xr[c] - m) * (xr[c] - m);
-      const double r = 1.0 / std::sqrt(v / static_cast<double>(C) + static_cast<double>(p.eps));
-      T* yr = ys + n * C;
-      for (int64_t c = 0; c < C; ++c)
-        yr[c] = static_cast<T>((xr[c] - m) * r) * ws[c] + bs[c];
-      ms[n] = static_cast<T>(m);
-      rs[n] = static_cast<T>(r);
+      else
+        ln_fwd_row(ys + n * C, ms + n, rs + n, xs + n * C, ws, bs, C, p.eps);
     }
   });
 }
@@ -92,24 +94,11 @@ void CpuBackend::layernorm_bwd(const LayerNormParams& p, Tensor& dx, Tensor& dw,
 
 #pragma omp parallel for schedule(static) if (N * C > 16384)
     for (int64_t n = 0; n < N; ++n) {
-      if constexpr (std::is_same_v<T, float>) {
+      if constexpr (std::is_same_v<T, float>)
         ln_bwd_row_f32(dxs + n * C, gs + n * C, xs + n * C, ws, ms[n], rs[n], C);
-        continue;
-      }
-      const T *xr = xs + n * C, *gr = gs + n * C;
-      const double m = ms[n], r = rs[n];
-      double sum_g = 0, sum_gx = 0;
-      for (int64_t c = 0; c < C; ++c) {
-        const double g = static_cast<double>(gr[c]) * ws[c];
-        sum_g += g;
-        sum_gx += g * (xr[c] - m) * r;
-      }
-      const double mg = sum_g / static_cast<double>(C), mgx = sum_gx / static_cast<double>(C);
-      T* dr = dxs + n * C;
-      for (int64_t c = 0; c < C; ++c) {
-        const double xhat = (xr[c] - m) * r;
-        dr[c] = static_cast<T>(r * (static_cast<double>(gr[c]) * ws[c] - mg - xhat * mgx));
-      }
+      else
+        ln_bwd_row(dxs + n * C, gs + n * C, xs + n * C, ws, static_cast<double>(ms[n]),
+                   static_cast<double>(rs[n]), C);
     }
 
     // dw, db: threads own column blocks, rows summed in order (deterministic).

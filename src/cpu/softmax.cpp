@@ -6,7 +6,8 @@
 // yd = dropout(y) (the attention's saved dropped probabilities) or y itself. With
 // dropout after the softmax that is the softmax backward of dropout_bwd(dy),
 // without drawing the mask again: y dropout_bwd(dy) = yd dy element by element.
-// f32 rows use the vectorised exponential of vmath.h; f64 rows use libm.
+// One row function for both float types: f32 rows use the vectorised exponential
+// of vmath.h, f64 rows use libm.
 #include <cmath>
 #include <limits>
 
@@ -17,85 +18,75 @@ namespace spt::cpu {
 
 namespace {
 
-// One f32 row: keys j < last that the mask allows are visible.
-SPT_SIMD_CLONES void softmax_row_f32(float* y, const float* x, const int32_t* mrow, int64_t last,
-                                     int64_t tk, float s) {
-  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+SPT_INLINE_INTO_CLONES float row_exp(float x) { return vm::fast_exp(x); }
+SPT_INLINE_INTO_CLONES double row_exp(double x) { return std::exp(x); }
+
+// One row, any float type: keys j < last that the mask allows are visible. The
+// f32 instances below are compiled per ISA (SIMD clones); f64 calls these directly.
+template <class T>
+SPT_INLINE_INTO_CLONES void softmax_row(T* y, const T* x, const int32_t* mrow, int64_t last,
+                                        int64_t tk, T s) {
+  constexpr T kNegInf = -std::numeric_limits<T>::infinity();
   // Separate loops with and without a mask: `!mrow || mrow[j]` keeps the
   // compiler from vectorising (it may not load mrow[j] when mrow is null).
-  float mx = kNegInf;
+  T mx = kNegInf;
   if (mrow) {
 #pragma omp simd reduction(max : mx)
     for (int64_t j = 0; j < last; ++j) {
-      const float v = mrow[j] ? s * x[j] : kNegInf;
+      const T v = mrow[j] ? s * x[j] : kNegInf;
       mx = v > mx ? v : mx;
     }
   } else {
 #pragma omp simd reduction(max : mx)
     for (int64_t j = 0; j < last; ++j) {
-      const float v = s * x[j];
+      const T v = s * x[j];
       mx = v > mx ? v : mx;
     }
   }
   if (mx == kNegInf) {  // nothing visible
-    for (int64_t j = 0; j < tk; ++j) y[j] = 0.f;
+    for (int64_t j = 0; j < tk; ++j) y[j] = T(0);
     return;
   }
-  float sum = 0.f;
+  T sum = 0;
   if (mrow) {
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < last; ++j) {
-      const float e = mrow[j] ? vm::fast_exp(s * x[j] - mx) : 0.f;
+      const T e = mrow[j] ? row_exp(s * x[j] - mx) : T(0);
       y[j] = e;
       sum += e;
     }
   } else {
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < last; ++j) {
-      const float e = vm::fast_exp(s * x[j] - mx);
+      const T e = row_exp(s * x[j] - mx);
       y[j] = e;
       sum += e;
     }
   }
-  for (int64_t j = last; j < tk; ++j) y[j] = 0.f;
-  const float inv = 1.f / sum;
+  for (int64_t j = last; j < tk; ++j) y[j] = T(0);
+  const T inv = T(1) / sum;
 #pragma omp simd
   for (int64_t j = 0; j < last; ++j) y[j] *= inv;
 }
 
-SPT_SIMD_CLONES void softmax_bwd_row_f32(float* dx, const float* dy, const float* y,
-                                         const float* yd, int64_t tk, float s) {
-  float dot = 0.f;
+template <class T>
+SPT_INLINE_INTO_CLONES void softmax_bwd_row(T* dx, const T* dy, const T* y, const T* yd,
+                                            int64_t tk, T s) {
+  T dot = 0;
 #pragma omp simd reduction(+ : dot)
   for (int64_t j = 0; j < tk; ++j) dot += yd[j] * dy[j];
 #pragma omp simd
   for (int64_t j = 0; j < tk; ++j) dx[j] = s * (yd[j] * dy[j] - y[j] * dot);
 }
 
-void softmax_row_f64(double* yr, const double* xr, const int32_t* mrow, int64_t last, int64_t tk,
-                     double s) {
-  double mx = -std::numeric_limits<double>::infinity();
-  for (int64_t j = 0; j < last; ++j)
-    if (!mrow || mrow[j]) mx = std::max(mx, s * xr[j]);
-  if (mx == -std::numeric_limits<double>::infinity()) {
-    for (int64_t j = 0; j < tk; ++j) yr[j] = 0;
-    return;
-  }
-  double sum = 0;
-  for (int64_t j = 0; j < tk; ++j) {
-    const bool vis = j < last && (!mrow || mrow[j]);
-    yr[j] = vis ? std::exp(s * xr[j] - mx) : 0.0;
-    sum += yr[j];
-  }
-  const double inv = 1.0 / sum;
-  for (int64_t j = 0; j < tk; ++j) yr[j] *= inv;
+SPT_SIMD_CLONES void softmax_row_f32(float* y, const float* x, const int32_t* mrow, int64_t last,
+                                     int64_t tk, float s) {
+  softmax_row(y, x, mrow, last, tk, s);
 }
 
-void softmax_bwd_row_f64(double* dx, const double* dy, const double* y, const double* yd,
-                         int64_t tk, double s) {
-  double dot = 0;
-  for (int64_t j = 0; j < tk; ++j) dot += yd[j] * dy[j];
-  for (int64_t j = 0; j < tk; ++j) dx[j] = s * (yd[j] * dy[j] - y[j] * dot);
+SPT_SIMD_CLONES void softmax_bwd_row_f32(float* dx, const float* dy, const float* y,
+                                         const float* yd, int64_t tk, float s) {
+  softmax_bwd_row(dx, dy, y, yd, tk, s);
 }
 
 }  // namespace
@@ -116,7 +107,7 @@ void CpuBackend::softmax_fwd(const SoftmaxParams& p, Tensor& y, const Tensor& x,
       if constexpr (std::is_same_v<T, float>)
         softmax_row_f32(ys + r * Tk, xs + r * Tk, mrow, last, Tk, p.scale);
       else
-        softmax_row_f64(ys + r * Tk, xs + r * Tk, mrow, last, Tk, p.scale);
+        softmax_row(ys + r * Tk, xs + r * Tk, mrow, last, Tk, static_cast<T>(p.scale));
     }
   });
 }
@@ -134,7 +125,8 @@ void CpuBackend::softmax_bwd(const SoftmaxParams& p, Tensor& dx, const Tensor& d
       if constexpr (std::is_same_v<T, float>)
         softmax_bwd_row_f32(ds + r * Tk, gs + r * Tk, ys + r * Tk, yds + r * Tk, Tk, p.scale);
       else
-        softmax_bwd_row_f64(ds + r * Tk, gs + r * Tk, ys + r * Tk, yds + r * Tk, Tk, p.scale);
+        softmax_bwd_row(ds + r * Tk, gs + r * Tk, ys + r * Tk, yds + r * Tk, Tk,
+                        static_cast<T>(p.scale));
     }
   });
 }

@@ -20,9 +20,18 @@
 #include <cstdint>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
-#define SPT_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define SPT_SIMD_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define SPT_SIMD_CLONES
+#endif
+// For a shared (template) body that SIMD-clone wrappers call: without it, the
+// compiler may call one baseline copy from every clone instead of inlining it,
+// and the wide-vector clones then do nothing.
+#if defined(__GNUC__)
+#define SPT_INLINE_INTO_CLONES inline __attribute__((always_inline))
+#else
+#define SPT_INLINE_INTO_CLONES inline
 #endif
 
 namespace spt::cpu::vm {
@@ -42,7 +51,8 @@ inline float fast_exp(float x) {
   // 2^k as two factors so that k = 128 (x near 88.7) does not overflow the exponent.
   const int32_t ki = static_cast<int32_t>(k);
   const int32_t k1 = ki >> 1, k2 = ki - k1;
-  const float s1 = std::bit_cast<float>((k1 + 127) << 23), s2 = std::bit_cast<float>((k2 + 127) << 23);
+  const float s1 = std::bit_cast<float>((k1 + 127) << 23);
+  const float s2 = std::bit_cast<float>((k2 + 127) << 23);
   const float y = er * s1 * s2;
   return x < -87.33654f ? 0.f : (x > 88.72283f ? __builtin_inff() : y);
 }

@@ -53,25 +53,11 @@ struct HeadGemm {
 
   void run(Backend& be, Tensor& c, Op oc, const Tensor& a, Op oa, bool ta, const Tensor& b, Op ob,
            bool tb, int64_t m, int64_t n, int64_t k, float alpha) const {
-    GemmParams g;
-    g.trans_a = ta;
-    g.trans_b = tb;
-    g.m = m;
-    g.n = n;
-    g.k = k;
-    g.lda = oa.ld;
-    g.ldb = ob.ld;
-    g.ldc = oc.ld;
-    g.batch_outer = d.B;
-    g.batch_inner = d.H;
-    g.stride_a_outer = oa.outer;
-    g.stride_a_inner = oa.inner;
-    g.stride_b_outer = ob.outer;
-    g.stride_b_inner = ob.inner;
-    g.stride_c_outer = oc.outer;
-    g.stride_c_inner = oc.inner;
-    g.alpha = alpha;
-    be.gemm(g, c, a, b);
+    be.gemm({.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .lda = oa.ld, .ldb = ob.ld,
+             .ldc = oc.ld, .batch_outer = d.B, .batch_inner = d.H, .stride_a_outer = oa.outer,
+             .stride_a_inner = oa.inner, .stride_b_outer = ob.outer, .stride_b_inner = ob.inner,
+             .stride_c_outer = oc.outer, .stride_c_inner = oc.inner, .alpha = alpha},
+            c, a, b);
   }
 };
 

@@ -39,15 +39,10 @@ void linear_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b
   const LinearDims d = linear_dims("linear", x, w, b);
   ensure_output("linear", "y", y, d.y_shape, x.dtype(), x.device());
   Backend& be = backend_for(x.device());
-  GemmParams g;  // y (N, out) = x (N, in) * W^T
-  g.trans_b = true;
-  g.m = d.n;
-  g.n = d.out;
-  g.k = d.in;
-  g.lda = d.in;
-  g.ldb = d.in;
-  g.ldc = d.out;
-  be.gemm(g, y, x, w);
+  // y (N, out) = x (N, in) * W^T
+  be.gemm(
+      {.trans_b = true, .m = d.n, .n = d.out, .k = d.in, .lda = d.in, .ldb = d.in, .ldc = d.out},
+      y, x, w);
   if (b.defined()) be.add_bias(y, b);
 }
 
@@ -62,28 +57,16 @@ void linear_backward(Tensor& dx, Tensor& dw, Tensor& db, const Tensor& dy, const
   Backend& be = backend_for(x.device());
   if (need_dx || dx.defined()) {
     ensure_output(op, "dx", dx, x.shape(), x.dtype(), x.device());
-    GemmParams g;  // dx (N, in) = dy (N, out) * W (out, in)
-    g.m = d.n;
-    g.n = d.in;
-    g.k = d.out;
-    g.lda = d.out;
-    g.ldb = d.in;
-    g.ldc = d.in;
-    be.gemm(g, dx, dy, w);
+    // dx (N, in) = dy (N, out) * W (out, in)
+    be.gemm({.m = d.n, .n = d.in, .k = d.out, .lda = d.out, .ldb = d.in, .ldc = d.in}, dx, dy, w);
   }
   if (dw.defined()) {  // undefined: frozen weight
     check_float(op, "dw", dw);
     check_shape(op, "dw", dw, w.shape());
-    GemmParams g;  // dW (out, in) += dy^T (out, N) * x (N, in)
-    g.trans_a = true;
-    g.m = d.out;
-    g.n = d.in;
-    g.k = d.n;
-    g.lda = d.out;
-    g.ldb = d.in;
-    g.ldc = d.in;
-    g.beta = 1.f;
-    be.gemm(g, dw, dy, x);
+    // dW (out, in) += dy^T (out, N) * x (N, in)
+    be.gemm({.trans_a = true, .m = d.out, .n = d.in, .k = d.n, .lda = d.out, .ldb = d.in,
+             .ldc = d.in, .beta = 1.f},
+            dw, dy, x);
   }
   if (db.defined()) be.sum_rows(db, dy);
 }
