@@ -37,6 +37,16 @@ int device_count() {
   return count > 0 ? count : 0;
 }
 
+std::string discovery_error() {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return str_cat("cudaGetDeviceCount failed: ", cudaGetErrorString(err));
+  }
+  return count > 0 ? "" : "no CUDA device found";
+}
+
 std::unique_ptr<Backend> make_backend(int index) {
   const int count = device_count();
   SPT_CHECK(index >= 0 && index < count, "[cuda] device cuda:", index, " is not available (", count,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "spt/backend/backend.h"
 
@@ -11,6 +12,8 @@ namespace spt::cuda {
 
 // Number of CUDA devices; 0 on any error during discovery (no driver, no GPU).
 int device_count();
+// The discovery error behind a count of 0 ("" when devices were found).
+std::string discovery_error();
 // Creates the backend for device `index` (throws spt::Error if unusable).
 std::unique_ptr<Backend> make_backend(int index);
 

@@ -1,32 +1,265 @@
 #!/usr/bin/env bash
-# One command for a GPU machine: builds spt with CUDA for sm_90 (H100/H200;
-# override with SPT_CUDA_ARCH), runs every [cuda] test and a short benchmark
-# (GEMM TFLOP/s in fp32 and bf16, attention forward+backward, every op), and
-# prints a report to paste into docs/gpu-verification.md. A few minutes.
+# The GPU check (docs/gpu-verification.md): builds spt with CUDA for sm_90 and
+# runs, on the GPU, every [cuda] test in one process and again one process per
+# test case (with a synchronisation after every kernel), the CUDA benchmark, and
+# compute-sanitizer memcheck / racecheck over the [cuda] tests. Writes one
+# report file (markdown): $OUT/gpu-report.md when OUT is set, else
+# $BUILD_DIR/gpu-report.md. Meant to finish within 8 minutes on one H200.
 #
-#   bash scripts/gpu_check.sh [--skip-deps]
-set -euo pipefail
+#   bash scripts/gpu_check.sh              # on the GPU machine
+#   bash scripts/gpu_check.sh --dry-run    # here / in CI: build from the bundle, CPU tests
+#
+# Dependencies: when the bundle folder (default .gpu-bundle, made here by
+# scripts/gpu_bundle.sh and carried with the working tree) exists, its packages
+# are unpacked into a private prefix and CMake looks nowhere else
+# (-DSPT_DEPS_PREFIX); otherwise the system's packages are used (an ordinary GPU
+# machine after scripts/install_deps.sh, or pass --install-deps).
+#
+# Options: --bundle DIR, --no-bundle, --install-deps, --dry-run.
+# Environment: SPT_CUDA_ARCH (default 90), SPT_BUILD_DIR, SPT_JOBS (default nproc),
+# SPT_GPU_CHECK_BUDGET (seconds for everything after the build; default 330).
+set -uo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 
-if [[ "${1:-}" != "--skip-deps" ]]; then
-  bash scripts/install_deps.sh
-fi
-BUILD_DIR=${SPT_BUILD_DIR:-build-gpu}
+BUNDLE=.gpu-bundle
+USE_BUNDLE=auto
+DRY_RUN=0
+INSTALL_DEPS=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --bundle) BUNDLE=$2; USE_BUNDLE=yes; shift 2 ;;
+    --no-bundle) USE_BUNDLE=no; shift ;;
+    --install-deps) INSTALL_DEPS=1; shift ;;
+    --dry-run) DRY_RUN=1; shift ;;
+    --skip-deps) shift ;;  # the old flag: installing is opt-in now
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "[gpu_check] unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
 ARCH=${SPT_CUDA_ARCH:-90}
+JOBS=${SPT_JOBS:-$(nproc)}
+if [[ $DRY_RUN -eq 1 ]]; then
+  BUILD_DIR=${SPT_BUILD_DIR:-build-bundle}
+else
+  BUILD_DIR=${SPT_BUILD_DIR:-build-gpu}
+fi
+BUDGET=${SPT_GPU_CHECK_BUDGET:-330}
+mkdir -p "$BUILD_DIR"
+BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
+REPORT=${OUT:+$OUT/gpu-report.md}
+REPORT=${REPORT:-$BUILD_DIR/gpu-report.md}
+LOGS=$BUILD_DIR/gpu-logs
+rm -rf "$LOGS"; mkdir -p "$LOGS"
+: > "$REPORT"
+T0=$(date +%s)
+FAILED=0
 
-echo "== spt gpu_check: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+say() { echo "$*" | tee -a "$REPORT"; }
+elapsed() { echo $(( $(date +%s) - T0 )); }
+fail() { FAILED=1; say "**FAILED**: $*"; }
+# Runs "$@" with output to $LOGS/$1.log; appends the log's tail to the report.
+section_log() {
+  local name=$1 lines=$2
+  say ""
+  say '```'
+  tail -n "$lines" "$LOGS/$name.log" | tee -a "$REPORT"
+  say '```'
+}
 
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPT_CUDA=ON \
-      -DCMAKE_CUDA_ARCHITECTURES="$ARCH"
-cmake --build "$BUILD_DIR" -j "$(nproc)"
+# ---- header ----
+commit=$(git rev-parse --short HEAD 2>/dev/null || true)
+if [[ -z "$commit" && -f "$BUNDLE/MANIFEST" ]]; then
+  commit="$(grep '^source_commit=' "$BUNDLE/MANIFEST" | cut -d= -f2 | cut -c1-12) (from the bundle's manifest; the tree may differ)"
+fi
+say "# spt GPU check $( [[ $DRY_RUN -eq 1 ]] && echo '(dry run, no GPU)')"
+say ""
+say "* date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+say "* commit: ${commit:-unknown}"
+say "* host: $(uname -srm), $(nproc) cores, $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+if command -v nvidia-smi >/dev/null; then
+  say "* GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>&1 | head -1)"
+else
+  say "* GPU: no nvidia-smi"
+fi
+NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+say "* nvcc: $("$NVCC" --version 2>/dev/null | grep -o 'release [0-9.]*' || echo none)"
+say "* c++: $(c++ --version 2>/dev/null | head -1)"
+say "* cmake: $(cmake --version | head -1)"
 
-echo "== [cuda] tests"
-status=0
-"$BUILD_DIR"/tests/spt_tests "[cuda]" --durations yes || status=$?
+# ---- dependencies ----
+CMAKE_DEPS=()
+if [[ $USE_BUNDLE == yes && ! -d "$BUNDLE/debs" ]]; then
+  fail "no bundle at $BUNDLE; hint: run scripts/gpu_bundle.sh here and carry the folder"
+  exit 1
+fi
+if [[ $USE_BUNDLE != no && -d "$BUNDLE/debs" ]]; then
+  PREFIX=$BUILD_DIR/deps-prefix
+  rm -rf "$PREFIX"; mkdir -p "$PREFIX"
+  for deb in "$BUNDLE"/debs/*.deb; do
+    if command -v dpkg-deb >/dev/null; then
+      dpkg-deb -x "$deb" "$PREFIX"
+    else
+      # No dpkg: a .deb is an ar archive holding data.tar.*.
+      python3 "$ROOT/scripts/gpu/unpack_deb.py" "$deb" "$PREFIX"
+    fi
+  done
+  # Absolute symbolic links (rare in these packages) would point at the host.
+  while IFS= read -r link; do
+    target=$(readlink "$link")
+    if [[ $target == /* ]]; then ln -sfn "$PREFIX$target" "$link"; fi
+  done < <(find "$PREFIX" -type l)
+  CMAKE_DEPS=(-DSPT_DEPS_PREFIX="$PREFIX")
+  say "* dependencies: bundle $BUNDLE ($(ls "$BUNDLE"/debs/*.deb | wc -l) packages, $(du -sh "$BUNDLE" | cut -f1)) unpacked into a private prefix; CMake searches nowhere else"
+else
+  if [[ $INSTALL_DEPS -eq 1 ]]; then bash scripts/install_deps.sh; fi
+  say "* dependencies: the system's (no bundle)"
+fi
 
-echo "== benchmark (cuda)"
-"$BUILD_DIR"/spt-bench --device cuda --iters 20 || status=$?
+# ---- configure and build ----
+GEN=()
+command -v ninja >/dev/null && GEN=(-G Ninja)
+if [[ $DRY_RUN -eq 1 ]]; then
+  CUDA_OPT=OFF
+else
+  CUDA_OPT=ON
+fi
+say ""
+say "## Build"
+tb=$(date +%s)
+if ! cmake -S . -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DSPT_CUDA=$CUDA_OPT \
+     -DCMAKE_CUDA_ARCHITECTURES="$ARCH" "${CMAKE_DEPS[@]}" > "$LOGS/configure.log" 2>&1; then
+  fail "configure (log: $LOGS/configure.log)"; section_log configure 40; exit 1
+fi
+grep -E '^-- spt:' "$LOGS/configure.log" | sed 's/^/    /' | tee -a "$REPORT"
+if ! cmake --build "$BUILD_DIR" -j "$JOBS" > "$LOGS/build.log" 2>&1; then
+  fail "build (log: $LOGS/build.log)"; section_log build 60; exit 1
+fi
+say "* configured (SPT_CUDA=$CUDA_OPT, arch $ARCH) and built with $JOBS jobs in $(( $(date +%s) - tb )) s"
 
-echo "== gpu_check done: tests/bench exit status $status"
-exit $status
+if [[ $DRY_RUN -eq 1 && ${#CMAKE_DEPS[@]} -gt 0 && -x "$NVCC" ]]; then
+  # The CUDA side of the configuration under the same restriction (configure only:
+  # the CUDA toolkit is the GPU machine's own, found as a second root).
+  if cmake -S . -B "$BUILD_DIR/cuda-configure" "${GEN[@]}" -DSPT_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
+       -DSPT_BUILD_TESTS=ON "${CMAKE_DEPS[@]}" > "$LOGS/configure-cuda.log" 2>&1; then
+    say "* configure with SPT_CUDA=ON against the prefix: ok"
+  else
+    fail "configure with SPT_CUDA=ON against the prefix (log: $LOGS/configure-cuda.log)"
+    section_log configure-cuda 40
+  fi
+fi
+
+# ---- every library the binaries load comes from the prefix or the base system ----
+if [[ ${#CMAKE_DEPS[@]} -gt 0 ]]; then
+  base_re='^(linux-vdso|ld-linux|libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|libgomp|libcuda|libcudart|libcublas|libcublasLt|libcusparse|libnvJitLink)\.'
+  bad=0
+  for bin in "$BUILD_DIR/tests/spt_tests" "$BUILD_DIR/spt-finetune"; do
+    [[ -x $bin ]] || continue
+    while read -r lib arrow path _; do
+      [[ $arrow == "=>" ]] || continue
+      if [[ $path == "not" ]]; then say "* $(basename "$bin"): $lib NOT FOUND"; bad=1; continue; fi
+      [[ $path == "$PREFIX"/* ]] && continue
+      [[ $lib =~ $base_re ]] && continue
+      say "* $(basename "$bin"): $lib comes from the host ($path), not from the bundle"; bad=1
+    done < <(env -u LD_LIBRARY_PATH ldd "$bin")
+  done
+  if [[ $bad -eq 0 ]]; then
+    say "* every shared library of spt_tests and spt-finetune resolves into the prefix or the base system (ldd)"
+  else
+    fail "libraries outside the bundle; hint: add their packages to scripts/gpu/bundle-packages.txt"
+  fi
+fi
+
+TESTS=$BUILD_DIR/tests/spt_tests
+run_logged() {  # name timeout cmd...
+  local name=$1 limit=$2; shift 2
+  timeout --kill-after=10 "$limit" "$@" > "$LOGS/$name.log" 2>&1
+}
+
+# ---- dry run: the CPU tests of that build ----
+if [[ $DRY_RUN -eq 1 ]]; then
+  say ""
+  say "## CPU tests of the bundle build"
+  tt=$(date +%s)
+  # Every CPU test case of the main run, here in one process.
+  if run_logged cpu-tests 1200 env SPT_NUM_THREADS=2 "$TESTS" "~[cuda]"; then
+    say "* $(tail -n 2 "$LOGS/cpu-tests.log" | grep -E 'passed|failed' | head -1) ($(( $(date +%s) - tt )) s)"
+  else
+    fail "CPU tests of the bundle build"; section_log cpu-tests 40
+  fi
+  say ""
+  say "gpu_check dry run: $( [[ $FAILED -eq 0 ]] && echo passed || echo FAILED) in $(elapsed) s"
+  exit $FAILED
+fi
+
+# ---- on the GPU ----
+export SPT_REQUIRE_CUDA=1   # a [cuda] test without a usable device fails instead of skipping
+DEADLINE=$(( $(date +%s) + BUDGET ))
+left() { echo $(( DEADLINE - $(date +%s) )); }
+
+say ""
+say "## [cuda] tests, one process"
+if run_logged cuda-one 120 "$TESTS" "[cuda]" --durations yes; then
+  say "* $(grep -E 'All tests passed|test cases' "$LOGS/cuda-one.log" | tail -1)"
+else
+  fail "[cuda] tests in one process (exit $?)"; section_log cuda-one 60
+fi
+
+say ""
+say "## [cuda] tests, one process per test case, SPT_CUDA_SYNC=1"
+say ""
+say "| test case | result | seconds |"
+say "|---|---|---|"
+mapfile -t CASES < <("$TESTS" "[cuda]" --list-test-names-only 2>/dev/null | sed -e 's/^ *//' -e '/^$/d' | grep -v 'matching test case')
+i=0
+for name in "${CASES[@]}"; do
+  i=$((i + 1))
+  if (( $(left) < 60 )); then say "| (${#CASES[@]} - $i + 1 cases left out: time budget) | skipped | |"; break; fi
+  ts=$(date +%s)
+  if run_logged "case-$i" 60 env SPT_CUDA_SYNC=1 "$TESTS" "$name"; then r=pass; else r="**FAIL** (log case-$i.log)"; FAILED=1; fi
+  say "| $name | $r | $(( $(date +%s) - ts )) |"
+done
+
+say ""
+say "## CUDA benchmark (spt-bench --device cuda)"
+if run_logged bench 90 "$BUILD_DIR/spt-bench" --device cuda --iters 20; then
+  section_log bench 80
+else
+  fail "spt-bench --device cuda"; section_log bench 40
+fi
+
+say ""
+say "## compute-sanitizer"
+if command -v compute-sanitizer >/dev/null; then
+  for tool in memcheck racecheck; do
+    budget=$(( $(left) - 20 ))
+    if (( budget < 30 )); then say "* $tool: not run (time budget)"; continue; fi
+    (( budget > 150 )) && budget=150
+    filter="[cuda]"
+    # racecheck: the ops whose kernels use shared memory (block reductions).
+    if [[ $tool == racecheck ]]; then
+      filter=""
+      for op in layernorm softmax attention cross_entropy mse embedding clip_grad_norm; do
+        filter+="${filter:+,}op $op: cuda matches cpu"
+      done
+    fi
+    run_logged "sanitizer-$tool" "$budget" compute-sanitizer --tool "$tool" --error-exitcode 99 \
+      "$TESTS" "$filter"
+    rc=$?
+    summary=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$LOGS/sanitizer-$tool.log" | tail -1)
+    if [[ $rc -eq 0 ]]; then
+      say "* $tool ($filter): ${summary:-no summary line}, exit 0"
+    elif [[ $rc -eq 124 || $rc -eq 137 ]]; then
+      say "* $tool: stopped at its time limit (${budget} s); ${summary:-no summary yet}"
+    else
+      fail "$tool exit $rc: ${summary}"; section_log "sanitizer-$tool" 40
+    fi
+  done
+else
+  say "* compute-sanitizer not found: not run"
+fi
+
+say ""
+say "gpu_check: $( [[ $FAILED -eq 0 ]] && echo passed || echo FAILED) in $(elapsed) s; logs in $LOGS"
+exit $FAILED

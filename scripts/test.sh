@@ -6,6 +6,7 @@
 #
 #   bash scripts/test.sh            # everything
 #   SPT_SKIP_DEPS=1 bash scripts/test.sh   # skip apt-get (deps already installed)
+#   SPT_SKIP_GPU_DRY_RUN=1 ...             # skip the GPU-bundle build (CI runs it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,4 +21,14 @@ BUILD_DIR=${SPT_BUILD_DIR:-build}
 JOBS=${SPT_JOBS:-2}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${SPT_CMAKE_ARGS:-}
 cmake --build "$BUILD_DIR" -j "$JOBS"
+
+# The GPU machine has no package registry: prove here that the GPU bundle
+# (Debian packages, scripts/gpu_bundle.sh) holds everything the build needs, by
+# building from it alone and running the CPU tests of that build
+# (docs/gpu-verification.md). About 5 minutes; SPT_SKIP_GPU_DRY_RUN=1 skips it.
+if [[ "${SPT_SKIP_GPU_DRY_RUN:-0}" != "1" ]]; then
+  bash scripts/gpu_bundle.sh
+  SPT_JOBS=$JOBS bash scripts/gpu_check.sh --dry-run
+fi
+
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"

@@ -10,16 +10,13 @@
 #include <vector>
 
 #include "spt/backend/backend.h"
+#include "tests/cuda_required.h"
 
 using namespace spt;
 
 namespace {
 
-bool gpu_present() {
-  if (cuda_device_count() > 0) return true;
-  WARN("no CUDA device: skipping");
-  return false;
-}
+bool gpu_present() { return test::cuda_available_for_test("this CUDA test"); }
 
 // Deterministic 64-bit LCG (Knuth's MMIX constants).
 struct Lcg {

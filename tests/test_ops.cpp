@@ -9,6 +9,7 @@
 #include <set>
 
 #include "spt/backend/backend.h"
+#include "tests/cuda_required.h"
 #include "tests/op_registry.h"
 
 namespace spt::test {
@@ -188,10 +189,7 @@ void run_cpu(const std::string& op) {
 
 void run_cuda(const std::string& op) {
   REQUIRE(count_cases(op) > 0);
-  if (cuda_device_count() == 0) {
-    WARN("no CUDA device found: skipping the CUDA-vs-CPU test of '" << op << "'");
-    return;
-  }
+  if (!cuda_available_for_test("the CUDA-vs-CPU test of '" + op + "'")) return;
   for (const OpCase& c : op_cases()) {
     if (c.op != op) continue;
     DYNAMIC_SECTION(c.name) { check_cuda_vs_cpu(c); }

@@ -6,6 +6,7 @@
 
 #include "spt/backend/backend.h"
 #include "spt/core/runtime.h"
+#include "tests/cuda_required.h"
 
 using namespace spt;
 
@@ -31,13 +32,18 @@ TEST_CASE("cuda discovery never throws", "[runtime][cuda]") {
   int n = -1;
   CHECK_NOTHROW(n = cuda_device_count());
   CHECK(n >= 0);
+  if (n == 0) CHECK_FALSE(cuda_unavailable_reason().empty());
   if (!cuda_built()) {
     CHECK(n == 0);
+    CHECK(cuda_unavailable_reason() == "this spt was built without CUDA");
     CHECK_THROWS_WITH(backend_for(Device::cuda(0)), Catch::Contains("built without CUDA"));
   } else if (n == 0) {
-    WARN("CUDA built but no device found: CUDA tests skip");
     CHECK_THROWS_WITH(backend_for(Device::cuda(0)), Catch::Contains("not available"));
+  } else {
+    CHECK(cuda_unavailable_reason().empty());
   }
+  // Skips here without a GPU; fails under SPT_REQUIRE_CUDA=1 (the GPU check).
+  (void)test::cuda_available_for_test("cuda discovery");
 }
 
 TEST_CASE("a tuned OpenBLAS kernel is in use on AVX2/AVX-512 CPUs", "[runtime]") {

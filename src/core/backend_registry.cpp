@@ -1,4 +1,5 @@
-// One backend per device, created on first use and alive until exit.
+// One backend per device, created on first use and never destroyed (so that it
+// outlives every tensor, static ones included).
 #include <map>
 #include <mutex>
 
@@ -25,6 +26,11 @@ int cuda_device_count() {
   return count;
 }
 
+std::string cuda_unavailable_reason() {
+  if (cuda_device_count() > 0) return "";
+  return cuda::discovery_error();
+}
+
 bool cuda_built() {
 #ifdef SPT_WITH_CUDA
   return true;
@@ -37,12 +43,14 @@ namespace {
 
 std::mutex g_cuda_mutex;
 
+// The backends are never destroyed: tensors held in static storage (the test
+// registry's cases, caches) are freed during static destruction, which would
+// otherwise run after their backend and its caching allocator are gone
+// (undefined behaviour). Left alive, a late free only returns the block to the
+// allocator's cache; the driver reclaims device memory at process exit.
 std::map<int, std::unique_ptr<Backend>>& cuda_backends_map() {
-  // Query the driver before the map exists, so that the map (and the backends in
-  // it) is destroyed at exit before the CUDA runtime shuts down.
-  (void)cuda_device_count();
-  static std::map<int, std::unique_ptr<Backend>> m;
-  return m;
+  static auto* m = new std::map<int, std::unique_ptr<Backend>>();
+  return *m;
 }
 
 }  // namespace
@@ -54,8 +62,8 @@ void synchronize_all_backends() {
 
 Backend& backend_for(Device device) {
   if (device.is_cpu()) {
-    static cpu::CpuBackend cpu_backend;
-    return cpu_backend;
+    static auto* cpu_backend = new cpu::CpuBackend();  // never destroyed, as the CUDA ones
+    return *cpu_backend;
   }
   auto& cuda_backends = cuda_backends_map();
   std::lock_guard<std::mutex> lock(g_cuda_mutex);

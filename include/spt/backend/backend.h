@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "spt/core/allocator.h"
 #include "spt/core/tensor.h"
@@ -173,5 +174,9 @@ void synchronize_all_backends();
 // discovery fails for any reason (no driver, no GPU, CUDA error).
 int cuda_device_count();
 bool cuda_built();  // whether this binary contains the CUDA backend
+// Why cuda_device_count() is 0 ("built without CUDA", the driver's error such as
+// "CUDA driver version is insufficient for CUDA runtime version", or "no CUDA
+// device found"); "" when a device is usable.
+std::string cuda_unavailable_reason();
 
 }  // namespace spt
