@@ -96,6 +96,34 @@ void add_linear(std::vector<OpCase>& cases, Shape xs, int64_t out, bool bias) {
   cases.push_back(std::move(c));
 }
 
+// LoRA linear: base W (trainable or frozen), adapter A (r, in), B (out, r).
+void add_lora(std::vector<OpCase>& cases, Shape xs, int64_t out, int64_t r, bool bias, float p,
+              bool frozen_base) {
+  const int64_t fan_in = xs.back();
+  OpCase c;
+  c.op = "lora_linear";
+  c.name = "lora_linear x" + dims(xs) + " out=" + std::to_string(out) + " r=" + std::to_string(r) +
+           (bias ? " bias" : "") + (p > 0 ? " dropout" : "") + (frozen_base ? " frozen" : "");
+  c.inputs = {act_in("x", xs), param_in("w", {out, fan_in}, -0.5, 0.5),
+              param_in("A", {r, fan_in}, -0.5, 0.5), param_in("B", {out, r}, -0.5, 0.5)};
+  if (frozen_base) c.inputs[1].differentiable = false;
+  if (bias) c.inputs.push_back(param_in("b", {out}));
+  ops::LoraParams lp;
+  lp.scale = 1.75f;
+  lp.dropout = {p, 1234, 77};
+  auto u = std::make_shared<Tensor>();
+  c.forward = [=](const Tensors& in) {
+    Tensor y;
+    ops::lora_linear_forward(y, *u, in[0], in[1], bias ? in[4] : Tensor(), in[2], in[3], lp);
+    return Tensors{y};
+  };
+  c.backward = [=](const Tensors& in, const Tensors& d, Tensors& g) {
+    Tensor db = bias ? g[4] : Tensor();
+    ops::lora_linear_backward(g[0], g[1], db, g[2], g[3], d[0], in[0], in[1], in[2], in[3], *u, lp);
+  };
+  cases.push_back(std::move(c));
+}
+
 void add_embedding(std::vector<OpCase>& cases, int64_t V, int64_t C, Shape ids) {
   OpCase c;
   c.op = "embedding";
@@ -355,6 +383,9 @@ std::vector<OpCase> build_cases() {
   add_linear(cases, {7, 13}, 5, true);
   add_linear(cases, {2, 3, 13}, 9, false);
   add_linear(cases, {1, 37, 80}, 64, true);
+  add_lora(cases, {7, 13}, 5, 2, true, 0.f, true);
+  add_lora(cases, {2, 3, 13}, 9, 4, false, 0.3f, false);
+  add_lora(cases, {1, 37, 80}, 64, 8, true, 0.1f, true);
   add_embedding(cases, 11, 13, {2, 7});
   add_embedding(cases, 5, 80, {1, 37});
   add_layernorm(cases, {13, 80}, 1e-5f);
@@ -395,7 +426,7 @@ const std::vector<OpCase>& op_cases() {
 
 const std::vector<std::string>& required_ops() {
   static const std::vector<std::string> ops = {
-      "linear",    "embedding", "layernorm",     "gelu", "gelu_tanh", "relu",
+      "linear",    "lora_linear", "embedding", "layernorm",     "gelu", "gelu_tanh", "relu",
       "silu",      "tanh",      "softmax",   "dropout",       "residual", "attention", "cross_entropy",
       "mse",       "adamw",     "clip_grad_norm"};
   return ops;

@@ -217,6 +217,7 @@ TEST_CASE("op registry covers the whole op library", "[ops]") {
   TEST_CASE("op " OP ": cuda matches cpu", "[ops][cuda]") { run_cuda(OP); }
 
 SPT_OP_TESTS("linear")
+SPT_OP_TESTS("lora_linear")
 SPT_OP_TESTS("embedding")
 SPT_OP_TESTS("layernorm")
 SPT_OP_TESTS("gelu")

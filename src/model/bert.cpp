@@ -77,7 +77,9 @@ struct BertEncoder::Impl {
   int64_t B = 0, T = 0;
 };
 
-BertEncoder::BertEncoder(const io::BertConfig& cfg, ParameterStore& ps) : impl_(new Impl) {
+BertEncoder::BertEncoder(const io::BertConfig& cfg, ParameterStore& ps, const ModelOptions& opts)
+    : impl_(new Impl) {
+  const LoraOptions* lora = &opts.lora;
   Impl& m = *impl_;
   m.cfg = cfg;
   const float eps = static_cast<float>(cfg.layer_norm_eps);
@@ -91,17 +93,17 @@ BertEncoder::BertEncoder(const io::BertConfig& cfg, ParameterStore& ps) : impl_(
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
     BertLayer L;
-    L.attention.q = LinearRef::bind(ps, p + "attn.q");
-    L.attention.k = LinearRef::bind(ps, p + "attn.k");
-    L.attention.v = LinearRef::bind(ps, p + "attn.v");
-    L.attention.o = LinearRef::bind(ps, p + "attn.out");
+    L.attention.q = LinearRef::bind(ps, p + "attn.q", true, lora);
+    L.attention.k = LinearRef::bind(ps, p + "attn.k", true, lora);
+    L.attention.v = LinearRef::bind(ps, p + "attn.v", true, lora);
+    L.attention.o = LinearRef::bind(ps, p + "attn.out", true, lora);
     L.attention.params.heads = cfg.num_attention_heads;
     L.attention.p_attn = static_cast<float>(cfg.attention_probs_dropout_prob);
     L.attention.p_out = static_cast<float>(cfg.hidden_dropout_prob);
     L.attention.layer = static_cast<int>(l) + 1;
     L.ln1 = LayerNormRef::bind(ps, p + "attn_norm", eps);
-    L.ffn.up = LinearRef::bind(ps, p + "ffn.up");
-    L.ffn.down = LinearRef::bind(ps, p + "ffn.down");
+    L.ffn.up = LinearRef::bind(ps, p + "ffn.up", true, lora);
+    L.ffn.down = LinearRef::bind(ps, p + "ffn.down", true, lora);
     L.ffn.act = cfg.activation;
     L.ffn.p_out = static_cast<float>(cfg.hidden_dropout_prob);
     L.ffn.layer = static_cast<int>(l) + 1;  // 0 is the embeddings
@@ -193,10 +195,11 @@ struct BertClassifier::Impl {
   ops::MseSaved mse;
 };
 
-BertClassifier::BertClassifier(const io::BertConfig& cfg, int64_t num_labels, ParameterStore& ps)
+BertClassifier::BertClassifier(const io::BertConfig& cfg, int64_t num_labels, ParameterStore& ps,
+                               const ModelOptions& opts)
     : impl_(new Impl) {
   SPT_CHECK(num_labels >= 1, "[bert] num_labels must be >= 1, got ", num_labels);
-  impl_->encoder = std::make_unique<BertEncoder>(cfg, ps);
+  impl_->encoder = std::make_unique<BertEncoder>(cfg, ps, opts);
   impl_->classifier = LinearRef::bind(ps, "classifier");
   impl_->num_labels = num_labels;
   impl_->p_drop = static_cast<float>(cfg.classifier_dropout.value_or(cfg.hidden_dropout_prob));

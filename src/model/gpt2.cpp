@@ -66,7 +66,9 @@ struct Gpt2Decoder::Impl {
   int64_t B = 0, T = 0;
 };
 
-Gpt2Decoder::Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps) : impl_(new Impl) {
+Gpt2Decoder::Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps, const ModelOptions& opts)
+    : impl_(new Impl) {
+  const LoraOptions* lora = &opts.lora;
   Impl& m = *impl_;
   m.cfg = cfg;
   const float eps = static_cast<float>(cfg.layer_norm_epsilon);
@@ -81,13 +83,13 @@ Gpt2Decoder::Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps) : impl_(
     Gpt2Block b;
     b.ln1 = LayerNormRef::bind(ps, p + "attn_norm", eps);
     b.ln2 = LayerNormRef::bind(ps, p + "ffn_norm", eps);
-    const LinearRef qkv = LinearRef::bind(ps, p + "attn.qkv");
+    const LinearRef qkv = LinearRef::bind(ps, p + "attn.qkv", true, lora);
     b.attention.q = qkv.rows(0, C);
     b.attention.k = qkv.rows(C, 2 * C);
     b.attention.v = qkv.rows(2 * C, 3 * C);
-    b.attention.o = LinearRef::bind(ps, p + "attn.out");
-    b.mlp.up = LinearRef::bind(ps, p + "ffn.up");
-    b.mlp.down = LinearRef::bind(ps, p + "ffn.down");
+    b.attention.o = LinearRef::bind(ps, p + "attn.out", true, lora);
+    b.mlp.up = LinearRef::bind(ps, p + "ffn.up", true, lora);
+    b.mlp.down = LinearRef::bind(ps, p + "ffn.down", true, lora);
     b.mlp.act = cfg.activation;
     b.attention.params.heads = cfg.n_head;
     b.attention.params.causal = true;
@@ -154,8 +156,10 @@ struct Gpt2LanguageModel::Impl {
   ops::CrossEntropySaved ce;
 };
 
-Gpt2LanguageModel::Gpt2LanguageModel(const io::Gpt2Config& cfg, ParameterStore& ps) : impl_(new Impl) {
-  impl_->decoder = std::make_unique<Gpt2Decoder>(cfg, ps);
+Gpt2LanguageModel::Gpt2LanguageModel(const io::Gpt2Config& cfg, ParameterStore& ps,
+                                     const ModelOptions& opts)
+    : impl_(new Impl) {
+  impl_->decoder = std::make_unique<Gpt2Decoder>(cfg, ps, opts);
   impl_->head.w = ps.param("embeddings.word.weight");
   impl_->head.dw = ps.grad("embeddings.word.weight");
 }
@@ -222,9 +226,10 @@ struct Gpt2Classifier::Impl {
   int64_t num_labels = 2;
 };
 
-Gpt2Classifier::Gpt2Classifier(const io::Gpt2Config& cfg, int64_t num_labels, ParameterStore& ps)
+Gpt2Classifier::Gpt2Classifier(const io::Gpt2Config& cfg, int64_t num_labels, ParameterStore& ps,
+                               const ModelOptions& opts)
     : impl_(new Impl) {
-  impl_->decoder = std::make_unique<Gpt2Decoder>(cfg, ps);
+  impl_->decoder = std::make_unique<Gpt2Decoder>(cfg, ps, opts);
   impl_->score = LinearRef::bind(ps, "classifier", false);
   impl_->pad_token_id = cfg.pad_token_id;
   impl_->num_labels = num_labels;

@@ -1,6 +1,9 @@
 // Parameter binding and dropout keys for the model layers.
 #include "spt/model/layers.h"
 
+#include <tuple>
+
+#include "spt/core/error.h"
 #include "spt/ops/activation.h"
 #include "spt/ops/dropout.h"
 #include "spt/ops/linear.h"
@@ -18,13 +21,25 @@ DropoutParams dropout_at(const StepContext& ctx, float p, int layer, int site) {
   return d;
 }
 
-LinearRef LinearRef::bind(ParameterStore& ps, const std::string& name, bool bias) {
+LinearRef LinearRef::bind(ParameterStore& ps, const std::string& name, bool bias,
+                          const LoraOptions* lora) {
   LinearRef r;
   r.w = ps.param(name + ".weight");
   r.dw = ps.grad(name + ".weight");
   if (bias) {
     r.b = ps.param(name + ".bias");
     r.db = ps.grad(name + ".bias");
+  }
+  if (ps.has(name + ".lora_A")) {
+    SPT_CHECK(lora != nullptr && lora->enabled, "[lora] the parameters hold an adapter for ", name,
+              " but the model was built without LoRA options");
+    r.lora.a = ps.param(name + ".lora_A");
+    r.lora.da = ps.grad(name + ".lora_A");
+    r.lora.b = ps.param(name + ".lora_B");
+    r.lora.db = ps.grad(name + ".lora_B");
+    r.lora.scale = static_cast<float>(lora->scale());
+    r.lora.p = static_cast<float>(lora->dropout);
+    std::tie(r.lora.layer, r.lora.site) = lora_dropout_key(name);
   }
   return r;
 }
@@ -35,13 +50,32 @@ LinearRef LinearRef::rows(int64_t begin, int64_t end) const {
   if (dw.defined()) r.dw = dw.narrow0(begin, end);
   if (b.defined()) r.b = b.narrow0(begin, end);
   if (db.defined()) r.db = db.narrow0(begin, end);
+  if (lora.active()) {
+    r.lora = lora;
+    r.lora.b = lora.b.narrow0(begin, end);
+    if (lora.db.defined()) r.lora.db = lora.db.narrow0(begin, end);
+  }
   return r;
 }
 
-void LinearRef::forward(Tensor& y, const Tensor& x) const { ops::linear_forward(y, x, w, b); }
+void LinearRef::forward(Tensor& y, const Tensor& x, const StepContext& step) {
+  if (!lora.active()) {
+    ops::linear_forward(y, x, w, b);
+    return;
+  }
+  lora.params.scale = lora.scale;
+  lora.params.dropout = dropout_at(step, lora.p, lora.layer, lora.site);
+  lora.u = Tensor();
+  ops::lora_linear_forward(y, lora.u, x, w, b, lora.a, lora.b, lora.params);
+}
 
 void LinearRef::backward(Tensor& dx, const Tensor& dy, const Tensor& x, bool need_dx) {
-  ops::linear_backward(dx, dw, db, dy, x, w, need_dx);
+  if (!lora.active()) {
+    ops::linear_backward(dx, dw, db, dy, x, w, need_dx);
+    return;
+  }
+  ops::lora_linear_backward(dx, dw, db, lora.da, lora.db, dy, x, w, lora.a, lora.b, lora.u,
+                            lora.params, need_dx);
 }
 
 LayerNormRef LayerNormRef::bind(ParameterStore& ps, const std::string& name, float eps,
@@ -59,13 +93,13 @@ Tensor SelfAttention::forward(const Tensor& x_in, const Tensor& key_mask, const 
   x = x_in;
   qa = ka = va = ctx = Tensor();
   attn = {};
-  q.forward(qa, x);
-  k.forward(ka, x);
-  v.forward(va, x);
+  q.forward(qa, x, step);
+  k.forward(ka, x, step);
+  v.forward(va, x, step);
   params.dropout = dropout_at(step, p_attn, layer, 0);
   ops::attention_forward(ctx, attn, qa, ka, va, key_mask, params);
   Tensor y;
-  o.forward(y, ctx);
+  o.forward(y, ctx, step);
   d_out = dropout_at(step, p_out, layer, 1);
   ops::dropout_forward(y, y, d_out);
   return y;
@@ -87,10 +121,10 @@ Tensor SelfAttention::backward(const Tensor& dy) {
 Tensor FeedForward::forward(const Tensor& x_in, const StepContext& step) {
   x = x_in;
   pre = hidden = Tensor();
-  up.forward(pre, x);
+  up.forward(pre, x, step);
   ops::activation_forward(act, hidden, pre);
   Tensor y;
-  down.forward(y, hidden);
+  down.forward(y, hidden, step);
   d_out = dropout_at(step, p_out, layer, 2);
   ops::dropout_forward(y, y, d_out);
   return y;

@@ -16,26 +16,28 @@ bool takes_weight_decay(const std::string& name) {
 
 }  // namespace
 
-std::vector<ParamInfo> model_param_infos(const io::ModelConfig& cfg, io::ModelHead head) {
+std::vector<ParamInfo> model_param_infos(const io::ModelConfig& cfg, io::ModelHead head,
+                                         const ModelOptions& opts) {
   std::vector<ParamInfo> out;
   for (const io::ParamSpec& s : io::param_specs(cfg, head))
     out.push_back({s.name, s.shape, true, takes_weight_decay(s.name)});
+  if (opts.lora.enabled) apply_lora(out, cfg, head, opts.lora);
   return out;
 }
 
 std::unique_ptr<Model> make_model(const io::ModelConfig& cfg, io::ModelHead head,
-                                  ParameterStore& ps) {
+                                  ParameterStore& ps, const ModelOptions& opts) {
   switch (cfg.family) {
     case io::ModelFamily::bert:
       SPT_CHECK(head == io::ModelHead::sequence_classification, "[model] ", cfg.source,
                 ": spt trains BERT with a sequence-classification (or regression) head; got head ",
                 io::head_name(head), "; hint: set task.type to classification, regression or glue");
-      return std::make_unique<BertClassifier>(cfg.bert, cfg.num_labels, ps);
+      return std::make_unique<BertClassifier>(cfg.bert, cfg.num_labels, ps, opts);
     case io::ModelFamily::gpt2:
-      if (head == io::ModelHead::causal_lm) return std::make_unique<Gpt2LanguageModel>(cfg.gpt2, ps);
+      if (head == io::ModelHead::causal_lm) return std::make_unique<Gpt2LanguageModel>(cfg.gpt2, ps, opts);
       SPT_CHECK(head == io::ModelHead::sequence_classification, "[model] ", cfg.source,
                 ": GPT-2 needs a causal_lm or classification head; got ", io::head_name(head));
-      return std::make_unique<Gpt2Classifier>(cfg.gpt2, cfg.num_labels, ps);
+      return std::make_unique<Gpt2Classifier>(cfg.gpt2, cfg.num_labels, ps, opts);
     case io::ModelFamily::llama:
       fail("[model] ", cfg.source, ": spt has no LLaMA model yet; hint: use a bert or gpt2 checkpoint");
   }

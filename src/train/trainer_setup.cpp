@@ -12,6 +12,7 @@
 #include "spt/data/table_dataset.h"
 #include "spt/io/checkpoint.h"
 #include "spt/io/weight_map.h"
+#include "spt/model/init.h"
 #include "src/train/trainer_impl.h"
 
 namespace spt::train {
@@ -25,21 +26,6 @@ TaskKind task_kind(const std::string& s) {
   if (s == "regression") return TaskKind::regression;
   if (s == "causal_lm") return TaskKind::causal_lm;
   return TaskKind::classification;
-}
-
-// Normal(0, std) from a 64-bit Mersenne Twister through Box-Muller (the same
-// numbers on every platform, unlike std::normal_distribution).
-std::vector<double> normal_values(uint64_t seed, int64_t n, double stddev) {
-  std::mt19937_64 rng(seed);
-  std::vector<double> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; i += 2) {
-    const double u1 = (static_cast<double>(rng() >> 11) + 1.0) * 0x1.0p-53;
-    const double u2 = static_cast<double>(rng() >> 11) * 0x1.0p-53;
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    v[i] = stddev * r * std::cos(2 * M_PI * u2);
-    if (i + 1 < n) v[i + 1] = stddev * r * std::sin(2 * M_PI * u2);
-  }
-  return v;
 }
 
 }  // namespace
@@ -80,7 +66,7 @@ void Trainer::Impl::setup_model() {
     const bool bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
     const std::vector<double> v =
         bias ? std::vector<double>(static_cast<size_t>(p.numel()), 0.0)
-             : normal_values(static_cast<uint64_t>(cfg.integer("train.seed")) * 1000003 + ++salt,
+             : model::normal_values(static_cast<uint64_t>(cfg.integer("train.seed")) * 1000003 + ++salt,
                              p.numel(), init_range);
     p.copy_from(Tensor::from_doubles(v, p.shape(), DType::f32));
     newly_initialized.push_back(name);

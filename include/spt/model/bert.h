@@ -12,6 +12,7 @@
 
 #include "spt/io/model_config.h"
 #include "spt/model/layers.h"
+#include "spt/model/options.h"
 #include "spt/model/model.h"
 #include "spt/ops/ops.h"
 
@@ -19,7 +20,8 @@ namespace spt::model {
 
 class BertEncoder {
  public:
-  BertEncoder(const io::BertConfig& cfg, ParameterStore& ps);
+  BertEncoder(const io::BertConfig& cfg, ParameterStore& ps,
+              const ModelOptions& opts = {});
   ~BertEncoder();
   // Returns the last hidden states (B, T, C); the pooled output (B, C) is pooled().
   const Tensor& forward(const EncoderBatch& batch, const StepContext& ctx);
@@ -36,7 +38,8 @@ class BertEncoder {
 // L = 1 is regression (MSE), otherwise single-label classification (cross-entropy).
 class BertClassifier final : public Model {
  public:
-  BertClassifier(const io::BertConfig& cfg, int64_t num_labels, ParameterStore& ps);
+  BertClassifier(const io::BertConfig& cfg, int64_t num_labels, ParameterStore& ps,
+              const ModelOptions& opts = {});
   ~BertClassifier();
   // Logits (B, L).
   const Tensor& forward(const EncoderBatch& batch, const StepContext& ctx) override;

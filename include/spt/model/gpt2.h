@@ -13,6 +13,7 @@
 
 #include "spt/io/model_config.h"
 #include "spt/model/layers.h"
+#include "spt/model/options.h"
 #include "spt/model/model.h"
 #include "spt/ops/ops.h"
 
@@ -20,7 +21,8 @@ namespace spt::model {
 
 class Gpt2Decoder {
  public:
-  Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps);
+  Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps,
+              const ModelOptions& opts = {});
   ~Gpt2Decoder();
   // Final hidden states after ln_f, (B, T, C). batch.token_type_ids is ignored.
   const Tensor& forward(const EncoderBatch& batch, const StepContext& ctx);
@@ -36,7 +38,8 @@ class Gpt2Decoder {
 // tokens <= t over labels != -100 (labels (B, T) i32; shifted inside, as transformers).
 class Gpt2LanguageModel final : public Model {
  public:
-  Gpt2LanguageModel(const io::Gpt2Config& cfg, ParameterStore& ps);
+  Gpt2LanguageModel(const io::Gpt2Config& cfg, ParameterStore& ps,
+              const ModelOptions& opts = {});
   ~Gpt2LanguageModel();
   const Tensor& forward(const EncoderBatch& batch, const StepContext& ctx) override;  // (B, T, V)
   // normalizer <= 0: the number of target tokens (labels != -100 after the shift).
@@ -54,7 +57,8 @@ class Gpt2LanguageModel final : public Model {
 // not pad_token_id (the last token when the config has no pad token).
 class Gpt2Classifier final : public Model {
  public:
-  Gpt2Classifier(const io::Gpt2Config& cfg, int64_t num_labels, ParameterStore& ps);
+  Gpt2Classifier(const io::Gpt2Config& cfg, int64_t num_labels, ParameterStore& ps,
+              const ModelOptions& opts = {});
   ~Gpt2Classifier();
   const Tensor& forward(const EncoderBatch& batch, const StepContext& ctx) override;  // (B, L)
   double loss(const Tensor& labels, double normalizer = 0) override;

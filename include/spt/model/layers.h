@@ -11,9 +11,11 @@
 #include <string>
 
 #include "spt/backend/backend.h"
+#include "spt/model/lora.h"
 #include "spt/model/parameters.h"
 #include "spt/ops/attention.h"
 #include "spt/ops/layernorm.h"
+#include "spt/ops/lora.h"
 
 namespace spt::model {
 
@@ -29,14 +31,33 @@ struct StepContext {
 // so a resumed run replays exactly the same masks.
 DropoutParams dropout_at(const StepContext& ctx, float p, int layer, int site);
 
-// A Linear layer's parameters: weight (out, in), bias (out) or undefined.
+// A LoRA adapter on a linear layer (spt/ops/lora.h): A (r, in), B (out, r),
+// their gradients (undefined when frozen), scale and input dropout.
+struct LoraRef {
+  Tensor a, b, da, db;
+  float scale = 1.f, p = 0.f;
+  int layer = 0, site = 0;  // the dropout stream (dropout_at)
+  // Saved by forward.
+  Tensor u;
+  ops::LoraParams params;
+  bool active() const { return a.defined(); }
+};
+
+// A Linear layer's parameters: weight (out, in), bias (out) or undefined, and
+// its LoRA adapter when the store has one (<name>.lora_A / .lora_B).
 struct LinearRef {
   Tensor w, b, dw, db;
-  static LinearRef bind(ParameterStore& ps, const std::string& name, bool bias = true);
-  // Row range [begin, end) of the output features (views; e.g. GPT-2's fused c_attn).
+  LoraRef lora;
+  // `lora` gives the adapter's scale and dropout; required when the store holds
+  // an adapter for `name`.
+  static LinearRef bind(ParameterStore& ps, const std::string& name, bool bias = true,
+                        const LoraOptions* lora = nullptr);
+  // Row range [begin, end) of the output features (views; e.g. GPT-2's fused
+  // c_attn; an adapter keeps A and takes B's rows).
   LinearRef rows(int64_t begin, int64_t end) const;
-  void forward(Tensor& y, const Tensor& x) const;
-  // dx written when need_dx; dw, db accumulated when trainable.
+  // y = x W^T + b (+ the adapter's term; `step` keys its dropout).
+  void forward(Tensor& y, const Tensor& x, const StepContext& step = {});
+  // dx written when need_dx; dw, db (and the adapter's dA, dB) accumulated when trainable.
   void backward(Tensor& dx, const Tensor& dy, const Tensor& x, bool need_dx = true);
 };
 

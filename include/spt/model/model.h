@@ -9,6 +9,7 @@
 #include "spt/io/model_config.h"
 #include "spt/io/param_spec.h"
 #include "spt/model/layers.h"
+#include "spt/model/options.h"
 
 namespace spt::model {
 
@@ -33,12 +34,15 @@ class Model {
 };
 
 // The parameters of (config, head): names and shapes from io::param_specs, no
-// weight decay on biases and normalisation weights.
-std::vector<ParamInfo> model_param_infos(const io::ModelConfig& cfg, io::ModelHead head);
+// weight decay on biases and normalisation weights; with LoRA enabled in `opts`,
+// plus the adapters, and only PEFT's trainable set trainable (spt/model/lora.h).
+std::vector<ParamInfo> model_param_infos(const io::ModelConfig& cfg, io::ModelHead head,
+                                         const ModelOptions& opts = {});
 
-// Builds the model; `ps` must have been laid out from model_param_infos(cfg, head).
+// Builds the model; `ps` must have been laid out from model_param_infos(cfg, head, opts).
 // Heads: BERT none (not trainable alone) / classification (num_labels 1 = regression);
 // GPT-2 classification / causal_lm.
-std::unique_ptr<Model> make_model(const io::ModelConfig& cfg, io::ModelHead head, ParameterStore& ps);
+std::unique_ptr<Model> make_model(const io::ModelConfig& cfg, io::ModelHead head, ParameterStore& ps,
+                                  const ModelOptions& opts = {});
 
 }  // namespace spt::model

@@ -7,6 +7,7 @@
 #include "spt/ops/embedding.h"
 #include "spt/ops/layernorm.h"
 #include "spt/ops/linear.h"
+#include "spt/ops/lora.h"
 #include "spt/ops/loss.h"
 #include "spt/ops/optim.h"
 #include "spt/ops/residual.h"
