@@ -25,132 +25,29 @@
 #include "spt/train/schedule.h"
 #include "spt/train/trainer.h"
 #include "tests/test_paths.h"
+#include "tests/train_util.h"
 
 using namespace spt;
+using namespace spt::test;
 namespace fs = std::filesystem;
+
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("spt_test_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-// A tiny BertModel in the Hugging Face format, vocabulary of the committed cased tokenizer.
-fs::path make_tiny_bert(const fs::path& root, double dropout) {
-  const fs::path dir = root / "tiny-bert";
-  fs::create_directories(dir);
-  const fs::path tok = test::fixtures_dir() / "tokenizers" / "bert_cased";
-  int64_t vocab = 0;
-  {
-    std::ifstream v(tok / "vocab.txt");
-    for (std::string line; std::getline(v, line);) ++vocab;
-  }
-  const io::Json j = {{"model_type", "bert"}, {"architectures", {"BertModel"}}, {"vocab_size", vocab},
-                      {"hidden_size", 32}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
-                      {"intermediate_size", 37}, {"max_position_embeddings", 64}, {"type_vocab_size", 2},
-                      {"hidden_dropout_prob", dropout}, {"attention_probs_dropout_prob", dropout},
-                      {"layer_norm_eps", 1e-12}, {"pad_token_id", 0}};
-  std::ofstream(dir / "config.json") << j.dump(2);
-  const io::ModelConfig cfg = io::parse_model_config(j, (dir / "config.json").string());
-  std::mt19937_64 rng(5);
-  std::normal_distribution<double> nd(0.0, 0.05);
-  std::vector<std::pair<std::string, Tensor>> params;
-  for (const io::ParamSpec& s : io::param_specs(cfg, io::ModelHead::none)) {
-    std::vector<double> v(static_cast<size_t>(shape_numel(s.shape)));
-    const bool norm_w = s.name.find("norm.weight") != std::string::npos;
-    for (double& x : v) x = norm_w ? 1.0 : nd(rng);
-    params.emplace_back(s.name, Tensor::from_doubles(v, s.shape, DType::f32));
-  }
-  io::write_safetensors((dir / "model.safetensors").string(),
-                        io::to_hf_tensors(cfg, io::ModelHead::none, params));
-  for (const char* f : {"vocab.txt", "tokenizer.json", "tokenizer_config.json"})
-    fs::copy_file(tok / f, dir / f, fs::copy_options::overwrite_existing);
-  return dir;
-}
-
-// A small sentiment-like TSV: label pos when a positive word wins.
-void make_data(const fs::path& file, int rows, uint64_t seed) {
-  const std::vector<std::string> pos = {"good", "great", "fine", "happy", "strong"};
-  const std::vector<std::string> neg = {"bad", "poor", "sad", "weak", "wrong"};
-  const std::vector<std::string> filler = {"the", "people", "of", "America", "and", "we", "will", "year"};
-  std::mt19937_64 rng(seed);
-  std::ofstream out(file);
-  out << "text\tlabel\n";
-  for (int r = 0; r < rows; ++r) {
-    const bool p = rng() % 2;
-    std::string text;
-    const int n = 3 + static_cast<int>(rng() % 9);
-    for (int i = 0; i < n; ++i) text += filler[rng() % filler.size()] + " ";
-    text += (p ? pos : neg)[rng() % 5];
-    out << text << "\t" << (p ? "pos" : "neg") << "\n";
-  }
-}
-
-io::Json run_config(const fs::path& model, const fs::path& data, const fs::path& out) {
-  return {{"model", {{"path", model.string()}}},
-          {"task", {{"type", "classification"}}},
-          {"data", {{"train", data.string()}, {"label_names", {"neg", "pos"}}}},
-          {"tokenizer", {{"max_length", 24}}},
-          {"train", {{"batch_size", 8}, {"max_steps", 30}, {"learning_rate", 1e-3}, {"seed", 7},
-                     {"warmup_steps", 3}}},
-          {"eval", {{"every_epoch", false}}},
-          {"output", {{"dir", out.string()}, {"save_best", false}}},
-          {"logging", {{"every_steps", 1}, {"level", "warn"}}}};
-}
-
-std::string write_config(const fs::path& path, const io::Json& j) {
-  std::ofstream(path) << j.dump(2);
-  return path.string();
-}
-
-std::vector<char> file_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-pid_t spawn(const std::vector<std::string>& args) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    std::vector<char*> argv;
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-std::vector<double> losses(const fs::path& metrics) {
-  std::vector<double> out;
-  std::ifstream in(metrics);
-  for (std::string line; std::getline(in, line);) {
-    const io::Json j = io::Json::parse(line);
-    if (j.at("type") == "train") out.push_back(j.at("loss").get<double>());
-  }
-  return out;
-}
-
-}  // namespace
-
-TEST_CASE("a run killed with SIGKILL and resumed ends bit-identical", "[train][resume]") {
-  const fs::path root = fresh_dir("resume");
+// Kills a run with SIGKILL after its checkpoint at step 16, resumes it, and
+// compares every file of the final model with an uninterrupted run's.
+void check_resume(const std::string& tag, const io::Json& extra) {
+  const fs::path root = fresh_dir("resume_" + tag);
   const fs::path model = make_tiny_bert(root, 0.1);  // dropout on: masks must replay too
   make_data(root / "train.tsv", 100, 1);
   const std::string bin = SPT_FINETUNE_BIN;
 
   io::Json a = run_config(model, root / "train.tsv", root / "a");
+  a.merge_patch(extra);
   REQUIRE(wait_exit(spawn({bin, "--config", write_config(root / "a.json", a)})) == 0);
 
   io::Json b = run_config(model, root / "train.tsv", root / "b");
+  b.merge_patch(extra);
   b["output"]["save_every_steps"] = 2;
   b["output"]["keep_last"] = 3;
   const std::string cb = write_config(root / "b.json", b);
@@ -171,11 +68,29 @@ TEST_CASE("a run killed with SIGKILL and resumed ends bit-identical", "[train][r
   CHECK(status == 128 + SIGKILL);
   CHECK_FALSE(fs::exists(root / "b" / "final"));
   REQUIRE(wait_exit(spawn({bin, "--config", cb, "--resume"})) == 0);
-  const auto wa = file_bytes(root / "a" / "final" / "model.safetensors");
-  const auto wb = file_bytes(root / "b" / "final" / "model.safetensors");
-  REQUIRE(!wa.empty());
-  CHECK(wa == wb);
+  for (const char* f : {"model.safetensors", "spt_tensors.safetensors"}) {
+    INFO(f);
+    REQUIRE(fs::exists(root / "a" / "final" / f) == fs::exists(root / "b" / "final" / f));
+    if (!fs::exists(root / "a" / "final" / f)) continue;
+    const auto wa = file_bytes(root / "a" / "final" / f);
+    const auto wb = file_bytes(root / "b" / "final" / f);
+    REQUIRE(!wa.empty());
+    CHECK(wa == wb);
+  }
+  if (extra.contains("lora")) CHECK(fs::exists(root / "b" / "final" / "spt_tensors.safetensors"));
   fs::remove_all(root);
+}
+
+}  // namespace
+
+TEST_CASE("a run killed with SIGKILL and resumed ends bit-identical", "[train][resume]") {
+  check_resume("dense", io::Json::object());
+}
+
+TEST_CASE("a LoRA run killed with SIGKILL and resumed ends bit-identical, adapters included",
+          "[train][resume][lora]") {
+  check_resume("lora", {{"lora", {{"enabled", true}, {"rank", 4}, {"alpha", 8}, {"dropout", 0.1},
+                                  {"targets", {"attn.q", "attn.v", "ffn.*"}}}}});
 }
 
 TEST_CASE("gradient accumulation 4 x 8 equals batch 32", "[train][accumulation]") {

@@ -3,6 +3,8 @@
 #include "spt/io/checkpoint.h"
 
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include "spt/core/error.h"
 #include "spt/io/atomic_dir.h"
@@ -19,6 +21,7 @@ using OJson = nlohmann::ordered_json;
 
 // transformers refuses safetensors files whose metadata lacks format "pt".
 const std::map<std::string, std::string> kHfMetadata = {{"format", "pt"}};
+const char* const kSptTensorsFile = "spt_tensors.safetensors";
 
 // The HF config as written: the original keys (spt-only keys dropped), the
 // architecture of `head`, id2label for classifiers, and optionally "spt".
@@ -117,9 +120,35 @@ bool is_spt_checkpoint(const std::string& dir) {
   return fs::is_regular_file(fs::path(dir) / kCheckpointMarker);
 }
 
+std::string spt_tensor_kind(const std::string& name) {
+  for (const char* s : {".lora_A", ".lora_B"}) {
+    const std::string suffix(s);
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return "LoRA adapter";
+  }
+  return "";
+}
+
 void save_checkpoint(const std::string& dir, const CheckpointData& d) {
-  // Checks every parameter against the model's table before touching disk.
-  const auto hf = to_hf_tensors(d.config, d.head, d.params);
+  // Every tensor is placed before touching disk: in the HF file (checked against
+  // the model's table), in spt's own file, or refused; never silently dropped.
+  std::set<std::string> hf_names;
+  for (const ParamMapping& m : param_mappings(d.config, d.head)) hf_names.insert(m.spec.name);
+  std::vector<std::pair<std::string, Tensor>> hf_params, own;
+  std::vector<std::string> unplaced;
+  for (const auto& [name, t] : d.params) {
+    if (hf_names.count(name)) hf_params.emplace_back(name, t);
+    else if (!spt_tensor_kind(name).empty()) own.emplace_back(name, t);
+    else unplaced.push_back(name);
+  }
+  if (!unplaced.empty()) {
+    std::string list;
+    for (size_t i = 0; i < unplaced.size() && i < 8; ++i) list += (i ? ", " : "") + unplaced[i];
+    fail("[checkpoint] cannot save ", dir, ": ", unplaced.size(), " tensor(s) have no place in a checkpoint "
+         "of this ", family_name(d.config.family), " model (neither a Hugging Face parameter nor a kind spt "
+         "stores itself): ", list, "; hint: this is a bug in the code that added them; nothing was written");
+  }
+  const auto hf = to_hf_tensors(d.config, d.head, hf_params);
   AtomicDir out(dir, "checkpoint", replaceable_checkpoint);
   const fs::path tmp = out.path();
   Json spt = d.spt.is_null() ? Json::object() : d.spt;
@@ -127,6 +156,8 @@ void save_checkpoint(const std::string& dir, const CheckpointData& d) {
   spt["head"] = head_name(d.head);
   write_json_file((tmp / "config.json").string(), hf_config_json(d.config, d.head, &spt));
   write_safetensors((tmp / "model.safetensors").string(), hf, kHfMetadata);
+  if (!own.empty())
+    write_safetensors((tmp / kSptTensorsFile).string(), own, {{"format", "spt"}});
   copy_tokenizer(d.tokenizer_dir, tmp.string());
   fs::create_directory(tmp / "trainer_state");
   if (!d.trainer_state.is_null())
@@ -149,6 +180,14 @@ LoadedCheckpoint load_checkpoint(const std::string& dir, DType dtype) {
   c.head = head ? head_from_name(*head) : head_from_architectures(c.config);
   SafetensorsReader weights((fs::path(dir) / "model.safetensors").string());
   c.weights = load_weights(c.config, weights, c.head, dtype);
+  if (fs::is_regular_file(fs::path(dir) / kSptTensorsFile)) {
+    const SafetensorsReader own((fs::path(dir) / kSptTensorsFile).string());
+    for (const TensorInfo& t : own.tensors()) {
+      SPT_CHECK(!spt_tensor_kind(t.name).empty(), "[checkpoint] ", dir, "/", kSptTensorsFile, ": tensor '",
+                t.name, "' is of no kind this spt knows; hint: the checkpoint was written by a newer spt");
+      c.spt_tensors.emplace_back(t.name, own.load(t.name, dtype));
+    }
+  }
   const fs::path ts = fs::path(dir) / "trainer_state";
   if (fs::is_regular_file(ts / "state.json"))
     c.trainer_state = read_json_file((ts / "state.json").string(), "checkpoint");
@@ -157,7 +196,7 @@ LoadedCheckpoint load_checkpoint(const std::string& dir, DType dtype) {
   return c;
 }
 
-void export_hf(const std::string& checkpoint_dir, const std::string& out_dir) {
+std::vector<std::string> export_hf(const std::string& checkpoint_dir, const std::string& out_dir) {
   check_marker(checkpoint_dir);
   const ModelConfig config = load_model_config(checkpoint_dir);
   const Json spt = config.raw.contains("spt") ? config.raw["spt"] : Json::object();
@@ -177,6 +216,24 @@ void export_hf(const std::string& checkpoint_dir, const std::string& out_dir) {
                     kHfMetadata);
   copy_tokenizer(checkpoint_dir, tmp.string());
   out.commit();
+  // What the Hugging Face folder cannot hold, by kind.
+  std::vector<std::string> left_out;
+  if (fs::is_regular_file(fs::path(checkpoint_dir) / kSptTensorsFile)) {
+    std::map<std::string, std::vector<std::string>> by_kind;
+    const SafetensorsReader own((fs::path(checkpoint_dir) / kSptTensorsFile).string());
+    for (const TensorInfo& t : own.tensors()) by_kind[spt_tensor_kind(t.name)].push_back(t.name);
+    for (const auto& [kind, names] : by_kind) {
+      std::string line = std::to_string(names.size()) + " " + (kind.empty() ? "unknown" : kind) +
+                         " tensor(s) (" + names.front() + (names.size() > 1 ? ", ..." : "") +
+                         "): a Hugging Face model has no place for them";
+      if (kind == "LoRA adapter")
+        line += "; the exported weights are the base model's without the adapters. Use `spt-convert "
+                "merge-lora` for a model with the adapters folded in, or `spt-convert export-peft` for a "
+                "PEFT adapter";
+      left_out.push_back(line);
+    }
+  }
+  return left_out;
 }
 
 }  // namespace spt::io

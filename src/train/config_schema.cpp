@@ -58,6 +58,25 @@ std::vector<KeySpec> build() {
                                             "names (e.g. \"embeddings.*\")"),
       ranged("model.num_labels", I, nullptr, 1, 100000,
              "number of labels of a classification head (default: from the task / label names)"),
+      key("model.adapter", P, nullptr, "a Hugging Face PEFT LoRA adapter folder (adapter_config.json, "
+                                       "adapter_model.safetensors) to start from: its settings replace the "
+                                       "lora section, its tensors the adapter's initial values (docs/lora.md)"),
+      // ---- LoRA ----
+      key("lora.enabled", B, false, "train LoRA adapters on a frozen base model (docs/lora.md)"),
+      ranged("lora.rank", I, 8, 1, 1 << 16, "rank r of every adapter (A: r x in, B: out x r)"),
+      ranged("lora.alpha", N, 8.0, 0, 1e9, "scale numerator: s = alpha / r (alpha / sqrt(r) with rslora); must be > 0"),
+      ranged("lora.dropout", N, 0.0, 0, 0.99, "dropout on the adapters' input (training only)"),
+      key("lora.targets", L, Json::array({"attn.q", "attn.v"}),
+          "linear layers that get adapters: globs over spt names (attn.q, attn.k, attn.v, attn.out, "
+          "attn.qkv for GPT-2, ffn.up, ffn.down; layers.3.*) or Hugging Face module names (query, "
+          "c_attn, intermediate.dense), matched whole or as a dotted suffix; \"all-linear\" for all"),
+      key("lora.rslora", B, false, "rank-stabilised scale alpha / sqrt(r)"),
+      choice("lora.bias", "none", {"none", "all", "lora_only"},
+             "base biases trained too: none, every bias, or those of adapted layers"),
+      key("lora.modules_to_save", L, Json::array(),
+          "modules trained in full besides the task head (which always is), e.g. [\"pooler\"]"),
+      choice("lora.init", "kaiming", {"kaiming", "gaussian"},
+             "A's initialisation (PEFT's default Kaiming-uniform, or N(0, 1/r^2)); B starts at 0, seeded by train.seed"),
       // ---- task ----
       choice("task.type", "classification", {"glue", "classification", "regression", "causal_lm"},
              "what to train: a GLUE task, generic classification or regression, or causal LM"),

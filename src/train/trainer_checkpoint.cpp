@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "spt/core/error.h"
 #include "spt/io/checkpoint.h"
@@ -50,6 +51,7 @@ void Trainer::Impl::save(const std::string& dir, bool with_trainer_state) {
   d.spt = {{"task", cfg.str("task.type")}, {"label_names", label_names},
            {"max_length", cfg.integer("tokenizer.max_length")}, {"attention", "dense"}, {"ffn", "dense"}};
   if (glue) d.spt["glue_task"] = cfg.str("task.glue_task");
+  model_opts.write_json(d.spt);
   for (const ParamInfo& p : ps.infos()) d.params.emplace_back(p.name, ps.param(p.name));
   if (fs::is_directory(tokenizer_dir)) d.tokenizer_dir = tokenizer_dir;
   if (with_trainer_state) {
@@ -80,7 +82,20 @@ void Trainer::Impl::resume(const std::string& dir) {
   SPT_CHECK(st.at("seed").get<int64_t>() == cfg.integer("train.seed"), "[resume] ", dir,
             " was written with train.seed = ", st.at("seed").get<int64_t>(), ", this run has ",
             cfg.integer("train.seed"), "; hint: keep the seed to continue the same run");
-  for (const auto& [name, t] : lc.weights.params) ps.param(name).copy_from(t);
+  // Every parameter of the run comes from the checkpoint, and every checkpoint
+  // tensor has its parameter: nothing is silently left at its initial value.
+  std::set<std::string> restored;
+  for (const auto* list : {&lc.weights.params, &lc.spt_tensors}) {
+    for (const auto& [name, t] : *list) {
+      SPT_CHECK(ps.has(name), "[resume] ", dir, " holds ", name, ", which this run's model does not have; "
+                "hint: resume with the config the checkpoint was written with (lora section)");
+      ps.param(name).copy_from(t);
+      restored.insert(name);
+    }
+  }
+  for (const ParamInfo& p : ps.infos())
+    SPT_CHECK(restored.count(p.name), "[resume] ", dir, " lacks ", p.name, " of this run's model; hint: "
+              "resume with the config the checkpoint was written with (lora section)");
   const io::SafetensorsReader moments(lc.trainer_tensors_path);
   ps.adam_m().copy_from(moments.load("adam_m", DType::f32));
   ps.adam_v().copy_from(moments.load("adam_v", DType::f32));

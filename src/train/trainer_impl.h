@@ -39,6 +39,7 @@ struct Trainer::Impl {
   ParameterStore ps;
   std::unique_ptr<model::Model> net;
   std::vector<std::string> newly_initialized;
+  model::ModelOptions model_opts;  // LoRA (saved in checkpoints)
   std::string tokenizer_dir;
 
   // Data.
@@ -70,6 +71,9 @@ struct Trainer::Impl {
   std::ofstream metrics;
 
   void setup_model();
+  // LoRA options of the run into model_opts; a PEFT adapter's tensors into `extra`.
+  void setup_lora(const model::LoraOptions& ckpt_lora, std::vector<std::pair<std::string, Tensor>>& extra);
+  void init_new_heads(const std::vector<std::string>& names);
   void setup_data();
   void setup_schedule();
   std::string plan() const;

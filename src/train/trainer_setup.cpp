@@ -13,6 +13,7 @@
 #include "spt/io/checkpoint.h"
 #include "spt/io/weight_map.h"
 #include "spt/model/init.h"
+#include "spt/model/peft.h"
 #include "src/train/trainer_impl.h"
 
 namespace spt::train {
@@ -30,6 +31,34 @@ TaskKind task_kind(const std::string& s) {
 
 }  // namespace
 
+namespace {
+
+// The run's LoRA settings: the config's lora section, or a PEFT adapter's
+// (model.adapter), or those of the spt checkpoint being continued. Targets are
+// resolved to explicit module names, so checkpoints store exactly what was built.
+model::LoraOptions lora_from_config(const ResolvedConfig& cfg) {
+  model::LoraOptions o;
+  o.enabled = cfg.boolean("lora.enabled");
+  o.rank = cfg.integer("lora.rank");
+  o.alpha = cfg.number("lora.alpha");
+  o.dropout = cfg.number("lora.dropout");
+  o.targets = cfg.strings("lora.targets");
+  o.rslora = cfg.boolean("lora.rslora");
+  o.bias = model::lora_bias_from_name(cfg.str("lora.bias"), "[config] " + cfg.source);
+  o.modules_to_save = cfg.strings("lora.modules_to_save");
+  o.init = model::lora_init_from_name(cfg.str("lora.init"), "[config] " + cfg.source);
+  SPT_CHECK(!o.enabled || o.alpha > 0, "[config] ", cfg.source, ": lora.alpha must be > 0, got ", o.alpha,
+            "; hint: PEFT's default is lora.alpha = lora.rank (scale 1)");
+  return o;
+}
+
+std::string describe_lora(const model::LoraOptions& o) {
+  return str_cat("r=", o.rank, " alpha=", o.alpha, " scale=", o.scale(), " dropout=", o.dropout,
+                 " bias=", model::lora_bias_name(o.bias), " on ", o.targets.size(), " linear layers");
+}
+
+}  // namespace
+
 void Trainer::Impl::setup_model() {
   model_source = cfg.str("model.path");
   SPT_CHECK(fs::exists(model_source), "[model] ", model_source,
@@ -37,12 +66,16 @@ void Trainer::Impl::setup_model() {
             "(for the demo: bash scripts/fetch_minilm.sh)");
   const bool from_spt = io::is_spt_checkpoint(model_source);
   io::LoadedWeights weights;
+  std::vector<std::pair<std::string, Tensor>> extra;  // adapters (and head) from a checkpoint or adapter
+  model::LoraOptions ckpt_lora;
   if (from_spt) {
     io::LoadedCheckpoint lc = io::load_checkpoint(model_source);
     mcfg = lc.config;
     SPT_CHECK(lc.head == head, "[model] ", model_source, ": checkpoint has head ", io::head_name(lc.head),
               " but the task needs ", io::head_name(head));
     weights = std::move(lc.weights);
+    extra = std::move(lc.spt_tensors);
+    ckpt_lora = model::ModelOptions::from_json(lc.spt, "[model] " + model_source).lora;
   } else {
     mcfg = io::load_model_config(model_source);
   }
@@ -52,29 +85,22 @@ void Trainer::Impl::setup_model() {
                    model_source, mcfg.num_labels, num_labels);
     mcfg.num_labels = num_labels;
   }
-  ps = ParameterStore(model::model_param_infos(mcfg, head), device);
+  setup_lora(ckpt_lora, extra);
+  ps = ParameterStore(model::model_param_infos(mcfg, head, model_opts), device);
   if (!from_spt) {
     const auto reader = io::open_tensors(model_source);
     weights = io::load_weights(mcfg, *reader, head);
   }
   for (const auto& [name, t] : weights.params) ps.param(name).copy_from(t);
-  // New heads: weights ~ N(0, initializer_range), biases 0 (transformers' _init_weights).
-  const double init_range = mcfg.raw.value("initializer_range", 0.02);
-  uint64_t salt = 0;
-  for (const std::string& name : weights.newly_initialized) {
-    Tensor& p = ps.param(name);
-    const bool bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
-    const std::vector<double> v =
-        bias ? std::vector<double>(static_cast<size_t>(p.numel()), 0.0)
-             : model::normal_values(static_cast<uint64_t>(cfg.integer("train.seed")) * 1000003 + ++salt,
-                             p.numel(), init_range);
-    p.copy_from(Tensor::from_doubles(v, p.shape(), DType::f32));
-    newly_initialized.push_back(name);
-  }
-  if (!newly_initialized.empty()) {
-    std::string names;
-    for (const auto& n : newly_initialized) names += (names.empty() ? "" : ", ") + n;
-    spdlog::warn("[model] newly initialised (not in the checkpoint): {}; train them before use", names);
+  init_new_heads(weights.newly_initialized);
+  if (model_opts.lora.enabled) {
+    bool have_adapters = false;
+    for (const auto& [name, t] : extra) have_adapters = have_adapters || !io::spt_tensor_kind(name).empty();
+    if (!have_adapters) model::init_lora(ps, model_opts.lora, static_cast<uint64_t>(cfg.integer("train.seed")));
+    for (const auto& [name, t] : extra) {
+      SPT_CHECK(ps.has(name), "[model] ", model_source, ": tensor ", name, " does not fit this run's model");
+      ps.param(name).copy_from(t);
+    }
   }
   const std::vector<std::string> freeze = cfg.strings("model.freeze");
   if (!freeze.empty()) {
@@ -82,8 +108,67 @@ void Trainer::Impl::setup_model() {
     SPT_CHECK(n > 0, "[model] model.freeze patterns matched no parameter; hint: patterns are globs "
                      "over spt names such as \"embeddings.*\" or \"layers.0.*\"");
   }
-  net = model::make_model(mcfg, head, ps);
+  for (const std::string& name : newly_initialized)
+    if (!ps.info(name).trainable)
+      spdlog::warn("[model] {} is newly initialised but frozen (LoRA or model.freeze): it stays random; "
+                   "hint: add its module to lora.modules_to_save", name);
+  net = model::make_model(mcfg, head, ps, model_opts);
   tokenizer_dir = cfg.is_set("tokenizer.path") ? cfg.str("tokenizer.path") : model_source;
+}
+
+void Trainer::Impl::setup_lora(const model::LoraOptions& ckpt_lora,
+                               std::vector<std::pair<std::string, Tensor>>& extra) {
+  model::LoraOptions o = lora_from_config(cfg);
+  if (cfg.is_set("model.adapter")) {
+    SPT_CHECK(!ckpt_lora.enabled, "[model] ", model_source, " already holds LoRA adapters; model.adapter ",
+              "would add a second set; hint: start from the base model, or drop model.adapter");
+    const std::string dir = cfg.str("model.adapter");
+    model::PeftAdapter ad = model::read_peft_adapter(dir, mcfg, head);
+    spdlog::info("[lora] starting from the PEFT adapter {} ({})", dir, describe_lora(ad.options));
+    ad.options.dropout = o.enabled ? o.dropout : ad.options.dropout;
+    o = ad.options;
+    extra = std::move(ad.tensors);
+  } else if (ckpt_lora.enabled) {
+    if (!o.enabled) {
+      spdlog::info("[lora] continuing the adapters of {} ({})", model_source, describe_lora(ckpt_lora));
+      o = ckpt_lora;
+    } else {
+      SPT_CHECK(o.rank == ckpt_lora.rank, "[config] ", cfg.source, ": lora.rank = ", o.rank, " but ",
+                model_source, " holds adapters of rank ", ckpt_lora.rank,
+                "; hint: set lora.enabled to false to continue them as they are");
+    }
+  }
+  if (o.enabled) {
+    std::vector<std::string> resolved;
+    for (const model::LoraModule& m : model::lora_modules(mcfg, head, o)) resolved.push_back(m.name);
+    o.targets = resolved;
+    if (ckpt_lora.enabled && !cfg.is_set("model.adapter"))
+      SPT_CHECK(o.targets == ckpt_lora.targets, "[config] ", cfg.source, ": lora.targets select other layers "
+                "than the adapters in ", model_source, " have; hint: set lora.enabled to false to continue them");
+    spdlog::info("[lora] {}", describe_lora(o));
+  }
+  model_opts.lora = o;
+}
+
+void Trainer::Impl::init_new_heads(const std::vector<std::string>& names) {
+  // New heads: weights ~ N(0, initializer_range), biases 0 (transformers' _init_weights).
+  const double init_range = mcfg.raw.value("initializer_range", 0.02);
+  uint64_t salt = 0;
+  for (const std::string& name : names) {
+    Tensor& p = ps.param(name);
+    const bool bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+    const std::vector<double> v =
+        bias ? std::vector<double>(static_cast<size_t>(p.numel()), 0.0)
+             : model::normal_values(static_cast<uint64_t>(cfg.integer("train.seed")) * 1000003 + ++salt,
+                                    p.numel(), init_range);
+    p.copy_from(Tensor::from_doubles(v, p.shape(), DType::f32));
+    newly_initialized.push_back(name);
+  }
+  if (!newly_initialized.empty()) {
+    std::string list;
+    for (const auto& n : newly_initialized) list += (list.empty() ? "" : ", ") + n;
+    spdlog::warn("[model] newly initialised (not in the checkpoint): {}; train them before use", list);
+  }
 }
 
 void Trainer::Impl::setup_data() {

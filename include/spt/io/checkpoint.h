@@ -2,6 +2,8 @@
 //
 //   <dir>/config.json          the HF config, plus an "spt" object (spt's own settings)
 //   <dir>/model.safetensors    weights under HF names and layouts (transformers loads it)
+//   <dir>/spt_tensors.safetensors  tensors Hugging Face has no place for (LoRA
+//                              adapters; later routers, codebooks), under spt names
 //   <dir>/<tokenizer files>    copied (tokenizer.json, vocab.txt, merges.txt, ...)
 //   <dir>/trainer_state/       optimizer moments, scheduler, RNG, data position
 //   <dir>/spt_checkpoint.json  the completion marker, written last
@@ -32,7 +34,9 @@ struct CheckpointData {
   ModelConfig config;                                  // its raw JSON is written back
   ModelHead head = ModelHead::none;
   Json spt = Json::object();                           // spt's own settings -> config.json "spt"
-  std::vector<std::pair<std::string, Tensor>> params;  // spt names (param_specs order)
+  // spt names: those of the HF model (param_specs) go to model.safetensors, spt's
+  // own (spt_tensor_kind) to spt_tensors.safetensors; any other name is refused.
+  std::vector<std::pair<std::string, Tensor>> params;
   std::string tokenizer_dir;                           // copy tokenizer files from here ("" none)
   // trainer_state/: state.json (scheduler, RNG, data position...) and
   // tensors.safetensors (optimizer moments), written when non-empty.
@@ -49,6 +53,7 @@ struct LoadedCheckpoint {
   ModelHead head = ModelHead::none;
   Json spt;
   LoadedWeights weights;
+  std::vector<std::pair<std::string, Tensor>> spt_tensors;  // spt_tensors.safetensors (spt names)
   Json trainer_state;                    // null when absent
   std::string trainer_tensors_path;      // "" when absent
 };
@@ -59,9 +64,14 @@ LoadedCheckpoint load_checkpoint(const std::string& dir, DType dtype = DType::f3
 // True when `dir` holds a complete spt checkpoint marker.
 bool is_spt_checkpoint(const std::string& dir);
 
+// What kind of spt-only tensor `name` is ("LoRA adapter" for *.lora_A / *.lora_B),
+// or "" when it is not one (then it must be a parameter of the HF model).
+std::string spt_tensor_kind(const std::string& name);
+
 // Writes the Hugging Face folder of an spt checkpoint: config.json without the
 // "spt" object, model.safetensors (the checkpoint's dtype), tokenizer files.
-// `out_dir` must not exist or be empty.
-void export_hf(const std::string& checkpoint_dir, const std::string& out_dir);
+// `out_dir` must not exist or be empty. Returns one line per kind of tensor left
+// out (spt_tensors.safetensors: LoRA adapters ...), saying what and why.
+std::vector<std::string> export_hf(const std::string& checkpoint_dir, const std::string& out_dir);
 
 }  // namespace spt::io

@@ -10,6 +10,10 @@ namespace spt::model {
 
 struct ModelOptions {
   LoraOptions lora;  // adapters on linear layers (disabled by default)
+
+  // The "spt" object of a checkpoint's config.json: {"lora": {...}} when enabled.
+  void write_json(io::Json& spt) const;
+  static ModelOptions from_json(const io::Json& spt, const std::string& context);
 };
 
 }  // namespace spt::model

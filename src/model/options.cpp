@@ -1,0 +1,17 @@
+// ModelOptions in and out of a checkpoint's "spt" object.
+#include "spt/model/options.h"
+
+namespace spt::model {
+
+void ModelOptions::write_json(io::Json& spt) const {
+  if (lora.enabled) spt["lora"] = lora.to_json();
+}
+
+ModelOptions ModelOptions::from_json(const io::Json& spt, const std::string& context) {
+  ModelOptions o;
+  if (spt.is_object() && spt.contains("lora") && !spt["lora"].is_null())
+    o.lora = LoraOptions::from_json(spt["lora"], context);
+  return o;
+}
+
+}  // namespace spt::model

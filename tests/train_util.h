@@ -1,0 +1,134 @@
+// Helpers of the training tests: a tiny random BERT in the Hugging Face format
+// (with the committed cased WordPiece tokenizer), a small labelled TSV, a run
+// config, and running spt-finetune as a child process.
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "spt/io/json_util.h"
+#include "spt/io/model_config.h"
+#include "spt/io/safetensors.h"
+#include "spt/io/weight_map.h"
+#include "tests/test_paths.h"
+
+namespace spt::test {
+
+namespace fs = std::filesystem;
+
+inline fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("spt_test_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// A tiny BertModel in the Hugging Face format, vocabulary of the committed cased tokenizer.
+inline fs::path make_tiny_bert(const fs::path& root, double dropout) {
+  const fs::path dir = root / "tiny-bert";
+  fs::create_directories(dir);
+  const fs::path tok = test::fixtures_dir() / "tokenizers" / "bert_cased";
+  int64_t vocab = 0;
+  {
+    std::ifstream v(tok / "vocab.txt");
+    for (std::string line; std::getline(v, line);) ++vocab;
+  }
+  const io::Json j = {{"model_type", "bert"}, {"architectures", {"BertModel"}}, {"vocab_size", vocab},
+                      {"hidden_size", 32}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
+                      {"intermediate_size", 37}, {"max_position_embeddings", 64}, {"type_vocab_size", 2},
+                      {"hidden_dropout_prob", dropout}, {"attention_probs_dropout_prob", dropout},
+                      {"layer_norm_eps", 1e-12}, {"pad_token_id", 0}};
+  std::ofstream(dir / "config.json") << j.dump(2);
+  const io::ModelConfig cfg = io::parse_model_config(j, (dir / "config.json").string());
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> nd(0.0, 0.05);
+  std::vector<std::pair<std::string, Tensor>> params;
+  for (const io::ParamSpec& s : io::param_specs(cfg, io::ModelHead::none)) {
+    std::vector<double> v(static_cast<size_t>(shape_numel(s.shape)));
+    const bool norm_w = s.name.find("norm.weight") != std::string::npos;
+    for (double& x : v) x = norm_w ? 1.0 : nd(rng);
+    params.emplace_back(s.name, Tensor::from_doubles(v, s.shape, DType::f32));
+  }
+  io::write_safetensors((dir / "model.safetensors").string(),
+                        io::to_hf_tensors(cfg, io::ModelHead::none, params));
+  for (const char* f : {"vocab.txt", "tokenizer.json", "tokenizer_config.json"})
+    fs::copy_file(tok / f, dir / f, fs::copy_options::overwrite_existing);
+  return dir;
+}
+
+// A small sentiment-like TSV: label pos when a positive word wins.
+inline void make_data(const fs::path& file, int rows, uint64_t seed) {
+  const std::vector<std::string> pos = {"good", "great", "fine", "happy", "strong"};
+  const std::vector<std::string> neg = {"bad", "poor", "sad", "weak", "wrong"};
+  const std::vector<std::string> filler = {"the", "people", "of", "America", "and", "we", "will", "year"};
+  std::mt19937_64 rng(seed);
+  std::ofstream out(file);
+  out << "text\tlabel\n";
+  for (int r = 0; r < rows; ++r) {
+    const bool p = rng() % 2;
+    std::string text;
+    const int n = 3 + static_cast<int>(rng() % 9);
+    for (int i = 0; i < n; ++i) text += filler[rng() % filler.size()] + " ";
+    text += (p ? pos : neg)[rng() % 5];
+    out << text << "\t" << (p ? "pos" : "neg") << "\n";
+  }
+}
+
+inline io::Json run_config(const fs::path& model, const fs::path& data, const fs::path& out) {
+  return {{"model", {{"path", model.string()}}},
+          {"task", {{"type", "classification"}}},
+          {"data", {{"train", data.string()}, {"label_names", {"neg", "pos"}}}},
+          {"tokenizer", {{"max_length", 24}}},
+          {"train", {{"batch_size", 8}, {"max_steps", 30}, {"learning_rate", 1e-3}, {"seed", 7},
+                     {"warmup_steps", 3}}},
+          {"eval", {{"every_epoch", false}}},
+          {"output", {{"dir", out.string()}, {"save_best", false}}},
+          {"logging", {{"every_steps", 1}, {"level", "warn"}}}};
+}
+
+inline std::string write_config(const fs::path& path, const io::Json& j) {
+  std::ofstream(path) << j.dump(2);
+  return path.string();
+}
+
+inline std::vector<char> file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+inline pid_t spawn(const std::vector<std::string>& args) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+inline int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+inline std::vector<double> losses(const fs::path& metrics) {
+  std::vector<double> out;
+  std::ifstream in(metrics);
+  for (std::string line; std::getline(in, line);) {
+    const io::Json j = io::Json::parse(line);
+    if (j.at("type") == "train") out.push_back(j.at("loss").get<double>());
+  }
+  return out;
+}
+
+}  // namespace spt::test
