@@ -10,9 +10,11 @@
 #include <filesystem>
 #include <set>
 
+#include "spt/io/checkpoint.h"
 #include "spt/io/model_config.h"
 #include "spt/io/safetensors.h"
 #include "spt/model/model.h"
+#include "spt/model/options.h"
 #include "spt/model/peft.h"
 #include "tests/reference_util.h"
 #include "tests/test_paths.h"
@@ -163,5 +165,55 @@ TEST_CASE("export-peft writes PEFT's tensor names and reads back identically", "
     REQUIRE(back.tensors.size() == c.adapter.tensors.size());
     for (const auto& [n, t] : back.tensors) CHECK(max_abs_diff(t, ps.param(n)) == 0.0);
     fs::remove_all(out);
+  }
+}
+
+TEST_CASE("import-peft, export-peft and merge-lora round trips", "[lora][peft]") {
+  for (const std::string name : {"bert_cls", "bert_rslora", "bert_reg_loraonly", "gpt2_lm", "gpt2_cls"}) {
+    INFO(name);
+    const fs::path dir = fixtures_dir() / "reference" / ("lora_" + name);
+    const fs::path tmp = fs::temp_directory_path() / ("spt_test_peft_rt_" + name);
+    fs::remove_all(tmp);
+    // PEFT -> spt checkpoint: the model it holds gives PEFT's logits.
+    model::import_peft((dir / "adapter").string(), dir.string(), (tmp / "ckpt").string());
+    const io::LoadedCheckpoint lc = io::load_checkpoint((tmp / "ckpt").string());
+    const model::ModelOptions opts = model::ModelOptions::from_json(lc.spt, name);
+    REQUIRE(opts.lora.enabled);
+    ParameterStore ps(model::model_param_infos(lc.config, lc.head, opts), Device::cpu());
+    size_t loaded = 0;
+    for (const auto* list : {&lc.weights.params, &lc.spt_tensors})
+      for (const auto& [n, t] : *list) {
+        ps.param(n).copy_from(t);
+        ++loaded;
+      }
+    CHECK(loaded == ps.infos().size());
+    const auto net = model::make_model(lc.config, lc.head, ps, opts);
+    const io::SafetensorsReader ref((dir / "reference.safetensors").string());
+    CHECK(max_abs_diff(net->forward(batch_of(ref), model::StepContext{}), ref.load("logits")) <= 1e-4);
+
+    // spt checkpoint -> PEFT: PEFT's own file back, name for name, bit for bit.
+    model::export_peft((tmp / "ckpt").string(), (tmp / "peft").string());
+    const io::SafetensorsReader mine((tmp / "peft" / "adapter_model.safetensors").string());
+    const io::SafetensorsReader theirs((dir / "adapter" / "adapter_model.safetensors").string());
+    size_t compared = 0;
+    for (const io::TensorInfo& t : theirs.tensors()) {
+      if (t.name.find(".original_module.") != std::string::npos ||
+          t.name.find(".modules_to_save.") != std::string::npos)
+        continue;
+      INFO(t.name);
+      REQUIRE(mine.find(t.name) != nullptr);
+      CHECK(mine.load(t.name).to_doubles() == theirs.load(t.name).to_doubles());
+      ++compared;
+    }
+    CHECK(compared == mine.tensors().size());
+
+    // merge-lora -> a plain Hugging Face folder with merge_and_unload()'s logits.
+    model::merge_lora_checkpoint((tmp / "ckpt").string(), (tmp / "merged").string());
+    const io::ModelConfig mc = io::load_model_config((tmp / "merged" / "config.json").string());
+    ParameterStore mps(model::model_param_infos(mc, lc.head), Device::cpu());
+    load_hf(mps, mc, lc.head, tmp / "merged" / "model.safetensors");
+    const auto merged = model::make_model(mc, lc.head, mps);
+    CHECK(max_abs_diff(merged->forward(batch_of(ref), model::StepContext{}), ref.load("merged_logits")) <= 1e-4);
+    fs::remove_all(tmp);
   }
 }

@@ -5,6 +5,9 @@
 //   spt-convert import-hf HF_DIR OUT_DIR     a Hugging Face model folder -> spt checkpoint
 //   spt-convert export-hf CHECKPOINT OUT_DIR an spt checkpoint -> Hugging Face folder
 //   spt-convert bin-to-safetensors IN OUT    pytorch_model.bin -> .safetensors (same dtypes)
+//   spt-convert export-peft CHECKPOINT OUT_DIR   LoRA adapters -> a PEFT adapter folder
+//   spt-convert import-peft PEFT_DIR OUT_DIR --base HF_DIR   PEFT adapter + base -> spt checkpoint
+//   spt-convert merge-lora CHECKPOINT OUT_DIR    adapters folded in -> a plain Hugging Face folder
 //
 // Exit status 0 on success, 1 with a message on any error (malformed input included).
 #include <CLI/CLI.hpp>
@@ -20,6 +23,7 @@
 #include "spt/io/json_util.h"
 #include "spt/io/safetensors.h"
 #include "spt/io/tensor_reader.h"
+#include "spt/model/peft.h"
 
 using namespace spt;
 using namespace spt::io;
@@ -153,6 +157,18 @@ int main(int argc, char** argv) {
   auto* exp = app.add_subcommand("export-hf", "spt checkpoint -> Hugging Face folder");
   exp->add_option("CHECKPOINT", in, "spt checkpoint folder")->required();
   exp->add_option("OUT_DIR", out, "folder to write (new, empty, or an earlier export)")->required();
+  std::string base;
+  auto* xp = app.add_subcommand("export-peft", "spt LoRA checkpoint -> PEFT adapter folder");
+  xp->add_option("CHECKPOINT", in, "spt checkpoint trained with the lora section")->required();
+  xp->add_option("OUT_DIR", out, "adapter folder to write (new or empty)")->required();
+  auto* ip = app.add_subcommand("import-peft", "PEFT LoRA adapter + base model -> spt checkpoint");
+  ip->add_option("PEFT_DIR", in, "adapter folder (adapter_config.json, adapter_model.safetensors)")->required();
+  ip->add_option("OUT_DIR", out, "spt checkpoint folder to write")->required();
+  ip->add_option("--base", base, "the Hugging Face base model folder (default: the adapter's "
+                 "base_model_name_or_path when it is a local folder)");
+  auto* ml = app.add_subcommand("merge-lora", "spt LoRA checkpoint -> Hugging Face folder with merged weights");
+  ml->add_option("CHECKPOINT", in, "spt checkpoint trained with the lora section")->required();
+  ml->add_option("OUT_DIR", out, "folder to write (new or empty)")->required();
   auto* b2s = app.add_subcommand("bin-to-safetensors", "pytorch_model.bin -> .safetensors");
   b2s->add_option("IN", in, "torch.save file")->required();
   b2s->add_option("OUT", out, "safetensors file to write")->required();
@@ -165,8 +181,26 @@ int main(int argc, char** argv) {
     if (*ins) inspect(path);
     if (*imp) import_hf(in, out, head);
     if (*exp) {
-      export_hf(in, out);
+      for (const std::string& note : export_hf(in, out)) spdlog::warn("left out: {}", note);
       spdlog::info("wrote Hugging Face folder {}", out);
+    }
+    if (*xp) {
+      model::export_peft(in, out);
+      spdlog::info("wrote PEFT adapter {} (load: PeftModel.from_pretrained(base_model, \"{}\"))", out, out);
+    }
+    if (*ip) {
+      if (base.empty()) {
+        const Json c = read_json_file((fs::path(in) / "adapter_config.json").string(), "peft");
+        base = c.value("base_model_name_or_path", Json()).is_string() ? c["base_model_name_or_path"].get<std::string>() : "";
+        SPT_CHECK(!base.empty() && fs::is_directory(base), "[import-peft] ", in, ": give the base model folder "
+                  "with --base (the adapter names ", base.empty() ? "none" : "\"" + base + "\", not a local folder", ")");
+      }
+      model::import_peft(in, base, out);
+      spdlog::info("wrote spt checkpoint {} (base {}, adapter {})", out, base, in);
+    }
+    if (*ml) {
+      model::merge_lora_checkpoint(in, out);
+      spdlog::info("wrote Hugging Face folder {} with the LoRA adapters merged", out);
     }
     if (*b2s) bin_to_safetensors(in, out);
   } catch (const spt::Error& e) {

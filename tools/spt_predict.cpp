@@ -37,6 +37,8 @@ struct Loaded {
   io::ModelConfig cfg;
   io::Json spt = io::Json::object();
   io::LoadedWeights weights;
+  std::vector<std::pair<std::string, Tensor>> spt_tensors;  // LoRA adapters
+  model::ModelOptions opts;
 };
 
 Loaded load_model(const std::string& dir) {
@@ -48,6 +50,8 @@ Loaded load_model(const std::string& dir) {
     l.cfg = c.config;
     l.spt = c.spt;
     l.weights = std::move(c.weights);
+    l.spt_tensors = std::move(c.spt_tensors);
+    l.opts = model::ModelOptions::from_json(l.spt, "[predict] " + dir);
   } else {
     l.cfg = io::load_model_config(dir);
     SPT_CHECK(io::head_from_architectures(l.cfg) == io::ModelHead::sequence_classification, "[predict] ",
@@ -91,9 +95,10 @@ int main(int argc, char** argv) {
     const Device dev = device_from_name(device);
     Loaded l = load_model(model_dir);
     const std::vector<std::string> names = label_names(l);
-    ParameterStore ps(model::model_param_infos(l.cfg, io::ModelHead::sequence_classification), dev);
+    ParameterStore ps(model::model_param_infos(l.cfg, io::ModelHead::sequence_classification, l.opts), dev);
     for (const auto& [n, t] : l.weights.params) ps.param(n).copy_from(t);
-    auto net = model::make_model(l.cfg, io::ModelHead::sequence_classification, ps);
+    for (const auto& [n, t] : l.spt_tensors) ps.param(n).copy_from(t);
+    auto net = model::make_model(l.cfg, io::ModelHead::sequence_classification, ps, l.opts);
     const auto tok = tokenize::load_tokenizer(model_dir);
 
     // Read the data.

@@ -196,6 +196,18 @@ LoadedCheckpoint load_checkpoint(const std::string& dir, DType dtype) {
   return c;
 }
 
+void write_hf_folder(const std::string& out_dir, const ModelConfig& config, ModelHead head,
+                     const std::vector<std::pair<std::string, Tensor>>& params, const std::string& tokenizer_dir) {
+  const auto hf = to_hf_tensors(config, head, params);  // checks every name first
+  // Never replaces a non-empty folder: it could be the model the checkpoint came from.
+  AtomicDir out(out_dir, "export", [](const std::string&) { return false; });
+  const fs::path tmp = out.path();
+  write_json_file((tmp / "config.json").string(), hf_config_json(config, head, nullptr));
+  write_safetensors((tmp / "model.safetensors").string(), hf, kHfMetadata);
+  copy_tokenizer(tokenizer_dir, tmp.string());
+  out.commit();
+}
+
 std::vector<std::string> export_hf(const std::string& checkpoint_dir, const std::string& out_dir) {
   check_marker(checkpoint_dir);
   const ModelConfig config = load_model_config(checkpoint_dir);
@@ -208,14 +220,7 @@ std::vector<std::string> export_hf(const std::string& checkpoint_dir, const std:
   const LoadedWeights w = load_weights(config, reader, head, file_float_dtype(reader));
   SPT_CHECK(w.newly_initialized.empty(), "[export] ", checkpoint_dir, " lacks ",
             w.newly_initialized.front(), "; hint: the checkpoint is incomplete");
-  // Never replaces a non-empty folder: it could be the model the checkpoint came from.
-  AtomicDir out(out_dir, "export", [](const std::string&) { return false; });
-  const fs::path tmp = out.path();
-  write_json_file((tmp / "config.json").string(), hf_config_json(config, head, nullptr));
-  write_safetensors((tmp / "model.safetensors").string(), to_hf_tensors(config, head, w.params),
-                    kHfMetadata);
-  copy_tokenizer(checkpoint_dir, tmp.string());
-  out.commit();
+  write_hf_folder(out_dir, config, head, w.params, checkpoint_dir);
   // What the Hugging Face folder cannot hold, by kind.
   std::vector<std::string> left_out;
   if (fs::is_regular_file(fs::path(checkpoint_dir) / kSptTensorsFile)) {

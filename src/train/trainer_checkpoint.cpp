@@ -52,6 +52,7 @@ void Trainer::Impl::save(const std::string& dir, bool with_trainer_state) {
            {"max_length", cfg.integer("tokenizer.max_length")}, {"attention", "dense"}, {"ffn", "dense"}};
   if (glue) d.spt["glue_task"] = cfg.str("task.glue_task");
   model_opts.write_json(d.spt);
+  d.spt["base_model"] = base_model;
   for (const ParamInfo& p : ps.infos()) d.params.emplace_back(p.name, ps.param(p.name));
   if (fs::is_directory(tokenizer_dir)) d.tokenizer_dir = tokenizer_dir;
   if (with_trainer_state) {

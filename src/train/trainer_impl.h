@@ -40,6 +40,7 @@ struct Trainer::Impl {
   std::unique_ptr<model::Model> net;
   std::vector<std::string> newly_initialized;
   model::ModelOptions model_opts;  // LoRA (saved in checkpoints)
+  std::string base_model;          // the Hugging Face model the run started from
   std::string tokenizer_dir;
 
   // Data.

@@ -76,8 +76,10 @@ void Trainer::Impl::setup_model() {
     weights = std::move(lc.weights);
     extra = std::move(lc.spt_tensors);
     ckpt_lora = model::ModelOptions::from_json(lc.spt, "[model] " + model_source).lora;
+    base_model = lc.spt.value("base_model", model_source);
   } else {
     mcfg = io::load_model_config(model_source);
+    base_model = model_source;
   }
   if (head == io::ModelHead::sequence_classification) {
     if (!from_spt && mcfg.num_labels != num_labels && io::head_from_architectures(mcfg) == head)

@@ -64,6 +64,12 @@ LoadedCheckpoint load_checkpoint(const std::string& dir, DType dtype = DType::f3
 // True when `dir` holds a complete spt checkpoint marker.
 bool is_spt_checkpoint(const std::string& dir);
 
+// Writes a Hugging Face folder (config.json without "spt", model.safetensors,
+// tokenizer files copied from `tokenizer_dir`) from spt-named parameters of the
+// HF model; `out_dir` must not exist or be empty.
+void write_hf_folder(const std::string& out_dir, const ModelConfig& config, ModelHead head,
+                     const std::vector<std::pair<std::string, Tensor>>& params, const std::string& tokenizer_dir);
+
 // What kind of spt-only tensor `name` is ("LoRA adapter" for *.lora_A / *.lora_B),
 // or "" when it is not one (then it must be a parameter of the HF model).
 std::string spt_tensor_kind(const std::string& name);

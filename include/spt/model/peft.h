@@ -49,3 +49,19 @@ void write_peft_adapter(const std::string& dir, const io::ModelConfig& cfg, io::
 void merge_lora(std::vector<std::pair<std::string, Tensor>>& params, const LoraOptions& opts);
 
 }  // namespace spt::model
+
+namespace spt::model {
+
+// spt-convert's LoRA commands (docs/lora.md).
+// export-peft: the adapters (and head, trained biases) of an spt LoRA checkpoint
+// as a PEFT adapter folder that PeftModel.from_pretrained(base, out_dir) loads.
+void export_peft(const std::string& checkpoint_dir, const std::string& out_dir);
+// import-peft: a PEFT adapter on a Hugging Face base model folder -> an spt
+// checkpoint (base + adapters) that spt-predict runs and training continues from.
+// The head (and num_labels) come from the adapter's task type and classifier.
+void import_peft(const std::string& peft_dir, const std::string& base_dir, const std::string& out_dir);
+// merge-lora: a plain Hugging Face folder with every adapter folded into its
+// weight (W + s B A), as PEFT's merge_and_unload() computes it.
+void merge_lora_checkpoint(const std::string& checkpoint_dir, const std::string& out_dir);
+
+}  // namespace spt::model
