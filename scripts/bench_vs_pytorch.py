@@ -7,7 +7,9 @@ fp32 on the CPU, the same thread count; 1 warm-up step, then N timed steps.
 Each side runs in its own process; peak memory is that process's peak resident
 set size (ru_maxrss). Prints a table and the ratios spt / PyTorch.
 
-  .cache/venv/bin/python scripts/bench_vs_pytorch.py [--steps 30] [--threads 2]
+  .cache/venv/bin/python scripts/bench_vs_pytorch.py [--steps 30] [--threads 2] [--seq 128] [--lora 8]
+With --lora R: spt LoRA vs PyTorch + transformers + PEFT LoRA (same adapters), and
+spt full fine-tuning on the same shapes.
 (needs the reference env: bash scripts/setup_reference_env.sh; the build: build/spt-bench;
  the model: bash scripts/fetch_minilm.sh)
 """
@@ -22,14 +24,24 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def torch_side(model_dir, batch, seq, steps, threads):
+def torch_side(model_dir, batch, seq, steps, threads, lora):
     import torch
     from transformers import BertForSequenceClassification
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = BertForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+    impl = "pytorch"
+    if lora > 0:
+        # What a PEFT user writes for the same adapters: every attention and FFN
+        # linear layer ("output.dense" matches attention.output.dense too), the
+        # classifier trained in full (SEQ_CLS), the rest frozen.
+        from peft import LoraConfig, get_peft_model, __version__ as peft_version
+        cfg = LoraConfig(task_type="SEQ_CLS", r=lora, lora_alpha=2 * lora, lora_dropout=0.05,
+                         target_modules=["query", "key", "value", "intermediate.dense", "output.dense"])
+        model = get_peft_model(model, cfg)
+        impl = f"pytorch+peft {peft_version}"
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-5, weight_decay=0.01)
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(1000, 21000, (batch, seq), generator=g)
     mask = torch.ones_like(ids)
@@ -38,7 +50,7 @@ def torch_side(model_dir, batch, seq, steps, threads):
     def step():
         out = model(input_ids=ids, attention_mask=mask, labels=labels)
         out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
 
@@ -48,7 +60,7 @@ def torch_side(model_dir, batch, seq, steps, threads):
         step()
     sec = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"impl": "pytorch", "tokens_per_s": batch * seq * steps / sec,
+    print(json.dumps({"impl": impl, "tokens_per_s": batch * seq * steps / sec,
                       "step_ms": 1000 * sec / steps, "peak_rss_mib": rss, "steps": steps,
                       "batch": batch, "seq": seq, "torch": torch.__version__}))
 
@@ -67,25 +79,43 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--spt-bench", default=os.path.join(ROOT, "build", "spt-bench"))
+    ap.add_argument("--lora", type=int, default=0,
+                    help="LoRA rank (alpha 2r, dropout 0.05, all attention and FFN linear layers): spt LoRA "
+                         "vs PyTorch + PEFT LoRA, plus spt full fine-tuning on the same shapes")
     ap.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.torch_only:
-        torch_side(a.model, a.batch, a.seq, a.steps, a.threads)
+        torch_side(a.model, a.batch, a.seq, a.steps, a.threads, a.lora)
         return
     env = dict(os.environ, SPT_NUM_THREADS=str(a.threads), OMP_NUM_THREADS=str(a.threads))
-    spt = run([a.spt_bench, "--train-model", a.model, "--batch", str(a.batch), "--seq", str(a.seq),
-               "--steps", str(a.steps)], env)
+
+    def spt_run(lora):
+        r = run([a.spt_bench, "--train-model", a.model, "--batch", str(a.batch), "--seq", str(a.seq),
+                 "--steps", str(a.steps), "--lora", str(lora)], env)
+        r["impl"] = f"spt LoRA r={lora}" if lora else "spt full fine-tuning"
+        return r
+
+    spt = spt_run(a.lora)
     pt = run([sys.executable, os.path.abspath(__file__), "--torch-only", "--model", a.model,
               "--batch", str(a.batch), "--seq", str(a.seq), "--steps", str(a.steps),
-              "--threads", str(a.threads)], env)
+              "--threads", str(a.threads), "--lora", str(a.lora)], env)
+    rows = [spt, pt]
+    if a.lora:
+        rows.append(spt_run(0))
     print(f"MiniLM-L6 + classifier, batch {a.batch}, seq {a.seq}, {a.steps} steps, fp32 CPU, {a.threads} threads")
     print("| impl | tokens/s | ms/step | peak RSS (MiB) |")
     print("|---|---|---|---|")
-    for r in (spt, pt):
+    for r in rows:
         print(f"| {r['impl']} | {r['tokens_per_s']:.0f} | {r['step_ms']:.0f} | {r['peak_rss_mib']:.0f} |")
-    print(f"| spt / PyTorch | {spt['tokens_per_s'] / pt['tokens_per_s']:.2f}x | | "
+    print(f"| spt / {pt['impl']} | {spt['tokens_per_s'] / pt['tokens_per_s']:.2f}x | | "
           f"{spt['peak_rss_mib'] / pt['peak_rss_mib']:.2f}x |")
-    print(f"(torch {pt.get('torch')}; goal: throughput >= 1.0x, memory <= 0.8x)")
+    if a.lora:
+        full = rows[2]
+        print(f"| spt LoRA / spt full | {spt['tokens_per_s'] / full['tokens_per_s']:.2f}x | | "
+              f"{spt['peak_rss_mib'] / full['peak_rss_mib']:.2f}x |")
+        print(f"(torch {pt.get('torch')}; goal: >= 1.5x PyTorch + PEFT throughput at <= 0.6x its memory)")
+    else:
+        print(f"(torch {pt.get('torch')}; goal: throughput >= 1.0x, memory <= 0.8x)")
 
 
 if __name__ == "__main__":

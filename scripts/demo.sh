@@ -6,12 +6,18 @@
 #   bash scripts/demo.sh                      # everything
 #   SPT_SKIP_DEPS=1 bash scripts/demo.sh      # skip apt-get (deps already installed)
 #   bash scripts/demo.sh --set train.epochs=2 # extra arguments go to spt-finetune
+#   bash scripts/demo.sh --lora               # the LoRA demo (configs/demo_spam_lora.json)
 #
 # Environment: SPT_ASSETS (folder holding spamassassin.tar.xz, default ../shared/data),
 # SPT_CACHE (default .cache), SPT_BUILD_DIR (default build-cpu, or build with a GPU), SPT_JOBS (default 2),
 # SPT_CMAKE_ARGS (extra CMake arguments), SPT_NUM_THREADS (CPU threads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+CONFIG=configs/demo_spam.json
+if [[ "${1:-}" == "--lora" ]]; then
+  CONFIG=configs/demo_spam_lora.json
+  shift
+fi
 ROOT=$(pwd -P)
 
 DEMO_START=$(date +%s)
@@ -68,7 +74,7 @@ fi
 
 # Where the run goes: configs/demo_spam.json says runs/demo_spam; a --set output.dir=...
 # among the arguments overrides it (relative: against configs/, as spt-finetune does).
-OUT_DIR=runs/demo_spam
+OUT_DIR=runs/$(basename "$CONFIG" .json)
 prev=
 for a in "$@"; do
   case "$prev$a" in
@@ -79,7 +85,7 @@ for a in "$@"; do
   if [[ "$a" == "--set" ]]; then prev=--set; else prev=; fi
 done
 
-"$BUILD_DIR"/spt-finetune --config configs/demo_spam.json ${EXTRA[@]+"${EXTRA[@]}"} "$@"
+"$BUILD_DIR"/spt-finetune --config "$CONFIG" ${EXTRA[@]+"${EXTRA[@]}"} "$@"
 phase_done "fine-tune (spt-finetune)"
 
 echo "[demo] total: $(($(date +%s) - DEMO_START)) s"

@@ -96,6 +96,23 @@ void run(Device dev, const Dims& d, int iters) {
     b.row("linear", shp({N, C}) + "->" + std::to_string(F), "fwd", b.time([&] { ops::linear_forward(y, x, w, bias); }), fl, true);
     b.row("linear", shp({N, C}) + "->" + std::to_string(F), "bwd", b.time([&] { ops::linear_backward(dx, dw, db, dy, x, w); }), 2 * fl, true);
   }
+  {  // LoRA linear (r = 8, dropout 0.05) on the FFN up-projection, frozen base: dW skipped
+    const int64_t r = 8;
+    Tensor x = randn({N, C}, dev, 31), w = randn({F, C}, dev, 32, 0.02), bias = randn({F}, dev, 33);
+    Tensor a = randn({r, C}, dev, 34, 0.05), bm = randn({F, r}, dev, 35, 0.05);
+    Tensor y, u, dx, dw, dbias, da = Tensor::zeros({r, C}, DType::f32, dev), dbm = Tensor::zeros({F, r}, DType::f32, dev);
+    ops::LoraParams lp;
+    lp.scale = 2.f;
+    lp.dropout = {0.05f, 5, 6};
+    ops::lora_linear_forward(y, u, x, w, bias, a, bm, lp);
+    Tensor dy = randn({N, F}, dev, 36);
+    const double fl = 2.0 * N * C * F + 2.0 * N * r * (C + F);
+    const std::string s = shp({N, C}) + "->" + std::to_string(F) + " r=8";
+    b.row("lora_linear", s, "fwd", b.time([&] { ops::lora_linear_forward(y, u, x, w, bias, a, bm, lp); }), fl, true);
+    b.row("lora_linear", s, "bwd", b.time([&] {
+      ops::lora_linear_backward(dx, dw, dbias, da, dbm, dy, x, w, a, bm, u, lp);
+    }), fl + 4.0 * N * r * (C + F), true);
+  }
   {  // dense attention
     Tensor q = randn({d.B, d.T, C}, dev, 5), k = randn({d.B, d.T, C}, dev, 6), v = randn({d.B, d.T, C}, dev, 7);
     std::vector<int64_t> m(static_cast<size_t>(d.B * d.T), 1);
@@ -199,16 +216,27 @@ void run_gemm(Device dev, int iters) {
 // Fine-tuning throughput of a real model: a Hugging Face folder with a fresh
 // 2-label classification head, random token ids (fixed seed), full-length
 // sequences, dropout on, AdamW; prints training tokens/s and peak memory.
-void run_train(const std::string& model_dir, Device dev, int64_t B, int64_t T, int steps) {
+// With lora_rank > 0: LoRA (alpha = 2r, dropout 0.05) on every attention and
+// FFN linear layer, the base frozen, as configs/demo_spam_lora.json trains.
+void run_train(const std::string& model_dir, Device dev, int64_t B, int64_t T, int steps, int64_t lora_rank) {
   io::ModelConfig cfg = io::load_model_config(model_dir);
   cfg.num_labels = 2;
   const io::ModelHead head = io::ModelHead::sequence_classification;
-  ParameterStore ps(model::model_param_infos(cfg, head), dev);
+  model::ModelOptions opts;
+  if (lora_rank > 0) {
+    opts.lora.enabled = true;
+    opts.lora.rank = lora_rank;
+    opts.lora.alpha = 2.0 * static_cast<double>(lora_rank);
+    opts.lora.dropout = 0.05;
+    opts.lora.targets = {"all-linear"};
+  }
+  ParameterStore ps(model::model_param_infos(cfg, head, opts), dev);
   const auto reader = io::open_tensors(model_dir);
   const io::LoadedWeights w = io::load_weights(cfg, *reader, head);
   for (const auto& [name, t] : w.params) ps.param(name).copy_from(t);
   for (const std::string& name : w.newly_initialized) ps.param(name).copy_from(randn(ps.param(name).shape(), Device::cpu(), 3, 0.02));
-  auto net = model::make_model(cfg, head, ps);
+  if (opts.lora.enabled) model::init_lora(ps, opts.lora, 42);
+  auto net = model::make_model(cfg, head, ps, opts);
   std::mt19937_64 rng(1);
   std::vector<int64_t> ids(static_cast<size_t>(B * T)), labels(static_cast<size_t>(B));
   for (auto& x : ids) x = static_cast<int64_t>(1000 + rng() % 20000);
@@ -242,10 +270,12 @@ void run_train(const std::string& model_dir, Device dev, int64_t B, int64_t T, i
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   std::printf("{\"impl\": \"spt\", \"tokens_per_s\": %.1f, \"step_ms\": %.1f, \"peak_rss_mib\": %.1f, "
-              "\"peak_tensor_mib\": %.1f, \"steps\": %d, \"batch\": %lld, \"seq\": %lld}\n",
+              "\"peak_tensor_mib\": %.1f, \"steps\": %d, \"batch\": %lld, \"seq\": %lld, "
+              "\"lora_rank\": %lld, \"trainable\": %lld}\n",
               static_cast<double>(B * T * steps) / sec, 1000.0 * sec / steps, u.ru_maxrss / 1024.0,
               default_allocator(dev).stats().peak / 1048576.0, steps, static_cast<long long>(B),
-              static_cast<long long>(T));
+              static_cast<long long>(T), static_cast<long long>(lora_rank),
+              static_cast<long long>(ps.num_trainable()));
 }
 
 }  // namespace
@@ -264,11 +294,14 @@ int main(int argc, char** argv) {
   int steps = 30;
   app.add_option("--train-model", train_model, "time fine-tuning steps of this Hugging Face model folder instead");
   app.add_option("--steps", steps, "timed training steps (--train-model)")->check(CLI::PositiveNumber);
+  int64_t lora_rank = 0;
+  app.add_option("--lora", lora_rank, "--train-model: LoRA of this rank on every attention and FFN linear layer "
+                 "(alpha 2r, dropout 0.05), base frozen; 0 = full fine-tuning")->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
   try {
     init_threads();
     if (!train_model.empty()) {
-      run_train(train_model, device_from_name(device), d.B, d.T, steps);
+      run_train(train_model, device_from_name(device), d.B, d.T, steps, lora_rank);
       return 0;
     }
     spdlog::info("{}", runtime_summary());

@@ -173,6 +173,10 @@ void BertEncoder::backward(const Tensor& d_pooled, const Tensor& d_hidden) {
     ops::embedding_backward(flat, d_first, m.first_rows);  // scatter into token 0
   }
   for (size_t l = m.layers.size(); l-- > 0;) dh = m.layers[l].backward(dh);
+  // Nothing to train below the layers (a frozen base under LoRA): stop here.
+  if (!m.dword.defined() && !m.dtype.defined() && !m.dpos.defined() && !m.ln_emb.dw.defined() &&
+      !m.ln_emb.db.defined())
+    return;
   Tensor d_h, d_sum;
   ops::dropout_backward(d_h, dh, m.d_emb);
   ln_backward(d_sum, m.ln_emb, d_h, m.emb_sum, m.s_emb);

@@ -141,6 +141,7 @@ void Gpt2Decoder::backward(const Tensor& d_hidden) {
   Tensor dh;
   ln_backward(dh, m.ln_f, d_hidden, m.h_final_in, m.s_f);
   for (size_t l = m.blocks.size(); l-- > 0;) dh = m.blocks[l].backward(dh);
+  if (!m.dwte.defined() && !m.dwpe.defined()) return;  // frozen embeddings (LoRA)
   Tensor d_emb;
   ops::dropout_backward(d_emb, dh, m.d_emb);
   if (m.dwte.defined()) ops::embedding_backward(m.dwte, d_emb, m.ids);

@@ -142,8 +142,9 @@ RunSummary Trainer::train(const std::string& resume) {
   Allocator& alloc = default_allocator(m.device);
   alloc.reset_peak();
 
-  spdlog::info("training: {} steps from step {}, {} examples, batch {} ({} x {})", m.total_steps, m.step,
-               m.train_data.size(), m.micro_batch * m.accum, m.micro_batch, m.accum);
+  spdlog::info("training: {} steps from step {}, {} examples, batch {} ({} x {}); {} of {} parameters trainable{}",
+               m.total_steps, m.step, m.train_data.size(), m.micro_batch * m.accum, m.micro_batch, m.accum,
+               m.ps.num_trainable(), m.ps.num_params(), m.model_opts.lora.enabled ? " (LoRA)" : "");
   const auto t_start = Clock::now();
   auto t_log = t_start;
   double loss_acc = 0;
@@ -275,8 +276,14 @@ RunSummary Trainer::train(const std::string& resume) {
   if (prof::enabled())
     spdlog::info("time per op over the whole run (SPT_PROFILE; wall time {:.1f} s):\n{}", sum.seconds,
                  prof::table());
+  const double peak_mib = static_cast<double>(alloc.stats().peak) / 1048576.0;
+  spdlog::info("done: {} steps in {:.1f} s; {} of {} parameters trained; peak tensor memory {:.0f} MiB, "
+               "peak RSS {:.0f} MiB", sum.steps, sum.seconds, m.ps.num_trainable(), m.ps.num_params(), peak_mib,
+               peak_rss_mib());
   m.log_json({{"type", "summary"}, {"steps", sum.steps}, {"metric", sum.metric}, {"best", sum.best_metric},
-              {"best_step", sum.best_step}, {"seconds", sum.seconds}, {"final_model", sum.final_model}});
+              {"best_step", sum.best_step}, {"seconds", sum.seconds}, {"final_model", sum.final_model},
+              {"trainable_params", m.ps.num_trainable()}, {"total_params", m.ps.num_params()},
+              {"peak_tensor_mib", peak_mib}, {"peak_rss_mib", peak_rss_mib()}});
   return sum;
 }
 

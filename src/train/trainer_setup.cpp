@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <random>
 
@@ -50,6 +51,12 @@ model::LoraOptions lora_from_config(const ResolvedConfig& cfg) {
   SPT_CHECK(!o.enabled || o.alpha > 0, "[config] ", cfg.source, ": lora.alpha must be > 0, got ", o.alpha,
             "; hint: PEFT's default is lora.alpha = lora.rank (scale 1)");
   return o;
+}
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
 }
 
 std::string describe_lora(const model::LoraOptions& o) {
@@ -340,7 +347,16 @@ std::string Trainer::Impl::plan() const {
   const double bytes_train = static_cast<double>(ps.num_trainable()) * 4 * 3;  // grads + 2 moments
   std::string s;
   s += str_cat("model:       ", model_source, " (", mcfg.model_type, ", ", io::hf_architecture(mcfg, head), ")\n");
-  s += str_cat("parameters:  ", ps.num_params(), " total, ", ps.num_trainable(), " trainable\n");
+  s += str_cat("parameters:  ", ps.num_params(), " total, ", ps.num_trainable(), " trainable (",
+               fixed(100.0 * static_cast<double>(ps.num_trainable()) / static_cast<double>(ps.num_params()), 2),
+               "%), ", ps.num_params() - ps.num_trainable(), " frozen\n");
+  if (model_opts.lora.enabled) {
+    int64_t adapter = 0;
+    for (const ParamInfo& p : ps.infos())
+      if (!io::spt_tensor_kind(p.name).empty()) adapter += shape_numel(p.shape);
+    s += str_cat("lora:        ", describe_lora(model_opts.lora), "; ", adapter, " adapter parameters; ",
+                 "base frozen (no gradients, no AdamW moments)\n");
+  }
   if (!newly_initialized.empty()) s += str_cat("new heads:   ", newly_initialized.size(), " tensors initialised\n");
   s += str_cat("task:        ", cfg.str("task.type"), glue ? " " + cfg.str("task.glue_task") : std::string(),
                num_labels > 0 ? str_cat(", ", num_labels, " label(s)") : std::string(), "\n");
@@ -351,7 +367,9 @@ std::string Trainer::Impl::plan() const {
                " = ", micro_batch, " x ", accum, " accumulation), warmup ", schedule.warmup, "\n");
   s += str_cat("metric:      ", metric, greater_is_better ? " (higher is better)" : " (lower is better)", "\n");
   s += str_cat("memory est.: ", static_cast<int64_t>((bytes_params + bytes_train) / 1048576.0),
-               " MiB for parameters, gradients and AdamW moments, plus activations\n");
+               " MiB for parameters (", static_cast<int64_t>(bytes_params / 1048576.0),
+               "), gradients and AdamW moments (", static_cast<int64_t>(bytes_train / 1048576.0),
+               "), plus activations\n");
   s += str_cat("output:      ", out_dir, "\n");
   return s;
 }
