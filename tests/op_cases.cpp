@@ -111,15 +111,39 @@ void add_lora(std::vector<OpCase>& cases, Shape xs, int64_t out, int64_t r, bool
   ops::LoraParams lp;
   lp.scale = 1.75f;
   lp.dropout = {p, 1234, 77};
-  auto u = std::make_shared<Tensor>();
+  auto u = std::make_shared<Tensor>(), mask = std::make_shared<Tensor>();
   c.forward = [=](const Tensors& in) {
     Tensor y;
-    ops::lora_linear_forward(y, *u, in[0], in[1], bias ? in[4] : Tensor(), in[2], in[3], lp);
+    ops::lora_linear_forward(y, *u, *mask, in[0], in[1], bias ? in[4] : Tensor(), in[2], in[3], lp);
     return Tensors{y};
   };
   c.backward = [=](const Tensors& in, const Tensors& d, Tensors& g) {
     Tensor db = bias ? g[4] : Tensor();
-    ops::lora_linear_backward(g[0], g[1], db, g[2], g[3], d[0], in[0], in[1], in[2], in[3], *u, lp);
+    ops::lora_linear_backward(g[0], g[1], db, g[2], g[3], d[0], in[0], in[1], in[2], in[3], *u, *mask, lp);
+  };
+  cases.push_back(std::move(c));
+}
+
+// Dropout with the mask kept as bits: forward must equal plain dropout (the same
+// Philox mask) and backward (applying the bits) its transpose.
+void add_dropout_bits(std::vector<OpCase>& cases, Shape xs, float p) {
+  OpCase c;
+  c.op = "dropout_bits";
+  c.name = "dropout_bits x" + dims(xs) + " p=" + std::to_string(p);
+  c.inputs = {act_in("x", xs)};
+  const DropoutParams dp{p, 4242, (uint64_t{5} << 32) | 17};
+  auto bits = std::make_shared<Tensor>();
+  c.forward = [=](const Tensors& in) {
+    Tensor y, plain;
+    *bits = Tensor();
+    ops::dropout_forward_bits(y, *bits, in[0], dp);
+    ops::dropout_forward(plain, in[0], dp);
+    // The mask of the bits is exactly the regenerated one.
+    SPT_CHECK(y.to_doubles() == plain.to_doubles(), "[dropout_bits] differs from dropout_forward");
+    return Tensors{y};
+  };
+  c.backward = [=](const Tensors&, const Tensors& d, Tensors& g) {
+    ops::dropout_apply_bits(g[0], d[0], *bits, dp.p);
   };
   cases.push_back(std::move(c));
 }
@@ -401,6 +425,9 @@ std::vector<OpCase> build_cases() {
   add_softmax(cases, {2, 2, 5, 13}, {13, 7}, true, 1.0f);  // Tq < Tk, causal + padding
   add_dropout(cases, {7, 37}, 0.1f);
   add_dropout(cases, {1, 13}, 0.5f);
+  add_dropout_bits(cases, {7, 37}, 0.1f);    // 259 elements: a partial last word and group
+  add_dropout_bits(cases, {3, 64}, 0.5f);    // whole groups
+  add_dropout_bits(cases, {1, 33}, 0.25f);   // one element in the second word
   add_residual(cases, {3, 13});
   add_attention(cases, {2, 13, 13, 2, 64, {13, 6}, false, 0.f});
   add_attention(cases, {1, 37, 37, 1, 80, {}, true, 0.f});
@@ -424,12 +451,5 @@ const std::vector<OpCase>& op_cases() {
   return cases;
 }
 
-const std::vector<std::string>& required_ops() {
-  static const std::vector<std::string> ops = {
-      "linear",    "lora_linear", "embedding", "layernorm",     "gelu", "gelu_tanh", "relu",
-      "silu",      "tanh",      "softmax",   "dropout",       "residual", "attention", "cross_entropy",
-      "mse",       "adamw",     "clip_grad_norm"};
-  return ops;
-}
 
 }  // namespace spt::test

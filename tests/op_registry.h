@@ -45,10 +45,8 @@ struct OpCase {
   int max_checked = 48;  // elements checked per differentiable input
 };
 
-// All cases, built once.
+// All cases, built once; their op keys must be exactly spt::ops::op_names().
 const std::vector<OpCase>& op_cases();
-// The op keys the registry must cover (the op library of the foundation issue).
-const std::vector<std::string>& required_ops();
 
 // Value generators.
 std::function<std::vector<double>(Rng&, int64_t)> uniform(double lo, double hi);

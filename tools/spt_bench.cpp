@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <functional>
 #include <random>
+#include <set>
 #include <spdlog/spdlog.h>
 
+#include "spt/core/error.h"
 #include "spt/core/profile.h"
 #include "spt/core/runtime.h"
 #include "spt/io/model_config.h"
@@ -18,6 +20,7 @@
 #include "spt/model/model.h"
 #include "spt/ops/optim.h"
 #include <sys/resource.h>
+#include "spt/ops/op_list.h"
 #include "spt/ops/ops.h"
 
 using namespace spt;
@@ -62,13 +65,23 @@ class Bench {
   // `work` is FLOPs (rate in GFLOP/s) or bytes moved (rate in GB/s).
   void row(const std::string& op, const std::string& shape, const char* pass, double ms,
            double work, bool flops) {
+    if (op != "gemm") covered_.insert(op);
     std::printf("| %-14s | %-28s | %-3s | %9.3f | %9.1f %-6s |\n", op.c_str(), shape.c_str(), pass,
                 ms, work / (ms * 1e6), flops ? "GFLOP/s" : "GB/s");
+  }
+
+  // Ops of the op list (spt/ops/op_list.h) without a benchmark row.
+  std::vector<std::string> missing() const {
+    std::vector<std::string> out;
+    for (const std::string& op : ops::op_names())
+      if (!covered_.count(op)) out.push_back(op);
+    return out;
   }
 
  private:
   Device dev_;
   int iters_;
+  std::set<std::string> covered_;
 };
 
 std::string shp(std::initializer_list<int64_t> s) {
@@ -80,6 +93,7 @@ std::string shp(std::initializer_list<int64_t> s) {
   return o + ")";
 }
 
+// Every op of the op list at BERT-base shapes; throws when one has no row.
 void run(Device dev, const Dims& d, int iters) {
   Bench b(dev, iters);
   const int64_t N = d.N(), C = d.C, F = d.F;
@@ -100,17 +114,17 @@ void run(Device dev, const Dims& d, int iters) {
     const int64_t r = 8;
     Tensor x = randn({N, C}, dev, 31), w = randn({F, C}, dev, 32, 0.02), bias = randn({F}, dev, 33);
     Tensor a = randn({r, C}, dev, 34, 0.05), bm = randn({F, r}, dev, 35, 0.05);
-    Tensor y, u, dx, dw, dbias, da = Tensor::zeros({r, C}, DType::f32, dev), dbm = Tensor::zeros({F, r}, DType::f32, dev);
+    Tensor y, u, mask, dx, dw, dbias, da = Tensor::zeros({r, C}, DType::f32, dev), dbm = Tensor::zeros({F, r}, DType::f32, dev);
     ops::LoraParams lp;
     lp.scale = 2.f;
     lp.dropout = {0.05f, 5, 6};
-    ops::lora_linear_forward(y, u, x, w, bias, a, bm, lp);
+    ops::lora_linear_forward(y, u, mask, x, w, bias, a, bm, lp);
     Tensor dy = randn({N, F}, dev, 36);
     const double fl = 2.0 * N * C * F + 2.0 * N * r * (C + F);
     const std::string s = shp({N, C}) + "->" + std::to_string(F) + " r=8";
-    b.row("lora_linear", s, "fwd", b.time([&] { ops::lora_linear_forward(y, u, x, w, bias, a, bm, lp); }), fl, true);
+    b.row("lora_linear", s, "fwd", b.time([&] { ops::lora_linear_forward(y, u, mask, x, w, bias, a, bm, lp); }), fl, true);
     b.row("lora_linear", s, "bwd", b.time([&] {
-      ops::lora_linear_backward(dx, dw, dbias, da, dbm, dy, x, w, a, bm, u, lp);
+      ops::lora_linear_backward(dx, dw, dbias, da, dbm, dy, x, w, a, bm, u, mask, lp);
     }), fl + 4.0 * N * r * (C + F), true);
   }
   {  // dense attention
@@ -139,7 +153,9 @@ void run(Device dev, const Dims& d, int iters) {
     b.row("layernorm", shp({N, C}), "fwd", b.time([&] { ops::layernorm_forward(y, saved, x, w, bias, 1e-12f); }), bytes, false);
     b.row("layernorm", shp({N, C}), "bwd", b.time([&] { ops::layernorm_backward(dx, dw, db, dy, x, w, saved); }), 1.5 * bytes, false);
   }
-  for (auto [name, act] : {std::pair{"gelu", Activation::gelu_erf}, std::pair{"gelu_tanh", Activation::gelu_tanh}}) {
+  for (auto [name, act] : {std::pair{"gelu", Activation::gelu_erf}, std::pair{"gelu_tanh", Activation::gelu_tanh},
+                           std::pair{"relu", Activation::relu}, std::pair{"silu", Activation::silu},
+                           std::pair{"tanh", Activation::tanh}}) {
     Tensor x = randn({N, F}, dev, 13), y, dx, dy = randn({N, F}, dev, 14);
     const double bytes = 2.0 * N * F * f4;
     b.row(name, shp({N, F}), "fwd", b.time([&] { ops::activation_forward(act, y, x); }), bytes, false);
@@ -158,6 +174,9 @@ void run(Device dev, const Dims& d, int iters) {
     const double bytes = 2.0 * N * C * f4;
     b.row("dropout", shp({N, C}), "fwd", b.time([&] { ops::dropout_forward(y, x, p); }), bytes, false);
     b.row("dropout", shp({N, C}), "bwd", b.time([&] { ops::dropout_backward(dx, x, p); }), bytes, false);
+    Tensor yb, bits;
+    b.row("dropout_bits", shp({N, C}), "fwd", b.time([&] { ops::dropout_forward_bits(yb, bits, x, p); }), bytes, false);
+    b.row("dropout_bits", shp({N, C}), "bwd", b.time([&] { ops::dropout_apply_bits(dx, x, bits, p.p); }), bytes, false);
     b.row("residual", shp({N, C}), "fwd", b.time([&] { ops::residual_forward(r, x, y); }), 1.5 * bytes, false);
   }
   {  // embedding
@@ -190,8 +209,17 @@ void run(Device dev, const Dims& d, int iters) {
     const double bytes = 7.0 * P * f4;
     b.row("adamw", shp({P}), "upd", b.time([&] { ops::adamw_step(p, m, v, g, ap); }), bytes, false);
     std::vector<Tensor> gs = {g};
-    b.row("grad_norm", shp({P}), "red", b.time([&] { ops::global_grad_norm(gs); }), 1.0 * P * f4, false);
+    b.row("clip_grad_norm", shp({P}), "red", b.time([&] { ops::clip_grad_norm(gs, 1e30); }), 1.0 * P * f4, false);
   }
+  {  // MSE (regression head)
+    Tensor pred = randn({N}, dev, 23), target = randn({N}, dev, 24), dp;
+    ops::MseSaved saved;
+    b.row("mse", shp({N}), "fwd", b.time([&] { ops::mse_forward(saved, pred, target); }), 2.0 * N * f4, false);
+    b.row("mse", shp({N}), "bwd", b.time([&] { ops::mse_backward(dp, pred, target, saved); }), 3.0 * N * f4, false);
+  }
+  const std::vector<std::string> missing = b.missing();
+  SPT_CHECK(missing.empty(), "[spt-bench] no benchmark row for op ", missing.front(),
+            " of spt/ops/op_list.h; hint: add one to run() in tools/spt_bench.cpp");
 }
 
 void run_gemm(Device dev, int iters) {

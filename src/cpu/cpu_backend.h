@@ -52,6 +52,8 @@ class CpuBackend final : public Backend {
 
   void dropout_fwd(const DropoutParams& p, Tensor& y, const Tensor& x) override;
   void dropout_bwd(const DropoutParams& p, Tensor& dx, const Tensor& dy) override;
+  void dropout_fwd_bits(const DropoutParams& p, Tensor& y, Tensor& bits, const Tensor& x) override;
+  void dropout_apply_bits(float p, Tensor& y, const Tensor& x, const Tensor& bits) override;
 
   void embedding_fwd(Tensor& out, const Tensor& weight, const Tensor& ids) override;
   void embedding_bwd(Tensor& dweight, const Tensor& dout, const Tensor& ids) override;

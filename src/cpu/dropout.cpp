@@ -91,9 +91,10 @@ bool have_avx512() {
 }
 #endif
 
-// Elements [g0 * 64, min(n, g1 * 64)) of a f32 tensor, `in` may equal `out`.
+// Elements [g0 * 64, min(n, g1 * 64)) of a f32 tensor, `in` may equal `out`;
+// with `bits`, the keep mask too (words 2 g and 2 g + 1 of group g).
 SPT_SIMD_CLONES void mask_groups_f32(const MaskSpec& ms, float scale, float* out, const float* in,
-                                     int64_t n, int64_t g0, int64_t g1) {
+                                     int64_t n, int64_t g0, int64_t g1, uint32_t* bits = nullptr) {
 #ifdef SPT_PHILOX_AVX512
   const bool avx512 = have_avx512();
 #endif
@@ -140,7 +141,22 @@ SPT_SIMD_CLONES void mask_groups_f32(const MaskSpec& ms, float scale, float* out
     const float* x = in + e0;
 #pragma omp simd
     for (int64_t i = 0; i < len; ++i) o[i] = (words[i] >> 8) >= ms.threshold ? x[i] * scale : 0.f;
+    if (bits != nullptr) {
+      for (int64_t w = 0; w < 2 && 32 * w < len; ++w) {
+        uint32_t b = 0;
+        for (int64_t i = 32 * w; i < std::min<int64_t>(len, 32 * w + 32); ++i)
+          b |= static_cast<uint32_t>((words[i] >> 8) >= ms.threshold) << (i - 32 * w);
+        bits[2 * g + w] = b;
+      }
+    }
   }
+}
+
+// out = keep ? in * scale : 0 with keep from the bit words.
+SPT_SIMD_CLONES void apply_bits_f32(float scale, float* out, const float* in, const uint32_t* bits,
+                                    int64_t i0, int64_t i1) {
+#pragma omp simd
+  for (int64_t i = i0; i < i1; ++i) out[i] = ((bits[i >> 5] >> (i & 31)) & 1u) ? in[i] * scale : 0.f;
 }
 
 // f64 (gradient checks): element by element through the shared definition.
@@ -174,6 +190,55 @@ void apply_mask(const DropoutParams& p, T* out, const T* in, int64_t n) {
 }
 
 }  // namespace
+
+void CpuBackend::dropout_fwd_bits(const DropoutParams& p, Tensor& y, Tensor& bits, const Tensor& x) {
+  const int64_t n = x.numel();
+  uint32_t* b = reinterpret_cast<uint32_t*>(bits.data<int32_t>());
+  if (x.dtype() == DType::f32) {
+    const MaskSpec ms = mask_spec(p);
+    const float keep_scale = 1.f / (1.f - p.p);
+    const int64_t groups = (n + kGroup - 1) / kGroup;
+    constexpr int64_t kGroupsPerChunk = 128;
+    const int64_t chunks = (groups + kGroupsPerChunk - 1) / kGroupsPerChunk;
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t c = 0; c < chunks; ++c)
+      mask_groups_f32(ms, keep_scale, y.data<float>(), x.data<float>(), n, c * kGroupsPerChunk,
+                      std::min(groups, (c + 1) * kGroupsPerChunk), b);
+    return;
+  }
+  // f64 (gradient checks): through the shared definition, word by word.
+  const double keep_scale = 1.0 / (1.0 - static_cast<double>(p.p));
+  const double* in = x.data<double>();
+  double* out = y.data<double>();
+  const int64_t words = (n + 31) / 32;
+  for (int64_t w = 0; w < words; ++w) {
+    uint32_t word = 0;
+    for (int64_t i = 32 * w; i < std::min(n, 32 * w + 32); ++i) {
+      const bool keep = dropout_keep(p.seed, p.offset, static_cast<uint64_t>(i), p.p);
+      out[i] = keep ? in[i] * keep_scale : 0.0;
+      word |= static_cast<uint32_t>(keep) << (i - 32 * w);
+    }
+    b[w] = word;
+  }
+}
+
+void CpuBackend::dropout_apply_bits(float p, Tensor& y, const Tensor& x, const Tensor& bits) {
+  const int64_t n = x.numel();
+  const uint32_t* b = reinterpret_cast<const uint32_t*>(bits.data<int32_t>());
+  if (x.dtype() == DType::f32) {
+    const float scale = 1.f / (1.f - p);
+    constexpr int64_t kChunk = 1 << 16;
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t c = 0; c < chunks; ++c)
+      apply_bits_f32(scale, y.data<float>(), x.data<float>(), b, c * kChunk, std::min(n, (c + 1) * kChunk));
+    return;
+  }
+  const double scale = 1.0 / (1.0 - static_cast<double>(p));
+  const double* in = x.data<double>();
+  double* out = y.data<double>();
+  for (int64_t i = 0; i < n; ++i) out[i] = ((b[i >> 5] >> (i & 31)) & 1u) ? in[i] * scale : 0.0;
+}
 
 void CpuBackend::dropout_fwd(const DropoutParams& p, Tensor& y, const Tensor& x) {
   dispatch_float(x.dtype(), "dropout", [&](auto tag) {

@@ -65,8 +65,8 @@ void LinearRef::forward(Tensor& y, const Tensor& x, const StepContext& step) {
   }
   lora.params.scale = lora.scale;
   lora.params.dropout = dropout_at(step, lora.p, lora.layer, lora.site);
-  lora.u = Tensor();
-  ops::lora_linear_forward(y, lora.u, x, w, b, lora.a, lora.b, lora.params);
+  lora.u = lora.mask = Tensor();
+  ops::lora_linear_forward(y, lora.u, lora.mask, x, w, b, lora.a, lora.b, lora.params);
 }
 
 void LinearRef::backward(Tensor& dx, const Tensor& dy, const Tensor& x, bool need_dx) {
@@ -74,7 +74,7 @@ void LinearRef::backward(Tensor& dx, const Tensor& dy, const Tensor& x, bool nee
     ops::linear_backward(dx, dw, db, dy, x, w, need_dx);
     return;
   }
-  ops::lora_linear_backward(dx, dw, db, lora.da, lora.db, dy, x, w, lora.a, lora.b, lora.u,
+  ops::lora_linear_backward(dx, dw, db, lora.da, lora.db, dy, x, w, lora.a, lora.b, lora.u, lora.mask,
                             lora.params, need_dx);
 }
 

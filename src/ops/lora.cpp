@@ -36,25 +36,30 @@ LoraDims lora_dims(const char* op, const Tensor& x, const Tensor& w, const Tenso
   return {x.numel() / in, in, out, r};
 }
 
-// dropout(x) viewed as (N, in): x itself when p = 0.
-Tensor dropped_input(const Tensor& x2, const LoraParams& p) {
+// dropout(x) viewed as (N, in) with the saved mask: x itself when p = 0.
+Tensor dropped_input(const Tensor& x2, const Tensor& mask, const LoraParams& p) {
   if (p.dropout.p == 0.f) return x2;
   Tensor xd;
-  dropout_forward(xd, x2, p.dropout);
+  dropout_apply_bits(xd, x2, mask, p.dropout.p);
   return xd;
 }
 
 }  // namespace
 
-void lora_linear_forward(Tensor& y, Tensor& u, const Tensor& x, const Tensor& w, const Tensor& b,
-                         const Tensor& a, const Tensor& bm, const LoraParams& p) {
+void lora_linear_forward(Tensor& y, Tensor& u, Tensor& mask, const Tensor& x, const Tensor& w,
+                         const Tensor& b, const Tensor& a, const Tensor& bm, const LoraParams& p) {
   SPT_PROFILE_SCOPE("lora_linear_forward");
   const LoraDims d = lora_dims("lora linear", x, w, a, bm, p);
   linear_forward(y, x, w, b);
   Backend& be = backend_for(x.device());
   const Tensor x2 = x.reshape({d.n, d.in});
   Tensor y2 = y.reshape({d.n, d.out});
-  const Tensor xd = dropped_input(x2, p);
+  Tensor xd = x2;
+  mask = Tensor();
+  if (p.dropout.p > 0.f) {
+    xd = Tensor();
+    dropout_forward_bits(xd, mask, x2, p.dropout);  // the only draw of this mask
+  }
   u = Tensor::empty({d.n, d.r}, x.dtype(), x.device());
   // u (N, r) = dropout(x) (N, in) A^T
   be.gemm({.trans_b = true, .m = d.n, .n = d.r, .k = d.in, .lda = d.in, .ldb = d.in, .ldc = d.r},
@@ -67,13 +72,15 @@ void lora_linear_forward(Tensor& y, Tensor& u, const Tensor& x, const Tensor& w,
 
 void lora_linear_backward(Tensor& dx, Tensor& dw, Tensor& db, Tensor& da, Tensor& dbm,
                           const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& a,
-                          const Tensor& bm, const Tensor& u, const LoraParams& p, bool need_dx) {
+                          const Tensor& bm, const Tensor& u, const Tensor& mask, const LoraParams& p,
+                          bool need_dx) {
   SPT_PROFILE_SCOPE("lora_linear_backward");
   const char* op = "lora linear backward";
   const LoraDims d = lora_dims(op, x, w, a, bm, p);
   check_float(op, "u", u);
   check_shape(op, "u", u, {d.n, d.r});
   check_same(op, {&x, &dy, &u, &da, &dbm});
+  SPT_CHECK(p.dropout.p == 0.f || mask.defined(), "[", op, "] the dropout mask of forward is missing");
   if (da.defined()) check_shape(op, "dA", da, a.shape());
   if (dbm.defined()) check_shape(op, "dB", dbm, bm.shape());
   linear_backward(dx, dw, db, dy, x, w, need_dx);
@@ -93,7 +100,7 @@ void lora_linear_backward(Tensor& dx, Tensor& dw, Tensor& db, Tensor& da, Tensor
           g, dy2, bm);
   if (da.defined()) {
     // dA (r, in) += g^T (r, N) dropout(x) (N, in)
-    const Tensor xd = dropped_input(x.reshape({d.n, d.in}), p);
+    const Tensor xd = dropped_input(x.reshape({d.n, d.in}), mask, p);
     be.gemm({.trans_a = true, .m = d.r, .n = d.in, .k = d.n, .lda = d.r, .ldb = d.in, .ldc = d.in,
              .beta = 1.f},
             da, g, xd);
@@ -107,9 +114,8 @@ void lora_linear_backward(Tensor& dx, Tensor& dw, Tensor& db, Tensor& da, Tensor
     } else {
       Tensor t = Tensor::empty({d.n, d.in}, x.dtype(), x.device());
       be.gemm({.m = d.n, .n = d.in, .k = d.r, .lda = d.r, .ldb = d.in, .ldc = d.in}, t, g, a);
-      Tensor td;
-      dropout_backward(td, t, p.dropout);
-      be.axpy(dx2, td, 1.f);
+      dropout_apply_bits(t, t, mask, p.dropout.p);  // in place: the mask's backward
+      be.axpy(dx2, t, 1.f);
     }
   }
 }

@@ -187,6 +187,29 @@ void dropout_backward(Tensor& dx, const Tensor& dy, const DropoutParams& p) {
   backend_for(dy.device()).dropout_bwd(p, dx, dy);
 }
 
+void dropout_forward_bits(Tensor& y, Tensor& bits, const Tensor& x, const DropoutParams& p) {
+  SPT_PROFILE_SCOPE("dropout_forward_bits");
+  const char* op = "dropout bits";
+  check_dropout(op, p);
+  SPT_CHECK(p.p > 0.f, "[", op, "] needs p > 0 (with p = 0 there is no mask)");
+  check_float(op, "x", x);
+  ensure_output(op, "y", y, x.shape(), x.dtype(), x.device());
+  ensure_output(op, "bits", bits, {(x.numel() + 31) / 32}, DType::i32, x.device());
+  backend_for(x.device()).dropout_fwd_bits(p, y, bits, x);
+}
+
+void dropout_apply_bits(Tensor& y, const Tensor& x, const Tensor& bits, float p) {
+  SPT_PROFILE_SCOPE("dropout_apply_bits");
+  const char* op = "dropout apply bits";
+  SPT_CHECK(p > 0.f && p < 1.f, "[", op, "] p must be in (0, 1), got ", p);
+  check_float(op, "x", x);
+  check_index(op, "bits", bits);
+  check_shape(op, "bits", bits, {(x.numel() + 31) / 32});
+  check_same(op, {&x, &bits});
+  ensure_output(op, "y", y, x.shape(), x.dtype(), x.device());
+  backend_for(x.device()).dropout_apply_bits(p, y, x, bits);
+}
+
 // ---- residual ----
 
 void residual_forward(Tensor& y, const Tensor& a, const Tensor& b) {

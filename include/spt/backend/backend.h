@@ -136,6 +136,12 @@ class Backend {
 
   virtual void dropout_fwd(const DropoutParams& p, Tensor& y, const Tensor& x) = 0;
   virtual void dropout_bwd(const DropoutParams& p, Tensor& dx, const Tensor& dy) = 0;
+  // dropout_fwd that also writes its keep mask as bits: element e is bit e % 32
+  // of i32 word e / 32 (ceil(n / 32) words, unused high bits 0), so that a caller
+  // can apply the same mask again without drawing it (p > 0).
+  virtual void dropout_fwd_bits(const DropoutParams& p, Tensor& y, Tensor& bits, const Tensor& x) = 0;
+  // y = keep ? x / (1 - p) : 0 with keep read from bits (dropout_fwd_bits's).
+  virtual void dropout_apply_bits(float p, Tensor& y, const Tensor& x, const Tensor& bits) = 0;
 
   // out (N, C) = weight[ids]; ids (N) i32 already checked to lie in [0, V)
   virtual void embedding_fwd(Tensor& out, const Tensor& weight, const Tensor& ids) = 0;

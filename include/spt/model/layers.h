@@ -38,7 +38,7 @@ struct LoraRef {
   float scale = 1.f, p = 0.f;
   int layer = 0, site = 0;  // the dropout stream (dropout_at)
   // Saved by forward.
-  Tensor u;
+  Tensor u, mask;
   ops::LoraParams params;
   bool active() const { return a.defined(); }
 };

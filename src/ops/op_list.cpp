@@ -1,0 +1,14 @@
+// The op library's names (see include/spt/ops/op_list.h).
+#include "spt/ops/op_list.h"
+
+namespace spt::ops {
+
+const std::vector<std::string>& op_names() {
+  static const std::vector<std::string> names = {
+      "linear",  "lora_linear", "embedding", "layernorm", "gelu",          "gelu_tanh",
+      "relu",    "silu",        "tanh",      "softmax",   "dropout",       "dropout_bits", "residual",
+      "attention", "cross_entropy", "mse",   "adamw",     "clip_grad_norm"};
+  return names;
+}
+
+}  // namespace spt::ops
