@@ -105,6 +105,9 @@ void CudaBackend::fill(Tensor& t, double value) {
     case DType::i64:
       fill_bits(d, bits_of<uint64_t>(static_cast<int64_t>(value)), n, stream());
       break;
+    case DType::i16:
+      fill_bits(d, bits_of<uint16_t>(static_cast<int16_t>(value)), n, stream());
+      break;
   }
 }
 

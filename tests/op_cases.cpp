@@ -44,15 +44,13 @@ std::function<std::vector<double>(Rng&, int64_t)> fixed(std::vector<double> valu
   return [values](Rng&, int64_t) { return values; };
 }
 
-namespace {
-
-InputSpec act_in(std::string name, Shape shape, double lo = -1, double hi = 1) {
+InputSpec act_in(std::string name, Shape shape, double lo, double hi) {
   return {std::move(name), std::move(shape), false, true, false, uniform(lo, hi)};
 }
-InputSpec param_in(std::string name, Shape shape, double lo = -1, double hi = 1) {
+InputSpec param_in(std::string name, Shape shape, double lo, double hi) {
   return {std::move(name), std::move(shape), false, true, true, uniform(lo, hi)};
 }
-InputSpec const_in(std::string name, Shape shape, double lo = -1, double hi = 1) {
+InputSpec const_in(std::string name, Shape shape, double lo, double hi) {
   return {std::move(name), std::move(shape), false, false, false, uniform(lo, hi)};
 }
 InputSpec index_in(std::string name, Shape shape,
@@ -67,6 +65,8 @@ std::vector<double> mask_values(const std::vector<int64_t>& lens, int64_t T) {
     for (int64_t t = 0; t < T; ++t) m.push_back(t < len ? 1 : 0);
   return m;
 }
+
+namespace {
 
 std::string dims(const Shape& s) {
   std::string out = "(";
@@ -433,6 +433,7 @@ std::vector<OpCase> build_cases() {
   add_attention(cases, {1, 37, 37, 1, 80, {}, true, 0.f});
   add_attention(cases, {2, 13, 13, 3, 8, {11, 0}, false, 0.2f});  // fully padded + dropout
   add_attention(cases, {2, 5, 9, 2, 8, {9, 4}, true, 0.f});       // Tq != Tk
+  add_sparse_attention_cases(cases);
   add_cross_entropy(cases, 13, 37, {0, 5, -100, 36, 1, 2, 3, -100, 7, 8, 9, 10, 11}, 0);
   add_cross_entropy(cases, 4, 3, {2, -100, 0, 1}, 8);
   add_cross_entropy(cases, 3, 5, {-100, -100, -100}, 0);  // every target ignored

@@ -55,4 +55,17 @@ std::function<std::vector<double>(Rng&, int64_t)> uniform_away(double lo, double
 std::function<std::vector<double>(Rng&, int64_t)> indices(int64_t limit);
 std::function<std::vector<double>(Rng&, int64_t)> fixed(std::vector<double> values);
 
+// Input specs: activation (gradient written), parameter (accumulated), constant
+// float (not differentiated), index (i32).
+InputSpec act_in(std::string name, Shape shape, double lo = -1, double hi = 1);
+InputSpec param_in(std::string name, Shape shape, double lo = -1, double hi = 1);
+InputSpec const_in(std::string name, Shape shape, double lo = -1, double hi = 1);
+InputSpec index_in(std::string name, Shape shape,
+                   std::function<std::vector<double>(Rng&, int64_t)> gen);
+// A (B, T) key mask with `lens[b]` leading ones.
+std::vector<double> mask_values(const std::vector<int64_t>& lens, int64_t T);
+
+// Op families with their own case files.
+void add_sparse_attention_cases(std::vector<OpCase>& cases);  // op_cases_sparse.cpp
+
 }  // namespace spt::test

@@ -143,6 +143,27 @@ void run(Device dev, const Dims& d, int iters) {
     b.row("attention", s, "fwd", b.time([&] { ops::attention_forward(out, saved, q, k, v, mask, p); }), fl, true);
     b.row("attention", s, "bwd", b.time([&] { ops::attention_backward(dq, dk, dv, dout, q, k, v, saved, p); }), 2 * fl, true);
   }
+  {  // sparse attention, L = T / 8 (rerank 1, 16 codewords of 8 dims)
+    const int64_t D = C / d.H;
+    Tensor q = randn({d.B, d.T, C}, dev, 5), k = randn({d.B, d.T, C}, dev, 6), v = randn({d.B, d.T, C}, dev, 7);
+    Tensor cb = randn({d.H, D / 8, 16, 8}, dev, 41);
+    ops::SparseAttentionParams p;
+    p.heads = d.H;
+    p.dropout = {0.1f, 1, 2};
+    p.select.top_ratio = 0.125f;
+    Tensor idx, out, dq, dk, dv;
+    ops::sparse_select(idx, q, k, Tensor(), cb, p);
+    ops::SparseAttentionSaved saved;
+    ops::sparse_attention_forward(out, saved, q, k, v, idx, p);
+    Tensor dout = randn({d.B, d.T, C}, dev, 8);
+    const int64_t L = idx.dim(3);
+    const double fl = 4.0 * d.B * d.T * L * C;
+    const std::string s = shp({d.B, d.T, C}) + " H=" + std::to_string(d.H) + " L=" + std::to_string(L);
+    b.row("sparse_select", s, "fwd", b.time([&] { ops::sparse_select(idx, q, k, Tensor(), cb, p); }),
+          1.0 * d.B * d.T * d.T * (C / 8), true);  // table look-ups + adds
+    b.row("sparse_attention", s, "fwd", b.time([&] { ops::sparse_attention_forward(out, saved, q, k, v, idx, p); }), fl, true);
+    b.row("sparse_attention", s, "bwd", b.time([&] { ops::sparse_attention_backward(dq, dk, dv, dout, q, k, v, saved, p); }), 2.5 * fl, true);
+  }
   {  // layer norm
     Tensor x = randn({N, C}, dev, 9), w = randn({C}, dev, 10), bias = randn({C}, dev, 11);
     Tensor y, dx, dw = Tensor::zeros({C}, DType::f32, dev), db = Tensor::zeros({C}, DType::f32, dev);

@@ -13,6 +13,7 @@ size_t dtype_size(DType dt) {
     case DType::f16: return 2;
     case DType::i32: return 4;
     case DType::i64: return 8;
+    case DType::i16: return 2;
   }
   return 0;
 }
@@ -25,16 +26,18 @@ const char* dtype_name(DType dt) {
     case DType::f16: return "f16";
     case DType::i32: return "i32";
     case DType::i64: return "i64";
+    case DType::i16: return "i16";
   }
   return "?";
 }
 
-bool is_floating(DType dt) { return dt != DType::i32 && dt != DType::i64; }
+bool is_floating(DType dt) { return dt != DType::i32 && dt != DType::i64 && dt != DType::i16; }
 
 DType dtype_from_name(const std::string& name) {
-  for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i32, DType::i64})
+  for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i32, DType::i64,
+                   DType::i16})
     if (name == dtype_name(dt)) return dt;
-  fail("[dtype] unknown dtype '", name, "'; hint: use one of f32, f64, bf16, f16, i32, i64");
+  fail("[dtype] unknown dtype '", name, "'; hint: use one of f32, f64, bf16, f16, i32, i64, i16");
 }
 
 // f32 -> f16: 1 sign, 5 exponent (bias 15), 10 mantissa bits.

@@ -72,6 +72,7 @@ static void store_doubles(void* dst, DType dt, const double* src, int64_t n) {
       case DType::f16: static_cast<uint16_t*>(dst)[i] = f32_to_f16(static_cast<float>(v)); break;
       case DType::i32: static_cast<int32_t*>(dst)[i] = static_cast<int32_t>(v); break;
       case DType::i64: static_cast<int64_t*>(dst)[i] = static_cast<int64_t>(v); break;
+      case DType::i16: static_cast<int16_t*>(dst)[i] = static_cast<int16_t>(v); break;
     }
   }
 }
@@ -84,6 +85,7 @@ static double load_double(const void* src, DType dt, int64_t i) {
     case DType::f16: return f16_to_f32(static_cast<const uint16_t*>(src)[i]);
     case DType::i32: return static_cast<const int32_t*>(src)[i];
     case DType::i64: return static_cast<double>(static_cast<const int64_t*>(src)[i]);
+    case DType::i16: return static_cast<const int16_t*>(src)[i];
   }
   return 0;
 }

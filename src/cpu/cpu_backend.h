@@ -55,6 +55,15 @@ class CpuBackend final : public Backend {
   void dropout_fwd_bits(const DropoutParams& p, Tensor& y, Tensor& bits, const Tensor& x) override;
   void dropout_apply_bits(float p, Tensor& y, const Tensor& x, const Tensor& bits) override;
 
+  void sparse_select(const SparseSelectParams& p, Tensor& idx, const Tensor& q, const Tensor& k,
+                     const Tensor& key_mask, const Tensor& codebooks) override;
+  void sparse_attention_fwd(const SparseAttentionParams& p, Tensor& out, Tensor& lse,
+                            const Tensor& q, const Tensor& k, const Tensor& v,
+                            const Tensor& idx) override;
+  void sparse_attention_bwd(const SparseAttentionParams& p, Tensor& dq, Tensor& dk, Tensor& dv,
+                            const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                            const Tensor& out, const Tensor& lse, const Tensor& idx) override;
+
   void embedding_fwd(Tensor& out, const Tensor& weight, const Tensor& ids) override;
   void embedding_bwd(Tensor& dweight, const Tensor& dout, const Tensor& ids) override;
   int64_t count_out_of_range(const Tensor& ids, int64_t limit) override;

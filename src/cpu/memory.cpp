@@ -66,6 +66,7 @@ void CpuBackend::fill(Tensor& t, double value) {
     case DType::f16: fill_as(t.data_ptr(), n, f32_to_f16(static_cast<float>(value))); break;
     case DType::i32: fill_as(t.data_ptr(), n, static_cast<int32_t>(value)); break;
     case DType::i64: fill_as(t.data_ptr(), n, static_cast<int64_t>(value)); break;
+    case DType::i16: fill_as(t.data_ptr(), n, static_cast<int16_t>(value)); break;
   }
 }
 

@@ -124,6 +124,7 @@ StoredDType stored_dtype_of(DType dt) {
     case DType::bf16: return StoredDType::BF16;
     case DType::i32: return StoredDType::I32;
     case DType::i64: return StoredDType::I64;
+    case DType::i16: return StoredDType::I16;
   }
   return StoredDType::F32;
 }
@@ -162,6 +163,10 @@ void convert_into(Tensor& dst, const void* src, StoredDType src_dt, int64_t nume
     const int64_t v = load_int(p, src_dt, i, overflow);
     if (to == DType::i64) {
       dst.data<int64_t>()[i] = v;
+    } else if (to == DType::i16) {
+      if (v < std::numeric_limits<int16_t>::min() || v > std::numeric_limits<int16_t>::max())
+        overflow = true;
+      dst.data<int16_t>()[i] = static_cast<int16_t>(v);
     } else {
       if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())
         overflow = true;

@@ -9,10 +9,8 @@
 // params struct. Activation gradients are written (=); parameter gradients
 // (dw, db, dweight, dbias) are accumulated (+=).
 //
-// Room for what comes next: sparse attention adds gather-based SDDMM / SpMM
-// methods over per-query index lists (B, H, T, L), and the routed FFN adds a
-// grouped GEMM over row ranges (host-side offsets); both take tensors plus a
-// params struct like the methods below.
+// Room for what comes next: the routed FFN adds a grouped GEMM over row ranges
+// (host-side offsets), with tensors plus a params struct like the methods below.
 #pragma once
 
 #include <cstdint>
@@ -69,6 +67,38 @@ struct DropoutParams {
   float p = 0.f;        // drop probability in [0, 1)
   uint64_t seed = 0;    // Philox key
   uint64_t offset = 0;  // stream id: distinct per (step, layer, purpose)
+};
+
+// Attention restricted to per-query key lists (spt/ops/sparse_attention.h).
+// q (B, Tq, H*D), k and v (B, Tk, Hk*D); query head h reads key/value head
+// h / (H / Hk) (grouped-query attention without copies). idx (B, H, Tq, L), i16
+// or i32: the keys of each query in increasing order, then -1 in unused slots.
+// lse (B, H, Tq) in the accumulation dtype: the row's log-sum-exp of scaled
+// scores, -inf for a row without keys (its output and gradients are 0).
+struct SparseAttentionParams {
+  int64_t batch = 0, heads = 0, kv_heads = 0;
+  int64_t tq = 0, tk = 0, head_dim = 0;
+  int64_t slots = 0;      // L
+  float scale = 1.f;      // scores are scale * q . k
+  DropoutParams dropout;  // element (b, h, i, j) of the dense (B, H, Tq, Tk) layout
+};
+
+// Choosing each query's keys: product-quantised keys (codebooks (Hk, M, C, D/M)
+// f32, nearest codeword per sub-space), approximate scores by asymmetric
+// distance computation with 8-bit look-up tables, the top rerank * L' of them
+// re-scored exactly, the exact top L' kept (ties: smaller key index first).
+// L' is the row's budget (sparse::row_budget) minus its forced keys.
+struct SparseSelectParams {
+  SparseAttentionParams attn;  // dims; dropout unused
+  bool causal = false;
+  int64_t top_l = 0;        // > 0: L' + forced = top_l; 0: from top_ratio / min_l
+  float top_ratio = 0.125f;
+  int64_t min_l = 0;
+  int64_t keep_first = 0;   // keys j < keep_first always kept
+  int64_t local_window = 0; // keys within this distance of the query always kept
+  int64_t rerank = 1;
+  int64_t subspaces = 0;    // M
+  int64_t codewords = 16;   // C <= 256
 };
 
 struct CrossEntropyParams {
@@ -142,6 +172,21 @@ class Backend {
   virtual void dropout_fwd_bits(const DropoutParams& p, Tensor& y, Tensor& bits, const Tensor& x) = 0;
   // y = keep ? x / (1 - p) : 0 with keep read from bits (dropout_fwd_bits's).
   virtual void dropout_apply_bits(float p, Tensor& y, const Tensor& x, const Tensor& bits) = 0;
+
+  // ---- sparse attention ----
+  // idx (written) from q, k, the key mask (B, Tk) i32 or undefined and the codebooks.
+  virtual void sparse_select(const SparseSelectParams& p, Tensor& idx, const Tensor& q,
+                             const Tensor& k, const Tensor& key_mask, const Tensor& codebooks) = 0;
+  // out_i = sum_s dropout(P_is) v_idx(i,s), P = softmax over the row's keys of
+  // scale q_i . k_j; out and lse written.
+  virtual void sparse_attention_fwd(const SparseAttentionParams& p, Tensor& out, Tensor& lse,
+                                    const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& idx) = 0;
+  // dq, dk, dv written, the scores recomputed from q, k and lse; out is the forward's.
+  virtual void sparse_attention_bwd(const SparseAttentionParams& p, Tensor& dq, Tensor& dk,
+                                    Tensor& dv, const Tensor& dout, const Tensor& q,
+                                    const Tensor& k, const Tensor& v, const Tensor& out,
+                                    const Tensor& lse, const Tensor& idx) = 0;
 
   // out (N, C) = weight[ids]; ids (N) i32 already checked to lie in [0, V)
   virtual void embedding_fwd(Tensor& out, const Tensor& weight, const Tensor& ids) = 0;

@@ -12,7 +12,7 @@
 
 namespace spt {
 
-enum class DType : uint8_t { f32, f64, bf16, f16, i32, i64 };
+enum class DType : uint8_t { f32, f64, bf16, f16, i32, i64, i16 };
 
 size_t dtype_size(DType dt);
 const char* dtype_name(DType dt);

@@ -12,3 +12,4 @@
 #include "spt/ops/optim.h"
 #include "spt/ops/residual.h"
 #include "spt/ops/softmax.h"
+#include "spt/ops/sparse_attention.h"

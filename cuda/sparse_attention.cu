@@ -1,0 +1,222 @@
+// Attention on per-query key lists, as src/cpu/sparse_attention.cpp (same
+// formulas; dropout factors from the same Philox elements, so masks match):
+// one warp per query row, the head dimension spread over the lanes.
+//
+// Forward gathers the row's keys and values straight from k and v and keeps an
+// online softmax (running max m, sum l; FlashAttention) so nothing of size L is
+// stored: out = acc / l, lse = m + log l.
+// Backward recomputes s and P from lse; dq is row-local (registers), dk and dv
+// are scattered with f32 atomicAdd (fast; the summation order, and so the last
+// bits, may vary from run to run; the CPU backend is the deterministic one).
+#include <math_constants.h>
+
+#include <algorithm>
+
+#include "backend_impl.h"
+#include "cuda_check.h"
+#include "launch.h"
+#include "spt/backend/sparse_attention_math.h"
+
+namespace spt::cuda {
+
+namespace {
+
+constexpr int kWarp = 32;
+constexpr int kRowsPerBlock = 4;             // warps per block
+constexpr int kMaxDimPerLane = 8;            // head size <= 256
+
+struct SparseDims {
+  int64_t batch, heads, kv_heads, tq, tk, d, slots;
+  float scale;
+  DropoutParams dropout;
+};
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Pointers of query row r: (b, h, i) and its key/value head.
+struct RowPtrs {
+  int64_t b, h, i, qoff, kvoff;
+};
+
+__device__ __forceinline__ RowPtrs row_ptrs(const SparseDims& p, int64_t r) {
+  RowPtrs x;
+  x.b = r / (p.heads * p.tq);
+  x.h = (r / p.tq) % p.heads;
+  x.i = r % p.tq;
+  const int64_t g = x.h / (p.heads / p.kv_heads);
+  x.qoff = (x.b * p.tq + x.i) * p.heads * p.d + x.h * p.d;
+  x.kvoff = x.b * p.tk * p.kv_heads * p.d + g * p.d;
+  return x;
+}
+
+template <class I>
+__global__ void __launch_bounds__(kWarp * kRowsPerBlock)
+    sparse_attention_fwd_kernel(float* out, float* lse, const float* q, const float* k,
+                                const float* v, const I* idx, SparseDims p) {
+  const int lane = threadIdx.x % kWarp;
+  const int64_t rows = p.batch * p.heads * p.tq;
+  const int64_t ldk = p.kv_heads * p.d;
+  for (int64_t r = blockIdx.x * kRowsPerBlock + threadIdx.x / kWarp; r < rows;
+       r += static_cast<int64_t>(gridDim.x) * kRowsPerBlock) {
+    const RowPtrs x = row_ptrs(p, r);
+    float qr[kMaxDimPerLane], acc[kMaxDimPerLane];
+    for (int t = 0; t < kMaxDimPerLane; ++t) {
+      const int64_t d = lane + t * kWarp;
+      qr[t] = d < p.d ? q[x.qoff + d] : 0.f;
+      acc[t] = 0.f;
+    }
+    float m = -CUDART_INF_F, l = 0.f;
+    const I* ir = idx + r * p.slots;
+    for (int64_t s = 0; s < p.slots; ++s) {
+      const int64_t j = ir[s];
+      if (j < 0) break;
+      const float* kj = k + x.kvoff + j * ldk;
+      float part = 0.f;
+      for (int t = 0; t < kMaxDimPerLane; ++t) {
+        const int64_t d = lane + t * kWarp;
+        if (d < p.d) part += qr[t] * kj[d];
+      }
+      const float sc = p.scale * warp_sum(part);
+      const float m_new = fmaxf(m, sc);
+      const float corr = expf(m - m_new);  // 0 on the first key (m = -inf)
+      const float e = expf(sc - m_new);
+      l = l * corr + e;
+      const float f = sparse::dropout_factor(
+          p.dropout.seed, p.dropout.offset,
+          sparse::dropout_index(x.b, x.h, x.i, j, p.heads, p.tq, p.tk), p.dropout.p);
+      const float* vj = v + x.kvoff + j * ldk;
+      for (int t = 0; t < kMaxDimPerLane; ++t) {
+        const int64_t d = lane + t * kWarp;
+        acc[t] = acc[t] * corr + (d < p.d ? f * e * vj[d] : 0.f);
+      }
+      m = m_new;
+    }
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    for (int t = 0; t < kMaxDimPerLane; ++t) {
+      const int64_t d = lane + t * kWarp;
+      if (d < p.d) out[x.qoff + d] = acc[t] * inv;
+    }
+    if (lane == 0) lse[r] = l > 0.f ? m + logf(l) : -CUDART_INF_F;
+  }
+}
+
+template <class I>
+__global__ void __launch_bounds__(kWarp * kRowsPerBlock)
+    sparse_attention_bwd_kernel(float* dq, float* dk, float* dv, const float* dout,
+                                const float* q, const float* k, const float* v, const float* out,
+                                const float* lse, const I* idx, SparseDims p) {
+  const int lane = threadIdx.x % kWarp;
+  const int64_t rows = p.batch * p.heads * p.tq;
+  const int64_t ldk = p.kv_heads * p.d;
+  for (int64_t r = blockIdx.x * kRowsPerBlock + threadIdx.x / kWarp; r < rows;
+       r += static_cast<int64_t>(gridDim.x) * kRowsPerBlock) {
+    const RowPtrs x = row_ptrs(p, r);
+    float qr[kMaxDimPerLane], gr[kMaxDimPerLane], dqr[kMaxDimPerLane];
+    float di = 0.f;
+    for (int t = 0; t < kMaxDimPerLane; ++t) {
+      const int64_t d = lane + t * kWarp;
+      qr[t] = d < p.d ? q[x.qoff + d] : 0.f;
+      gr[t] = d < p.d ? dout[x.qoff + d] : 0.f;
+      di += d < p.d ? gr[t] * out[x.qoff + d] : 0.f;
+      dqr[t] = 0.f;
+    }
+    di = warp_sum(di);
+    const float row_lse = lse[r];
+    const I* ir = idx + r * p.slots;
+    for (int64_t s = 0; s < p.slots && row_lse > -CUDART_INF_F; ++s) {
+      const int64_t j = ir[s];
+      if (j < 0) break;
+      const float* kj = k + x.kvoff + j * ldk;
+      const float* vj = v + x.kvoff + j * ldk;
+      float qk = 0.f, gv = 0.f;
+      for (int t = 0; t < kMaxDimPerLane; ++t) {
+        const int64_t d = lane + t * kWarp;
+        if (d < p.d) {
+          qk += qr[t] * kj[d];
+          gv += gr[t] * vj[d];
+        }
+      }
+      qk = warp_sum(qk);
+      gv = warp_sum(gv);
+      const float pr = expf(p.scale * qk - row_lse);
+      const float f = sparse::dropout_factor(
+          p.dropout.seed, p.dropout.offset,
+          sparse::dropout_index(x.b, x.h, x.i, j, p.heads, p.tq, p.tk), p.dropout.p);
+      const float ds = p.scale * pr * (f * gv - di);
+      for (int t = 0; t < kMaxDimPerLane; ++t) {
+        const int64_t d = lane + t * kWarp;
+        if (d < p.d) {
+          dqr[t] += ds * kj[d];
+          atomicAdd(dk + x.kvoff + j * ldk + d, ds * qr[t]);
+          if (f != 0.f) atomicAdd(dv + x.kvoff + j * ldk + d, f * pr * gr[t]);
+        }
+      }
+    }
+    for (int t = 0; t < kMaxDimPerLane; ++t) {
+      const int64_t d = lane + t * kWarp;
+      if (d < p.d) dq[x.qoff + d] = dqr[t];
+    }
+  }
+}
+
+SparseDims dims_of(const SparseAttentionParams& p) {
+  SPT_CHECK(p.head_dim <= kWarp * kMaxDimPerLane, "[sparse_attention] head size ", p.head_dim,
+            " is above the CUDA kernels' limit of ", kWarp * kMaxDimPerLane);
+  return {p.batch, p.heads, p.kv_heads, p.tq, p.tk, p.head_dim, p.slots, p.scale, p.dropout};
+}
+
+unsigned grid_for_warp_rows(int64_t rows) {
+  return static_cast<unsigned>(std::clamp<int64_t>(ceil_div(rows, kRowsPerBlock), 1, 1 << 20));
+}
+
+}  // namespace
+
+void CudaBackend::sparse_attention_fwd(const SparseAttentionParams& p, Tensor& out, Tensor& lse,
+                                       const Tensor& q, const Tensor& k, const Tensor& v,
+                                       const Tensor& idx) {
+  require_f32("sparse_attention", out, lse, q, k, v);
+  const SparseDims d = dims_of(p);
+  const int64_t rows = p.batch * p.heads * p.tq;
+  if (rows == 0) return;
+  const DeviceGuard guard(index_);
+  const unsigned grid = grid_for_warp_rows(rows);
+  if (idx.dtype() == DType::i16)
+    sparse_attention_fwd_kernel<int16_t><<<grid, kWarp * kRowsPerBlock, 0, stream()>>>(
+        out.data<float>(), lse.data<float>(), q.data<float>(), k.data<float>(), v.data<float>(),
+        idx.data<int16_t>(), d);
+  else
+    sparse_attention_fwd_kernel<int32_t><<<grid, kWarp * kRowsPerBlock, 0, stream()>>>(
+        out.data<float>(), lse.data<float>(), q.data<float>(), k.data<float>(), v.data<float>(),
+        idx.data<int32_t>(), d);
+  SPT_CUDA_CHECK_LAUNCH("sparse_attention_fwd_kernel");
+}
+
+void CudaBackend::sparse_attention_bwd(const SparseAttentionParams& p, Tensor& dq, Tensor& dk,
+                                       Tensor& dv, const Tensor& dout, const Tensor& q,
+                                       const Tensor& k, const Tensor& v, const Tensor& out,
+                                       const Tensor& lse, const Tensor& idx) {
+  require_f32("sparse_attention", dq, dk, dv, dout, q, k, v, out, lse);
+  const SparseDims d = dims_of(p);
+  const int64_t rows = p.batch * p.heads * p.tq;
+  fill(dk, 0.0);
+  fill(dv, 0.0);
+  if (rows == 0) return;
+  const DeviceGuard guard(index_);
+  const unsigned grid = grid_for_warp_rows(rows);
+  if (idx.dtype() == DType::i16)
+    sparse_attention_bwd_kernel<int16_t><<<grid, kWarp * kRowsPerBlock, 0, stream()>>>(
+        dq.data<float>(), dk.data<float>(), dv.data<float>(), dout.data<float>(), q.data<float>(),
+        k.data<float>(), v.data<float>(), out.data<float>(), lse.data<float>(),
+        idx.data<int16_t>(), d);
+  else
+    sparse_attention_bwd_kernel<int32_t><<<grid, kWarp * kRowsPerBlock, 0, stream()>>>(
+        dq.data<float>(), dk.data<float>(), dv.data<float>(), dout.data<float>(), q.data<float>(),
+        k.data<float>(), v.data<float>(), out.data<float>(), lse.data<float>(),
+        idx.data<int32_t>(), d);
+  SPT_CUDA_CHECK_LAUNCH("sparse_attention_bwd_kernel");
+}
+
+}  // namespace spt::cuda
