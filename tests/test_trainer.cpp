@@ -77,7 +77,8 @@ void check_resume(const std::string& tag, const io::Json& extra) {
     REQUIRE(!wa.empty());
     CHECK(wa == wb);
   }
-  if (extra.contains("lora")) CHECK(fs::exists(root / "b" / "final" / "spt_tensors.safetensors"));
+  if (extra.contains("lora") || extra.contains("attention"))
+    CHECK(fs::exists(root / "b" / "final" / "spt_tensors.safetensors"));
   fs::remove_all(root);
 }
 
@@ -91,6 +92,15 @@ TEST_CASE("a LoRA run killed with SIGKILL and resumed ends bit-identical, adapte
           "[train][resume][lora]") {
   check_resume("lora", {{"lora", {{"enabled", true}, {"rank", 4}, {"alpha", 8}, {"dropout", 0.1},
                                   {"targets", {"attn.q", "attn.v", "ffn.*"}}}}});
+}
+
+TEST_CASE("a sparse-attention run killed with SIGKILL and resumed ends bit-identical, codebooks included",
+          "[train][resume][sparse]") {
+  // L = 4 of up to 24 keys, codebooks learned before step 1 and updated every 5 steps.
+  check_resume("sparse", {{"attention", {{"type", "sparse"}, {"top_l", 4}, {"keep_first", 1},
+                                         {"pq", {{"subvector_dim", 4}, {"rerank", 2}, {"update_every", 5},
+                                                 {"calibration_batches", 2}}}}},
+                          {"lora", {{"enabled", true}, {"rank", 4}, {"alpha", 8}, {"targets", {"attn.*"}}}}});
 }
 
 TEST_CASE("gradient accumulation 4 x 8 equals batch 32", "[train][accumulation]") {

@@ -126,6 +126,11 @@ std::string spt_tensor_kind(const std::string& name) {
     if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
       return "LoRA adapter";
   }
+  for (const char* s : {".pq_codebooks", ".pq_counts"}) {
+    const std::string suffix(s);
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return "PQ codebooks";
+  }
   return "";
 }
 
@@ -235,6 +240,9 @@ std::vector<std::string> export_hf(const std::string& checkpoint_dir, const std:
         line += "; the exported weights are the base model's without the adapters. Use `spt-convert "
                 "merge-lora` for a model with the adapters folded in, or `spt-convert export-peft` for a "
                 "PEFT adapter";
+      if (kind == "PQ codebooks")
+        line += "; they only steer spt's sparse attention (the exported model runs dense attention "
+                "in transformers)";
       left_out.push_back(line);
     }
   }

@@ -101,6 +101,8 @@ BertEncoder::BertEncoder(const io::BertConfig& cfg, ParameterStore& ps, const Mo
     L.attention.p_attn = static_cast<float>(cfg.attention_probs_dropout_prob);
     L.attention.p_out = static_cast<float>(cfg.hidden_dropout_prob);
     L.attention.layer = static_cast<int>(l) + 1;
+    L.attention.index = l;
+    L.attention.bind_sparse(ps, opts.attention);
     L.ln1 = LayerNormRef::bind(ps, p + "attn_norm", eps);
     L.ffn.up = LinearRef::bind(ps, p + "ffn.up", true, lora);
     L.ffn.down = LinearRef::bind(ps, p + "ffn.down", true, lora);

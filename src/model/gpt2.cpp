@@ -99,6 +99,8 @@ Gpt2Decoder::Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps, const Mo
     b.attention.p_attn = static_cast<float>(cfg.attn_pdrop);
     b.attention.p_out = static_cast<float>(cfg.resid_pdrop);
     b.attention.layer = static_cast<int>(l) + 1;
+    b.attention.index = l;
+    b.attention.bind_sparse(ps, opts.attention);
     b.mlp.p_out = static_cast<float>(cfg.resid_pdrop);
     b.mlp.layer = static_cast<int>(l) + 1;
     m.blocks.push_back(std::move(b));

@@ -89,15 +89,37 @@ LayerNormRef LayerNormRef::bind(ParameterStore& ps, const std::string& name, flo
   return r;
 }
 
+void SelfAttention::bind_sparse(ParameterStore& ps, const SparseAttentionOptions& opts) {
+  sparse = opts.is_sparse_layer(index);
+  if (!sparse) return;
+  codebooks = ps.param(pq_codebooks_name(index));
+  sparse_params.heads = params.heads;
+  sparse_params.kv_heads = params.heads;
+  sparse_params.causal = params.causal;
+  sparse_params.scale = params.scale;
+  sparse_params.select = opts.select;
+}
+
 Tensor SelfAttention::forward(const Tensor& x_in, const Tensor& key_mask, const StepContext& step) {
   x = x_in;
   qa = ka = va = ctx = Tensor();
   attn = {};
+  sparse_saved = {};
   q.forward(qa, x, step);
   k.forward(ka, x, step);
   v.forward(va, x, step);
-  params.dropout = dropout_at(step, p_attn, layer, 0);
-  ops::attention_forward(ctx, attn, qa, ka, va, key_mask, params);
+  if (step.probe) step.probe->keys(index, ka, key_mask);
+  ran_sparse = sparse && !step.dense_attention;
+  if (ran_sparse) {
+    sparse_params.dropout = dropout_at(step, p_attn, layer, 0);
+    Tensor idx;
+    ops::sparse_select(idx, qa, ka, key_mask, codebooks, sparse_params);
+    if (step.probe) step.probe->selection(index, qa, ka, key_mask, idx, sparse_params);
+    ops::sparse_attention_forward(ctx, sparse_saved, qa, ka, va, idx, sparse_params);
+  } else {
+    params.dropout = dropout_at(step, p_attn, layer, 0);
+    ops::attention_forward(ctx, attn, qa, ka, va, key_mask, params);
+  }
   Tensor y;
   o.forward(y, ctx, step);
   d_out = dropout_at(step, p_out, layer, 1);
@@ -109,7 +131,10 @@ Tensor SelfAttention::backward(const Tensor& dy) {
   Tensor d_y, d_ctx, dq, dk, dv, dx, tmp;
   ops::dropout_backward(d_y, dy, d_out);
   o.backward(d_ctx, d_y, ctx);
-  ops::attention_backward(dq, dk, dv, d_ctx, qa, ka, va, attn, params);
+  if (ran_sparse)
+    ops::sparse_attention_backward(dq, dk, dv, d_ctx, qa, ka, va, sparse_saved, sparse_params);
+  else
+    ops::attention_backward(dq, dk, dv, d_ctx, qa, ka, va, attn, params);
   q.backward(dx, dq, x);
   k.backward(tmp, dk, x);
   ops::accumulate(dx, tmp);

@@ -22,6 +22,7 @@ std::vector<ParamInfo> model_param_infos(const io::ModelConfig& cfg, io::ModelHe
   for (const io::ParamSpec& s : io::param_specs(cfg, head))
     out.push_back({s.name, s.shape, true, takes_weight_decay(s.name)});
   if (opts.lora.enabled) apply_lora(out, cfg, head, opts.lora);
+  add_sparse_attention_params(out, cfg, opts.attention);
   return out;
 }
 

@@ -5,12 +5,15 @@ namespace spt::model {
 
 void ModelOptions::write_json(io::Json& spt) const {
   if (lora.enabled) spt["lora"] = lora.to_json();
+  if (attention.enabled) spt["attention"] = attention.to_json();
 }
 
 ModelOptions ModelOptions::from_json(const io::Json& spt, const std::string& context) {
   ModelOptions o;
   if (spt.is_object() && spt.contains("lora") && !spt["lora"].is_null())
     o.lora = LoraOptions::from_json(spt["lora"], context);
+  if (spt.is_object() && spt.contains("attention") && spt["attention"].is_object())
+    o.attention = SparseAttentionOptions::from_json(spt["attention"], context);
   return o;
 }
 

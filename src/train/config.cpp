@@ -64,11 +64,11 @@ void flatten(const Json& j, const std::string& prefix, const std::string& source
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string path = prefix.empty() ? it.key() : prefix + "." + it.key();
     if (it->is_object()) {
-      if (!prefix.empty() || !is_section(path)) unknown_key(source, path);
+      if (!is_section(path)) unknown_key(source, path);  // sections nest: attention.pq
       flatten(*it, path, source, out);
     } else {
       if (!find_key(path)) {
-        if (prefix.empty() && is_section(path))
+        if (is_section(path))
           fail("[config] ", source, ": \"", path, "\" must be an object of keys, got ",
                io::json_kind(*it), "; hint: e.g. \"", path, "\": {...}");
         unknown_key(source, path);

@@ -77,6 +77,26 @@ std::vector<KeySpec> build() {
           "modules trained in full besides the task head (which always is), e.g. [\"pooler\"]"),
       choice("lora.init", "kaiming", {"kaiming", "gaussian"},
              "A's initialisation (PEFT's default Kaiming-uniform, or N(0, 1/r^2)); B starts at 0, seeded by train.seed"),
+      // ---- sparse attention ----
+      choice("attention.type", "dense", {"dense", "sparse"},
+             "dense attention, or SPT's sparse attention: each query attends to its top L keys, chosen "
+             "by product quantisation (docs/sparse-attention.md)"),
+      ranged("attention.top_l", I, 0, 0, 1 << 20, "keys per query, forced keys included (0: use top_ratio)"),
+      ranged("attention.top_ratio", N, 0.125, 0, 1, "keys per query as a fraction of its visible keys (when top_l is 0)"),
+      ranged("attention.min_l", I, 16, 1, 1 << 20, "at least this many keys per query with top_ratio; a query with "
+                                                   "no more visible keys keeps them all (exactly dense)"),
+      key("attention.layers", L, Json::array(),
+          "sparse layers (0-based): e.g. [\"2\", \"4-5\"]; empty or [\"all\"]: every layer; the others stay dense"),
+      ranged("attention.keep_first", I, 0, 0, 1 << 20, "always attend to the first N tokens (CLS, attention sink)"),
+      ranged("attention.local_window", I, 0, 0, 1 << 20, "always attend to keys within W positions of the query"),
+      ranged("attention.pq.subvector_dim", I, 8, 1, 4096, "dimensions per PQ sub-space (must divide the head size)"),
+      ranged("attention.pq.codewords", I, 16, 2, 256, "codewords per sub-space (16: 4-bit codes and the SIMD fast scan)"),
+      ranged("attention.pq.rerank", I, 1, 1, 1 << 16, "score rerank * L candidates by PQ, keep the exact top L of them"),
+      ranged("attention.pq.calibration_batches", I, 4, 1, 1 << 20,
+             "training batches whose keys seed the codebooks by k-means before the first step"),
+      ranged("attention.pq.update_every", I, 50, 0, 1e15,
+             "mini-batch k-means update of the codebooks every N steps from that step's keys (0: never)"),
+      ranged("attention.pq.max_samples", I, 16384, 2, 1 << 24, "keys per layer used by k-means and by one update"),
       // ---- task ----
       choice("task.type", "classification", {"glue", "classification", "regression", "causal_lm"},
              "what to train: a GLUE task, generic classification or regression, or causal LM"),

@@ -65,6 +65,8 @@ void Trainer::Impl::log_json(const nlohmann::json& record) {
 data::Metrics Trainer::Impl::evaluate() {
   data::Metrics all;
   std::vector<std::vector<int32_t>> preds_cls, gold_cls;
+  quality.clear();
+  const std::unique_ptr<model::AttentionProbe> probe = model_opts.attention.enabled ? quality_probe() : nullptr;
   for (EvalSet& set : eval_sets) {
     data::BatchIterator it(set.data, eval_opt, pad_id);
     data::Batch b;
@@ -72,7 +74,8 @@ data::Metrics Trainer::Impl::evaluate() {
     std::vector<double> pred_r, gold_r;
     double loss_sum = 0;
     int64_t n_targets = 0;
-    const model::StepContext ctx{};  // dropout off
+    model::StepContext ctx{};  // dropout off
+    ctx.probe = probe.get();
     while (it.next(b)) {
       Tensor labels;
       const model::EncoderBatch mb = to_model_batch(b, labels);
@@ -115,6 +118,7 @@ data::Metrics Trainer::Impl::evaluate() {
     const std::string prefix = eval_sets.size() > 1 ? set.name + "_" : "";
     for (const auto& [k, v] : m) all.push_back({prefix + k, v});
   }
+  add_quality_metrics(all);
   if (glue && *glue == data::GlueTask::mnli && preds_cls.size() == 2) {
     for (const auto& kv : data::mnli_metrics(preds_cls[0], gold_cls[0], preds_cls[1], gold_cls[1]))
       all.push_back(kv);
@@ -124,6 +128,47 @@ data::Metrics Trainer::Impl::evaluate() {
 
 data::Metrics Trainer::evaluate() { return impl_->evaluate(); }
 
+double Trainer::Impl::forward_backward(const std::vector<data::Batch>& micro, uint64_t seed,
+                                       model::KeySamples* keys, int64_t& tokens) {
+  int64_t step_targets = 0;
+  for (const data::Batch& b : micro) step_targets += count_targets(b);
+  const double norm = static_cast<double>(std::max<int64_t>(step_targets, 1));
+  double step_loss = 0;
+  std::unique_ptr<model::AttentionProbe> probe = keys ? key_probe(*keys) : nullptr;
+  for (size_t i = 0; i < micro.size(); ++i) {
+    Tensor labels;
+    const model::EncoderBatch mb = to_model_batch(micro[i], labels);
+    model::StepContext ctx{true, seed, static_cast<uint64_t>(step), static_cast<uint64_t>(i)};
+    if (i == 0) ctx.probe = probe.get();  // the first micro-batch's keys update the codebooks
+    net->forward(mb, ctx);
+    step_loss += net->loss(labels, norm);
+    net->backward();
+    for (int32_t x : micro[i].attention_mask) tokens += x;
+  }
+  return step_loss;
+}
+
+AdamWParams Trainer::Impl::optimizer_step() {
+  std::vector<Tensor> grads = {ps.flat_grads()};
+  if (max_grad_norm > 0) ops::clip_grad_norm(grads, max_grad_norm);
+  AdamWParams p = adam;
+  p.lr = static_cast<float>(schedule.lr(step));
+  p.step = step + 1;
+  const int64_t n = ps.num_trainable(), d = ps.decay_end();
+  if (d > 0) {
+    Tensor pw = ps.flat_trainable().narrow0(0, d), mw = ps.adam_m().narrow0(0, d), vw = ps.adam_v().narrow0(0, d);
+    ops::adamw_step(pw, mw, vw, ps.flat_grads().narrow0(0, d), p);
+  }
+  if (n > d) {
+    AdamWParams pn = p;
+    pn.weight_decay = 0.f;
+    Tensor pw = ps.flat_trainable().narrow0(d, n), mw = ps.adam_m().narrow0(d, n), vw = ps.adam_v().narrow0(d, n);
+    ops::adamw_step(pw, mw, vw, ps.flat_grads().narrow0(d, n), pn);
+  }
+  ps.zero_grads();
+  return p;
+}
+
 RunSummary Trainer::train(const std::string& resume) {
   Impl& m = *impl_;
   RunSummary sum;
@@ -132,6 +177,7 @@ RunSummary Trainer::train(const std::string& resume) {
   fs::create_directories(m.out_dir);
   m.best = m.greater_is_better ? -INFINITY : INFINITY;
   if (!resume.empty()) m.resume(resume == "latest" ? m.latest_checkpoint() : resume);
+  m.calibrate_codebooks();
 
   const uint64_t seed = static_cast<uint64_t>(m.cfg.integer("train.seed"));
   const int64_t log_every = m.cfg.integer("logging.every_steps");
@@ -161,6 +207,9 @@ RunSummary Trainer::train(const std::string& resume) {
       line += str_cat(" ", k, " ", v);
     }
     rec["seconds"] = std::chrono::duration<double>(Clock::now() - t0).count();
+    for (const auto& [layer, q] : m.quality)  // per sparse layer
+      rec["attention_layers"][std::to_string(layer)] = {{"mass_share", q.mean_mass()}, {"recall", q.mean_recall()},
+                                                        {"rows", q.rows}};
     m.log_json(rec);
     spdlog::info("eval @ step {}:{}", m.step, line);
     const double v = data::metric_value(em, m.metric);
@@ -191,38 +240,11 @@ RunSummary Trainer::train(const std::string& resume) {
       if (m.train_it->position() >= m.train_it->batches_per_epoch()) break;
     }
     const bool epoch_end = m.train_it->position() >= m.train_it->batches_per_epoch();
-    int64_t step_targets = 0;
-    for (const data::Batch& b : micro) step_targets += m.count_targets(b);
-    const double norm = static_cast<double>(std::max<int64_t>(step_targets, 1));
-    double step_loss = 0;
-    for (size_t i = 0; i < micro.size(); ++i) {
-      Tensor labels;
-      const model::EncoderBatch mb = m.to_model_batch(micro[i], labels);
-      const model::StepContext ctx{true, seed, static_cast<uint64_t>(m.step), static_cast<uint64_t>(i)};
-      m.net->forward(mb, ctx);
-      step_loss += m.net->loss(labels, norm);
-      m.net->backward();
-      for (int32_t x : micro[i].attention_mask) tokens_acc += x;
-    }
-    std::vector<Tensor> grads = {m.ps.flat_grads()};
-    if (m.max_grad_norm > 0) ops::clip_grad_norm(grads, m.max_grad_norm);
-    AdamWParams p = m.adam;
-    p.lr = static_cast<float>(m.schedule.lr(m.step));
-    p.step = m.step + 1;
-    const int64_t n = m.ps.num_trainable(), d = m.ps.decay_end();
-    if (d > 0) {
-      Tensor pw = m.ps.flat_trainable().narrow0(0, d), mw = m.ps.adam_m().narrow0(0, d),
-             vw = m.ps.adam_v().narrow0(0, d);
-      ops::adamw_step(pw, mw, vw, m.ps.flat_grads().narrow0(0, d), p);
-    }
-    if (n > d) {
-      AdamWParams pn = p;
-      pn.weight_decay = 0.f;
-      Tensor pw = m.ps.flat_trainable().narrow0(d, n), mw = m.ps.adam_m().narrow0(d, n),
-             vw = m.ps.adam_v().narrow0(d, n);
-      ops::adamw_step(pw, mw, vw, m.ps.flat_grads().narrow0(d, n), pn);
-    }
-    m.ps.zero_grads();
+    model::KeySamples keys(m.model_opts.attention.max_samples);
+    const bool update_codebooks = m.codebook_update_due();
+    const double step_loss = m.forward_backward(micro, seed, update_codebooks ? &keys : nullptr, tokens_acc);
+    const AdamWParams p = m.optimizer_step();
+    if (update_codebooks) model::update_codebooks(m.ps, m.mcfg, m.model_opts.attention, keys);
     ++m.step;
     loss_acc += step_loss;
     ++loss_steps;
@@ -280,10 +302,22 @@ RunSummary Trainer::train(const std::string& resume) {
   spdlog::info("done: {} steps in {:.1f} s; {} of {} parameters trained; peak tensor memory {:.0f} MiB, "
                "peak RSS {:.0f} MiB", sum.steps, sum.seconds, m.ps.num_trainable(), m.ps.num_params(), peak_mib,
                peak_rss_mib());
-  m.log_json({{"type", "summary"}, {"steps", sum.steps}, {"metric", sum.metric}, {"best", sum.best_metric},
-              {"best_step", sum.best_step}, {"seconds", sum.seconds}, {"final_model", sum.final_model},
-              {"trainable_params", m.ps.num_trainable()}, {"total_params", m.ps.num_params()},
-              {"peak_tensor_mib", peak_mib}, {"peak_rss_mib", peak_rss_mib()}});
+  nlohmann::json summary = {{"type", "summary"}, {"steps", sum.steps}, {"metric", sum.metric}, {"best", sum.best_metric},
+                            {"best_step", sum.best_step}, {"seconds", sum.seconds}, {"final_model", sum.final_model},
+                            {"trainable_params", m.ps.num_trainable()}, {"total_params", m.ps.num_params()},
+                            {"peak_tensor_mib", peak_mib}, {"peak_rss_mib", peak_rss_mib()}};
+  if (!m.quality.empty()) {
+    data::Metrics q;
+    m.add_quality_metrics(q);
+    std::string layers;
+    for (const auto& [layer, lq] : m.quality)
+      layers += fmt::format(" {}:{:.3f}/{:.3f}", layer, lq.mean_mass(), lq.mean_recall());
+    spdlog::info("[sparse] selection at the last evaluation: the chosen keys carry {:.3f} of the softmax mass of the "
+                 "true top keys, recall {:.3f} (per layer mass/recall:{})", q[0].second, q[1].second, layers);
+    summary["attn_mass_share"] = q[0].second;
+    summary["attn_recall"] = q[1].second;
+  }
+  m.log_json(summary);
   return sum;
 }
 

@@ -105,6 +105,7 @@ void Trainer::Impl::resume(const std::string& dir) {
   best_step = st.at("best_step").get<int64_t>();
   bad_evals = st.at("bad_evals").get<int64_t>();
   train_it->restore(data::IteratorState::from_json(st.at("data")));
+  codebooks_ready = true;  // restored with the other tensors
   spdlog::info("resumed from {} at step {}", dir, step);
 }
 

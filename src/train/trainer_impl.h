@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fstream>
+#include <map>
 #include <optional>
 
 #include "spt/data/batching.h"
@@ -39,7 +40,7 @@ struct Trainer::Impl {
   ParameterStore ps;
   std::unique_ptr<model::Model> net;
   std::vector<std::string> newly_initialized;
-  model::ModelOptions model_opts;  // LoRA (saved in checkpoints)
+  model::ModelOptions model_opts;  // LoRA, sparse attention (saved in checkpoints)
   std::string base_model;          // the Hugging Face model the run started from
   std::string tokenizer_dir;
 
@@ -75,6 +76,21 @@ struct Trainer::Impl {
   // LoRA options of the run into model_opts; a PEFT adapter's tensors into `extra`.
   void setup_lora(const model::LoraOptions& ckpt_lora, std::vector<std::pair<std::string, Tensor>>& extra);
   void init_new_heads(const std::vector<std::string>& names);
+  // Copies tensors of a checkpoint / adapter that the base weights lack (adapters,
+  // codebooks) into ps.
+  void place_extra_tensors(const std::vector<std::pair<std::string, Tensor>>& extra);
+
+  // Sparse attention (trainer_sparse.cpp).
+  bool codebooks_ready = true;  // false: k-means on calibration batches before the first step
+  std::map<int64_t, model::SelectionQuality> quality;  // of the last evaluation, per sparse layer
+  void setup_attention();
+  void calibrate_codebooks();
+  bool codebook_update_due() const;  // this step's first micro-batch feeds a codebook update
+  std::string describe_attention() const;
+  std::unique_ptr<model::AttentionProbe> key_probe(model::KeySamples& keys) const;
+  std::unique_ptr<model::AttentionProbe> quality_probe();
+  // attn_mass_share / attn_recall (means over sparse layers) of the last evaluation.
+  void add_quality_metrics(data::Metrics& m) const;
   void setup_data();
   void setup_schedule();
   std::string plan() const;
@@ -83,6 +99,12 @@ struct Trainer::Impl {
   model::EncoderBatch to_model_batch(const data::Batch& b, Tensor& labels) const;
   int64_t count_targets(const data::Batch& b) const;
   data::Metrics evaluate();
+  // One step's forward and backward passes (gradients accumulated); returns its
+  // loss. `keys` (or null) receives the first micro-batch's keys.
+  double forward_backward(const std::vector<data::Batch>& micro, uint64_t seed, model::KeySamples* keys,
+                          int64_t& tokens);
+  // Clipping, AdamW on both weight-decay groups, zeroed gradients; returns the parameters used.
+  AdamWParams optimizer_step();
   void log_json(const nlohmann::json& record);
 
   // Checkpoints (trainer_checkpoint.cpp).

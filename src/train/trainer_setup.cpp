@@ -95,6 +95,7 @@ void Trainer::Impl::setup_model() {
     mcfg.num_labels = num_labels;
   }
   setup_lora(ckpt_lora, extra);
+  setup_attention();
   ps = ParameterStore(model::model_param_infos(mcfg, head, model_opts), device);
   if (!from_spt) {
     const auto reader = io::open_tensors(model_source);
@@ -102,15 +103,7 @@ void Trainer::Impl::setup_model() {
   }
   for (const auto& [name, t] : weights.params) ps.param(name).copy_from(t);
   init_new_heads(weights.newly_initialized);
-  if (model_opts.lora.enabled) {
-    bool have_adapters = false;
-    for (const auto& [name, t] : extra) have_adapters = have_adapters || !io::spt_tensor_kind(name).empty();
-    if (!have_adapters) model::init_lora(ps, model_opts.lora, static_cast<uint64_t>(cfg.integer("train.seed")));
-    for (const auto& [name, t] : extra) {
-      SPT_CHECK(ps.has(name), "[model] ", model_source, ": tensor ", name, " does not fit this run's model");
-      ps.param(name).copy_from(t);
-    }
-  }
+  place_extra_tensors(extra);
   const std::vector<std::string> freeze = cfg.strings("model.freeze");
   if (!freeze.empty()) {
     const int n = ps.freeze(freeze);
@@ -123,6 +116,32 @@ void Trainer::Impl::setup_model() {
                    "hint: add its module to lora.modules_to_save", name);
   net = model::make_model(mcfg, head, ps, model_opts);
   tokenizer_dir = cfg.is_set("tokenizer.path") ? cfg.str("tokenizer.path") : model_source;
+}
+
+void Trainer::Impl::place_extra_tensors(const std::vector<std::pair<std::string, Tensor>>& extra) {
+  bool have_adapters = false;
+  for (const auto& [name, t] : extra) have_adapters = have_adapters || io::spt_tensor_kind(name) == "LoRA adapter";
+  if (model_opts.lora.enabled && !have_adapters)
+    model::init_lora(ps, model_opts.lora, static_cast<uint64_t>(cfg.integer("train.seed")));
+  int64_t codebooks = 0, wanted = 0;
+  for (const ParamInfo& p : ps.infos()) wanted += io::spt_tensor_kind(p.name) == "PQ codebooks";
+  for (const auto& [name, t] : extra) {
+    if (io::spt_tensor_kind(name) == "PQ codebooks") {
+      // Codebooks steer selection only: reuse them when this run's layout matches.
+      if (ps.has(name) && ps.info(name).shape == t.shape()) {
+        ps.param(name).copy_from(t);
+        ++codebooks;
+      }
+      continue;
+    }
+    SPT_CHECK(ps.has(name), "[model] ", model_source, ": tensor ", name, " does not fit this run's model");
+    ps.param(name).copy_from(t);
+  }
+  codebooks_ready = codebooks == wanted;
+  if (wanted > 0 && codebooks_ready)
+    spdlog::info("[sparse] codebooks of every sparse layer from {}", model_source);
+  else if (codebooks > 0)
+    spdlog::info("[sparse] {} has codebooks for another layout; learning new ones", model_source);
 }
 
 void Trainer::Impl::setup_lora(const model::LoraOptions& ckpt_lora,
@@ -353,9 +372,25 @@ std::string Trainer::Impl::plan() const {
   if (model_opts.lora.enabled) {
     int64_t adapter = 0;
     for (const ParamInfo& p : ps.infos())
-      if (!io::spt_tensor_kind(p.name).empty()) adapter += shape_numel(p.shape);
+      if (io::spt_tensor_kind(p.name) == "LoRA adapter") adapter += shape_numel(p.shape);
     s += str_cat("lora:        ", describe_lora(model_opts.lora), "; ", adapter, " adapter parameters; ",
                  "base frozen (no gradients, no AdamW moments)\n");
+  }
+  if (model_opts.attention.enabled) {
+    // Bytes kept for backward by the attention of all layers at max_length and micro-batch size.
+    const model::AttentionShape a = model::attention_shape(mcfg);
+    const int64_t T = cfg.integer("tokenizer.max_length"), B = micro_batch;
+    const int64_t L = ops::sparse_slots(model_opts.attention.select, T);
+    const double dense_layer = static_cast<double>(B * a.heads * T) * static_cast<double>(T) * 4.0 * 2.0;
+    const double sparse_layer =
+        static_cast<double>(B * a.heads * T) * (static_cast<double>(L * dtype_size(ops::sparse_index_dtype(T))) + 4.0);
+    int64_t n = 0;
+    for (int64_t l = 0; l < a.layers; ++l) n += model_opts.attention.is_sparse_layer(l);
+    s += str_cat("attention:   ", describe_attention(), "\n");
+    s += str_cat("             saved for backward at batch ", B, " x ", T, ": ",
+                 fixed(static_cast<double>(n) * sparse_layer / 1048576.0, 1), " MiB in the sparse layers instead of ",
+                 fixed(static_cast<double>(n) * dense_layer / 1048576.0, 1),
+                 " MiB dense (probabilities and their dropout), ", fixed(dense_layer / sparse_layer, 1), "x less\n");
   }
   if (!newly_initialized.empty()) s += str_cat("new heads:   ", newly_initialized.size(), " tensors initialised\n");
   s += str_cat("task:        ", cfg.str("task.type"), glue ? " " + cfg.str("task.glue_task") : std::string(),

@@ -70,7 +70,8 @@ bool is_spt_checkpoint(const std::string& dir);
 void write_hf_folder(const std::string& out_dir, const ModelConfig& config, ModelHead head,
                      const std::vector<std::pair<std::string, Tensor>>& params, const std::string& tokenizer_dir);
 
-// What kind of spt-only tensor `name` is ("LoRA adapter" for *.lora_A / *.lora_B),
+// What kind of spt-only tensor `name` is ("LoRA adapter" for *.lora_A / *.lora_B,
+// "PQ codebooks" for sparse attention's *.pq_codebooks / *.pq_counts),
 // or "" when it is not one (then it must be a parameter of the HF model).
 std::string spt_tensor_kind(const std::string& name);
 

@@ -13,11 +13,25 @@
 #include "spt/backend/backend.h"
 #include "spt/model/lora.h"
 #include "spt/model/parameters.h"
+#include "spt/model/sparse_attention.h"
 #include "spt/ops/attention.h"
 #include "spt/ops/layernorm.h"
 #include "spt/ops/lora.h"
+#include "spt/ops/sparse_attention.h"
 
 namespace spt::model {
+
+// Observes attention layers during a forward pass (codebook learning, selection
+// statistics). Every method has an empty default.
+struct AttentionProbe {
+  virtual ~AttentionProbe() = default;
+  // Keys of layer `layer` (0-based): k (B, T, Hk*D), key_mask (B, T) or undefined.
+  virtual void keys(int64_t /*layer*/, const Tensor& /*k*/, const Tensor& /*key_mask*/) {}
+  // The keys a sparse layer chose: idx (B, H, T, L) for q, k.
+  virtual void selection(int64_t /*layer*/, const Tensor& /*q*/, const Tensor& /*k*/,
+                         const Tensor& /*key_mask*/, const Tensor& /*idx*/,
+                         const ops::SparseAttentionParams& /*p*/) {}
+};
 
 // What a forward pass needs besides its inputs.
 struct StepContext {
@@ -25,6 +39,8 @@ struct StepContext {
   uint64_t seed = 0;      // dropout key
   uint64_t step = 0;      // optimizer step (with the micro-batch) keys the masks
   uint64_t micro = 0;     // micro-batch within the step
+  AttentionProbe* probe = nullptr;
+  bool dense_attention = false;  // sparse layers run dense (codebook calibration)
 };
 
 // Dropout parameters for one site: the Philox stream is (step, micro, layer, site),
@@ -70,17 +86,27 @@ struct LayerNormRef {
 
 // Multi-head self-attention with its projections, shared by BERT and GPT-2:
 //   y = dropout(Attention(x W_q^T + b_q, x W_k^T + b_k, x W_v^T + b_v) W_o^T + b_o)
-// Dropout sites: 0 = attention probabilities, 1 = output.
+// Attention is dense, or sparse (spt/ops/sparse_attention.h) in the layers the
+// model options make sparse. Dropout sites: 0 = attention probabilities, 1 = output.
 struct SelfAttention {
   LinearRef q, k, v, o;
   ops::AttentionParams params;  // heads, causal, scale
   float p_attn = 0, p_out = 0;
-  int layer = 0;
+  int layer = 0;        // dropout stream
+  int64_t index = 0;    // 0-based layer index (codebook names, probes)
+  bool sparse = false;  // sparse attention in this layer
+  ops::SparseAttentionParams sparse_params;
+  Tensor codebooks;     // (Hk, M, C, D/M), state in the ParameterStore
 
   // Saved by forward.
   Tensor x, qa, ka, va, ctx;
   ops::AttentionSaved attn;
+  ops::SparseAttentionSaved sparse_saved;
+  bool ran_sparse = false;
   DropoutParams d_out;
+
+  // Makes this layer sparse when `opts` says so (after params and index are set).
+  void bind_sparse(ParameterStore& ps, const SparseAttentionOptions& opts);
 
   Tensor forward(const Tensor& x_in, const Tensor& key_mask, const StepContext& step);
   // Gradient reaching x through q, k and v (written); parameter gradients accumulated.

@@ -5,13 +5,16 @@
 #pragma once
 
 #include "spt/model/lora.h"
+#include "spt/model/sparse_attention.h"
 
 namespace spt::model {
 
 struct ModelOptions {
-  LoraOptions lora;  // adapters on linear layers (disabled by default)
+  LoraOptions lora;                  // adapters on linear layers (disabled by default)
+  SparseAttentionOptions attention;  // sparse attention layers (disabled by default)
 
-  // The "spt" object of a checkpoint's config.json: {"lora": {...}} when enabled.
+  // The "spt" object of a checkpoint's config.json: {"lora": {...}, "attention":
+  // {...}} for what is enabled.
   void write_json(io::Json& spt) const;
   static ModelOptions from_json(const io::Json& spt, const std::string& context);
 };
