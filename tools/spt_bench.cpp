@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include "spt/ops/op_list.h"
 #include "spt/ops/ops.h"
+#include "tools/bench/attention_bench.h"
 
 using namespace spt;
 
@@ -149,7 +150,7 @@ void run(Device dev, const Dims& d, int iters) {
     Tensor cb = randn({d.H, D / 8, 16, 8}, dev, 41);
     ops::SparseAttentionParams p;
     p.heads = d.H;
-    p.dropout = {0.1f, 1, 2};
+    p.dropout = {std::getenv("SPT_BENCH_NODROP") ? 0.f : 0.1f, 1, 2};
     p.select.top_ratio = 0.125f;
     Tensor idx, out, dq, dk, dv;
     ops::sparse_select(idx, q, k, Tensor(), cb, p);
@@ -346,9 +347,26 @@ int main(int argc, char** argv) {
   int64_t lora_rank = 0;
   app.add_option("--lora", lora_rank, "--train-model: LoRA of this rank on every attention and FFN linear layer "
                  "(alpha 2r, dropout 0.05), base frozen; 0 = full fine-tuning")->check(CLI::NonNegativeNumber);
+  std::vector<int64_t> attention_seqs;
+  bench::AttentionBenchOptions ab;
+  app.add_option("--attention", attention_seqs,
+                 "compare sparse attention (select + fwd + bwd, L = T/8) with dense at these lengths "
+                 "(B=4, H=12, D=64 unless --batch is given)")->delimiter(',');
+  app.add_flag("--causal", ab.causal, "--attention: causal attention");
+  app.add_option("--top-ratio", ab.top_ratio, "--attention: L / T");
+  app.add_option("--rerank", ab.rerank, "--attention: exact re-ranking of rerank * L candidates");
+  app.add_option("--json", ab.json, "--attention: append the rows to this JSONL file");
   CLI11_PARSE(app, argc, argv);
   try {
     init_threads();
+    if (!attention_seqs.empty()) {
+      ab.seqs = attention_seqs;
+      if (app.count("--batch")) ab.batch = d.B;
+      ab.iters = app.count("--iters") ? iters : 3;
+      spdlog::info("{}", runtime_summary());
+      bench::run_attention_bench(device_from_name(device), ab);
+      return 0;
+    }
     if (!train_model.empty()) {
       run_train(train_model, device_from_name(device), d.B, d.T, steps, lora_rank);
       return 0;

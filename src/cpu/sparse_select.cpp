@@ -12,47 +12,133 @@
 //   4. the top rerank * R of them by that score (R = budget - forced; ties to the
 //      smaller index), re-scored exactly (q . k) when rerank > 1, the top R kept;
 //   5. the row's keys are written in increasing order, then -1.
-// With 16 codewords the scan runs on 4-bit codes packed as FAISS's fast scan
-// does (src/cpu/pq_fast_scan.h); it returns the same integers as the plain scan.
+// The top of step 4 bisects a 16-bit threshold with vectorised counts (as
+// FAISS's reservoir handler does), exact about ties; keys come out in index
+// order, so no sort is needed. With 16 codewords the scan
+// runs on 4-bit codes packed as FAISS's fast scan does (src/cpu/pq_scan.h).
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <vector>
 
 #include "spt/backend/sparse_attention_math.h"
 #include "src/cpu/cpu_backend.h"
 #include "src/cpu/pq_scan.h"
+#include "src/cpu/vmath.h"
 
 namespace spt::cpu {
 
 namespace {
 
-// Codes of the keys of (b, g): codes[j * M + m].
-void encode_keys(uint8_t* codes, const float* k0, int64_t ldk, int64_t tk, const float* cb,
-                 int64_t M, int64_t Cw, int64_t ds) {
-  for (int64_t j = 0; j < tk; ++j) {
-    const float* kj = k0 + j * ldk;
+// Codebooks of one head transposed to (M, ds, C) so that the codeword axis is
+// contiguous: distances and tables are computed C lanes at a time.
+std::vector<float> transpose_codebooks(const float* cb, int64_t M, int64_t Cw, int64_t ds) {
+  std::vector<float> t(static_cast<size_t>(M * ds * Cw));
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t c = 0; c < Cw; ++c)
+      for (int64_t d = 0; d < ds; ++d) t[(m * ds + d) * Cw + c] = cb[(m * Cw + c) * ds + d];
+  return t;
+}
+
+// Codes of n keys (rows of x with stride ld): codes[j * M + m]; cbt from transpose_codebooks.
+SPT_SIMD_CLONES void encode_keys(uint8_t* codes, const float* x0, int64_t ld, int64_t n, const float* cbt,
+                                 int64_t M, int64_t Cw, int64_t ds) {
+  float dist[256];
+  for (int64_t j = 0; j < n; ++j) {
+    const float* x = x0 + j * ld;
     for (int64_t m = 0; m < M; ++m) {
-      const float* x = kj + m * ds;
-      const float* cm = cb + m * Cw * ds;
-      int64_t best = 0;
-      float best_d = 0.f;
-      for (int64_t c = 0; c < Cw; ++c) {
-        float dist = 0.f;
-        for (int64_t d = 0; d < ds; ++d) {
-          const float e = x[d] - cm[c * ds + d];
-          dist += e * e;
+      const float* t = cbt + m * ds * Cw;
+#pragma omp simd
+      for (int64_t c = 0; c < Cw; ++c) dist[c] = 0.f;
+      for (int64_t d = 0; d < ds; ++d) {
+        const float xd = x[m * ds + d];
+#pragma omp simd
+        for (int64_t c = 0; c < Cw; ++c) {
+          const float e = xd - t[d * Cw + c];
+          dist[c] += e * e;
         }
-        if (c == 0 || dist < best_d) best = c, best_d = dist;
       }
+      int64_t best = 0;
+      for (int64_t c = 1; c < Cw; ++c) best = dist[c] < dist[best] ? c : best;
       codes[j * M + m] = static_cast<uint8_t>(best);
     }
   }
 }
 
-float dot_f(const float* a, const float* b, int64_t n) {
+// Float tables lut[m * C + c] = q_m . c_{m,c}.
+SPT_SIMD_CLONES void build_tables(float* lut, const float* q, const float* cbt, int64_t M, int64_t Cw,
+                                  int64_t ds) {
+  for (int64_t m = 0; m < M; ++m) {
+    float* out = lut + m * Cw;
+    const float* t = cbt + m * ds * Cw;
+#pragma omp simd
+    for (int64_t c = 0; c < Cw; ++c) out[c] = 0.f;
+    for (int64_t d = 0; d < ds; ++d) {
+      const float qd = q[m * ds + d];
+#pragma omp simd
+      for (int64_t c = 0; c < Cw; ++c) out[c] += qd * t[d * Cw + c];
+    }
+  }
+}
+
+SPT_SIMD_CLONES float dot_f(const float* a, const float* b, int64_t n) {
   float s = 0.f;
+#pragma omp simd reduction(+ : s)
   for (int64_t d = 0; d < n; ++d) s += a[d] * b[d];
   return s;
+}
+
+// Per head (b, g): the packed codes and the transposed codebooks.
+struct HeadCodes {
+  PqCodes codes;
+  std::vector<float> cbt;
+};
+
+// Row keys as 16-bit ranks: 0 = not a candidate (masked, or beyond the causal
+// end), 65535 = always kept (forced), else PQ score + 1 (scores <= 65533 by the
+// table scale). Returns the number of forced keys.
+SPT_SIMD_CLONES int64_t rank_row(uint16_t* s, const int32_t* mrow, int64_t end, int64_t pos,
+                                 int64_t keep_first, int64_t window) {
+  int64_t forced = 0;
+#pragma omp simd reduction(+ : forced)
+  for (int64_t j = 0; j < end; ++j) {
+    const bool vis = mrow == nullptr || mrow[j] != 0;
+    const int64_t dist = j > pos ? j - pos : pos - j;
+    const bool f = vis && (j < keep_first || (window > 0 && dist <= window));
+    forced += f;
+    s[j] = f ? uint16_t{65535} : (vis ? static_cast<uint16_t>(s[j] + 1) : uint16_t{0});
+  }
+  return forced;
+}
+
+// How many of s[0, end) are >= t (1 <= t <= 65535). Counted in 16-bit lanes
+// over chunks of 32768, so the compares stay 32 (AVX-512) or 16 (AVX2) per vector.
+SPT_SIMD_CLONES int64_t count_at_least(const uint16_t* s, int64_t end, uint32_t t) {
+  const uint16_t t16 = static_cast<uint16_t>(t);
+  int64_t total = 0;
+  for (int64_t j0 = 0; j0 < end; j0 += 32768) {
+    const int64_t j1 = std::min<int64_t>(end, j0 + 32768);
+    uint16_t c = 0;
+#pragma omp simd reduction(+ : c)
+    for (int64_t j = j0; j < j1; ++j) c = static_cast<uint16_t>(c + (s[j] >= t16 ? 1 : 0));
+    total += c;
+  }
+  return total;
+}
+
+// Writes (in index order) j with s[j] > t and the first `ties` with s[j] == t
+// into buf (which must hold one more than the keys taken); returns how many.
+// Branch-free except for the rare ties.
+inline int64_t compact_top(int32_t* buf, const uint16_t* s, int64_t end, uint32_t t, int64_t ties) {
+  int64_t cnt = 0;
+  for (int64_t j = 0; j < end; ++j) {
+    const uint32_t r = s[j];
+    bool take = r > t;
+    if (r == t) take = ties-- > 0;
+    buf[cnt] = static_cast<int32_t>(j);  // overwritten unless taken
+    cnt += take;
+  }
+  return cnt;
 }
 
 struct RowSelector {
@@ -61,72 +147,86 @@ struct RowSelector {
   std::vector<uint8_t> qlut;
   std::vector<uint16_t> scores;
   std::vector<uint64_t> keys;
-  std::vector<int64_t> chosen;
+  std::vector<int32_t> buf;
 
   explicit RowSelector(const SparseSelectParams& params) : p(params) {
     lut.resize(static_cast<size_t>(p.subspaces * p.codewords));
     qlut.resize(lut.size());
     scores.resize(static_cast<size_t>(p.attn.tk));
+    buf.resize(static_cast<size_t>(p.attn.tk + 1));
   }
 
-  // Keys of row (b, h, i) into out (L slots).
+  // Keys of row i into out (L slots).
   template <class I>
-  void select(I* out, int64_t b, int64_t h, int64_t i, const float* qi, const float* k0,
-              int64_t ldk, const int32_t* mrow, const PqCodes& codes, const float* cb) {
+  void select(I* out, int64_t i, const float* qi, const float* k0, int64_t ldk, const int32_t* mrow,
+              const HeadCodes& hc) {
     const int64_t tq = p.attn.tq, tk = p.attn.tk, L = p.attn.slots;
     const int64_t end = sparse::causal_end(i, tq, tk, p.causal);
-    int64_t n = 0;
-    for (int64_t j = 0; j < end; ++j) n += mrow == nullptr || mrow[j] != 0;
-    const int64_t budget = sparse::row_budget(n, p.top_l, p.top_ratio, p.min_l);
-    chosen.clear();
-    if (n <= budget) {
-      for (int64_t j = 0; j < end; ++j)
-        if (mrow == nullptr || mrow[j] != 0) chosen.push_back(j);
-    } else {
-      approximate_scores(qi, codes, cb, end);
-      keys.clear();
-      for (int64_t j = 0; j < end; ++j) {
-        if (mrow != nullptr && mrow[j] == 0) continue;
-        if (sparse::forced_key(j, i, tq, tk, p.keep_first, p.local_window)) chosen.push_back(j);
-        else keys.push_back(sparse::rank_key_u16(scores[j], j));
-      }
-      const int64_t R = std::max<int64_t>(0, budget - static_cast<int64_t>(chosen.size()));
-      const int64_t nc = std::min<int64_t>(p.rerank * R, static_cast<int64_t>(keys.size()));
-      top(keys, nc);
-      if (nc > R) {  // exact re-ranking of the candidates
-        for (int64_t c = 0; c < nc; ++c) {
-          const int64_t j = sparse::rank_key_index(keys[c]);
-          keys[c] = sparse::rank_key_f32(dot_f(qi, k0 + j * ldk, p.attn.head_dim), j);
-        }
-        keys.resize(static_cast<size_t>(nc));
-        top(keys, R);
-      }
-      for (int64_t c = 0; c < std::min<int64_t>(R, static_cast<int64_t>(keys.size())); ++c)
-        chosen.push_back(sparse::rank_key_index(keys[c]));
-      std::sort(chosen.begin(), chosen.end());
+    int64_t n = end;
+    if (mrow != nullptr) {
+      n = 0;
+      for (int64_t j = 0; j < end; ++j) n += mrow[j] != 0;
     }
-    const int64_t cnt = std::min<int64_t>(L, static_cast<int64_t>(chosen.size()));
-    for (int64_t t = 0; t < cnt; ++t) out[t] = static_cast<I>(chosen[t]);
+    const int64_t budget = sparse::row_budget(n, p.top_l, p.top_ratio, p.min_l);
+    int64_t cnt = 0;
+    if (n <= budget) {
+      for (int64_t j = 0; j < end && cnt < L; ++j)
+        if (mrow == nullptr || mrow[j] != 0) out[cnt++] = static_cast<I>(j);
+    } else {
+      approximate_scores(qi, hc, end);
+      uint16_t* s = scores.data();
+      const int64_t nforced = rank_row(s, mrow, end, i + (tk - tq), p.keep_first, p.local_window);
+      const int64_t R = std::max<int64_t>(0, budget - nforced);
+      const int64_t nc = std::min<int64_t>(p.rerank * R, n - nforced);
+      // The (nforced + nc)-th largest rank t: forced keys (65535) come first.
+      const int64_t want = nforced + nc;
+      uint32_t lo = 1, hi = 65535;  // count_at_least(lo) >= want
+      while (lo < hi) {
+        const uint32_t mid = (lo + hi + 1) / 2;
+        if (count_at_least(s, end, mid) >= want) lo = mid;
+        else hi = mid - 1;
+      }
+      const uint32_t t = lo;
+      int64_t ties = want - count_at_least(s, end, t + 1);  // ranks == t to take, in index order
+      if (nc > R) {
+        rerank_candidates(qi, k0, ldk, end, t, ties, R);
+        for (int64_t j = 0; j < end && cnt < L; ++j)
+          if (s[j] == 65535) out[cnt++] = static_cast<I>(j);
+      } else {
+        const int64_t got = compact_top(buf.data(), s, end, t, ties);  // == want <= L
+        for (; cnt < std::min(got, L); ++cnt) out[cnt] = static_cast<I>(buf[cnt]);
+      }
+    }
     for (int64_t t = cnt; t < L; ++t) out[t] = static_cast<I>(-1);
-    (void)b, (void)h;
   }
 
-  // The first `count` entries of keys become the largest ones (any order).
-  static void top(std::vector<uint64_t>& keys, int64_t count) {
-    if (count < static_cast<int64_t>(keys.size()))
-      std::nth_element(keys.begin(), keys.begin() + count, keys.end(), std::greater<>());
+  // The candidates (rank > t, and the first `ties` with rank t, forced keys
+  // excepted) re-scored exactly; the best R get rank 65535 (kept), the rest 0.
+  void rerank_candidates(const float* qi, const float* k0, int64_t ldk, int64_t end, uint32_t t,
+                         int64_t ties, int64_t R) {
+    keys.clear();
+    uint16_t* s = scores.data();
+    for (int64_t j = 0; j < end; ++j) {
+      const uint32_t r = s[j];
+      if (r == 65535) continue;
+      if (r > t || (r == t && ties-- > 0))
+        keys.push_back(sparse::rank_key_f32(dot_f(qi, k0 + j * ldk, p.attn.head_dim), j));
+      s[j] = 0;
+    }
+    if (R < static_cast<int64_t>(keys.size()))
+      std::nth_element(keys.begin(), keys.begin() + R, keys.end(), std::greater<>());
+    for (int64_t c = 0; c < std::min<int64_t>(R, static_cast<int64_t>(keys.size())); ++c)
+      s[sparse::rank_key_index(keys[c])] = 65535;
   }
 
   // scores[j] for j < end from the query's quantised tables.
-  void approximate_scores(const float* qi, const PqCodes& codes, const float* cb, int64_t end) {
+  void approximate_scores(const float* qi, const HeadCodes& hc, int64_t end) {
     const int64_t M = p.subspaces, Cw = p.codewords, ds = p.attn.head_dim / M;
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t c = 0; c < Cw; ++c)
-        lut[m * Cw + c] = dot_f(qi + m * ds, cb + (m * Cw + c) * ds, ds);
+    build_tables(lut.data(), qi, hc.cbt.data(), M, Cw, ds);
     const sparse::LutScale sc = sparse::lut_scale(lut.data(), M, Cw);
     for (int64_t m = 0; m < M; ++m)
       sparse::quantize_table(qlut.data() + m * Cw, lut.data() + m * Cw, Cw, sc.a);
-    pq_scan(scores.data(), codes, qlut.data(), end);
+    pq_scan(scores.data(), hc.codes, qlut.data(), end);
   }
 };
 
@@ -149,15 +249,16 @@ void CpuBackend::sparse_select(const SparseSelectParams& p, Tensor& idx, const T
   const float *qs = q.data<float>(), *ks = k.data<float>(), *cbs = codebooks.data<float>();
   const int32_t* mask = key_mask.defined() ? key_mask.data<int32_t>() : nullptr;
 
-  // Codes of every (b, g), then packed for the scan.
-  std::vector<PqCodes> codes(static_cast<size_t>(a.batch * Hk));
+  // Codes of every (b, g), packed for the scan.
+  std::vector<HeadCodes> heads(static_cast<size_t>(a.batch * Hk));
 #pragma omp parallel for schedule(static) if (a.batch * Hk > 1 && a.tk * D * Cw > 65536)
   for (int64_t bg = 0; bg < a.batch * Hk; ++bg) {
     const int64_t b = bg / Hk, g = bg % Hk;
+    HeadCodes& hc = heads[bg];
+    hc.cbt = transpose_codebooks(cbs + g * M * Cw * ds, M, Cw, ds);
     std::vector<uint8_t> raw(static_cast<size_t>(a.tk * M));
-    encode_keys(raw.data(), ks + b * a.tk * ldk + g * D, ldk, a.tk, cbs + g * M * Cw * ds, M, Cw,
-                ds);
-    codes[bg] = PqCodes::pack(raw.data(), a.tk, M, Cw);
+    encode_keys(raw.data(), ks + b * a.tk * ldk + g * D, ldk, a.tk, hc.cbt.data(), M, Cw, ds);
+    hc.codes = PqCodes::pack(raw.data(), a.tk, M, Cw);
   }
 
   dispatch_index_type(idx, [&](auto itag) {
@@ -170,9 +271,8 @@ void CpuBackend::sparse_select(const SparseSelectParams& p, Tensor& idx, const T
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t b = r / (H * a.tq), h = (r / a.tq) % H, i = r % a.tq, g = h / G;
-        sel.select(out + r * L, b, h, i, qs + (b * a.tq + i) * C + h * D,
-                   ks + b * a.tk * ldk + g * D, ldk, mask ? mask + b * a.tk : nullptr,
-                   codes[b * Hk + g], cbs + g * M * Cw * ds);
+        sel.select(out + r * L, i, qs + (b * a.tq + i) * C + h * D, ks + b * a.tk * ldk + g * D, ldk,
+                   mask ? mask + b * a.tk : nullptr, heads[b * Hk + g]);
       }
     }
   });

@@ -63,10 +63,12 @@ SPT_HD float dropout_factor(uint64_t seed, uint64_t offset, uint64_t index, floa
 
 // ---- PQ look-up tables quantised to 8 bits (FAISS's fast-scan scheme) ----
 // For one query, table m holds q_m . c_{m,c} for codeword c. All M tables share
-// one scale a = min(255 / max_m span_m, 65535 / sum_m span_m) and keep their own
-// offset min_m, so an entry is round((x - min_m) a) in [0, 255] and the sum of
-// M entries fits in 16 bits by construction. Ranking keys by that sum ranks them
-// by a * (approximate score - sum_m min_m): the same order for a given query.
+// one scale a = min(255 / max_m span_m, (65533 - M / 2) / sum_m span_m) and keep
+// their own offset min_m, so an entry is round((x - min_m) a) in [0, 255] and the
+// sum of M entries is at most a sum_m span_m + M / 2 <= 65533 (rounding adds at
+// most 1/2 per table): the CPU selection ranks score + 1 in 16 bits and keeps 0
+// for "not a candidate" and 65535 for "always kept". Ranking keys by that sum ranks them by
+// a * (approximate score - sum_m min_m): the same order for a given query.
 struct LutScale {
   float a;  // common scale (> 0)
 };
@@ -85,7 +87,8 @@ SPT_HD LutScale lut_scale(const float* lut, int64_t m_count, int64_t c_count) {
     sum_span += span;
   }
   if (!(max_span > 0.f)) return {1.f};  // constant tables (q = 0): every key ties
-  const float a1 = 255.f / max_span, a2 = 65535.f / sum_span;
+  const float a1 = 255.f / max_span;
+  const float a2 = (65533.f - 0.5f * static_cast<float>(m_count)) / sum_span;
   return {a1 < a2 ? a1 : a2};
 }
 
