@@ -107,6 +107,10 @@ inline int64_t index_at(const Tensor& ids, int64_t i) {
   return ids.dtype() == DType::i64 ? ids.data<int64_t>()[i] : ids.data<int32_t>()[i];
 }
 
+// Dropout factors (0 or 1 / (1 - p)) of arbitrary elements: fac[t] for element
+// elems[t] of the stream (p.seed, p.offset); the same mask as dropout_fwd (p > 0).
+void dropout_factors_f32(const DropoutParams& p, float* fac, const uint64_t* elems, int64_t n);
+
 // Fixed chunk size for deterministic parallel reductions.
 inline constexpr int64_t kReduceChunk = 4096;
 

@@ -152,6 +152,51 @@ SPT_SIMD_CLONES void mask_groups_f32(const MaskSpec& ms, float scale, float* out
   }
 }
 
+// Dropout factors of arbitrary elements (sparse attention's chosen weights),
+// sixteen Philox blocks at a time: element e is word e % 4 of block e / 4.
+SPT_SIMD_CLONES void factors_f32(const MaskSpec& ms, float scale, float* fac, const uint64_t* elems, int64_t n) {
+#ifdef SPT_PHILOX_AVX512
+  const bool avx512 = have_avx512();
+#endif
+  alignas(64) uint32_t v0[kLanes], v1[kLanes], v2[kLanes], v3[kLanes];
+  for (int64_t t0 = 0; t0 < n; t0 += kLanes) {
+    const int64_t len = std::min<int64_t>(kLanes, n - t0);
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const uint64_t b = (l < len ? elems[t0 + l] : 0) >> 2;
+      v0[l] = static_cast<uint32_t>(b);
+      v1[l] = static_cast<uint32_t>(b >> 32);
+      v2[l] = ms.c2;
+      v3[l] = ms.c3;
+    }
+    uint32_t k0 = ms.k0, k1 = ms.k1;
+#ifdef SPT_PHILOX_AVX512
+    if (avx512) {
+      philox_rounds16_avx512(v0, v1, v2, v3, k0, k1);
+    } else
+#endif
+    for (int round = 0; round < 10; ++round) {
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l) {
+        const uint64_t p0 = static_cast<uint64_t>(kM0) * v0[l];
+        const uint64_t p1 = static_cast<uint64_t>(kM1) * v2[l];
+        const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ v1[l] ^ k0;
+        const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ v3[l] ^ k1;
+        v0[l] = n0;
+        v1[l] = static_cast<uint32_t>(p1);
+        v2[l] = n2;
+        v3[l] = static_cast<uint32_t>(p0);
+      }
+      k0 += kW0;
+      k1 += kW1;
+    }
+    for (int64_t l = 0; l < len; ++l) {
+      const uint32_t w = elems[t0 + l] & 3;
+      const uint32_t word = w == 0 ? v0[l] : (w == 1 ? v1[l] : (w == 2 ? v2[l] : v3[l]));
+      fac[t0 + l] = (word >> 8) >= ms.threshold ? scale : 0.f;
+    }
+  }
+}
+
 // out = keep ? in * scale : 0 with keep from the bit words.
 SPT_SIMD_CLONES void apply_bits_f32(float scale, float* out, const float* in, const uint32_t* bits,
                                     int64_t i0, int64_t i1) {
@@ -252,6 +297,10 @@ void CpuBackend::dropout_bwd(const DropoutParams& p, Tensor& dx, const Tensor& d
     using T = decltype(tag);
     apply_mask(p, dx.data<T>(), dy.data<T>(), dy.numel());
   });
+}
+
+void dropout_factors_f32(const DropoutParams& p, float* fac, const uint64_t* elems, int64_t n) {
+  factors_f32(mask_spec(p), 1.f / (1.f - p.p), fac, elems, n);
 }
 
 }  // namespace spt::cpu

@@ -13,6 +13,11 @@
 // owns that head's dk and dv rows and walks its query heads and rows in a fixed
 // order, so the sums are race-free and bit-identical at any thread count,
 // without per-thread copies.
+//
+// The row kernels are instantiated for head sizes 32, 64 and 128 (the loops over
+// the head dimension then have a constant trip count, and q, dout and the
+// accumulators stay in registers) and for any other size; f32 rows are compiled
+// per ISA (SIMD clones), f64 rows (gradient checks) use the same templates.
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -28,20 +33,6 @@ namespace {
 SPT_INLINE_INTO_CLONES float row_exp(float x) { return vm::fast_exp(x); }
 SPT_INLINE_INTO_CLONES double row_exp(double x) { return std::exp(x); }
 
-template <class T>
-SPT_INLINE_INTO_CLONES T dot(const T* a, const T* b, int64_t n) {
-  T s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t d = 0; d < n; ++d) s += a[d] * b[d];
-  return s;
-}
-
-template <class T>
-SPT_INLINE_INTO_CLONES void axpy_row(T* y, T a, const T* x, int64_t n) {
-#pragma omp simd
-  for (int64_t d = 0; d < n; ++d) y[d] += a * x[d];
-}
-
 // Everything a row needs: base pointers of the (b, h) / (b, g) slices and strides.
 template <class T, class I>
 struct RowArgs {
@@ -54,94 +45,302 @@ struct RowArgs {
   T scale;
 };
 
-// Scores of the row's keys into s (returns the number of keys n; the list ends
-// at the first -1).
-template <class T, class I>
-SPT_INLINE_INTO_CLONES int64_t row_scores(T* s, const RowArgs<T, I>& a) {
+// The number of keys of a row: its list ends at the first -1.
+template <class I>
+SPT_INLINE_INTO_CLONES int64_t row_length(const I* idx, int64_t L) {
   int64_t n = 0;
-  while (n < a.L && a.idx[n] >= 0) {
-    s[n] = a.scale * dot(a.q, a.k + static_cast<int64_t>(a.idx[n]) * a.ldk, a.D);
-    ++n;
-  }
+  while (n < L && idx[n] >= 0) ++n;
   return n;
 }
 
-template <class T, class I>
-SPT_INLINE_INTO_CLONES T sparse_fwd_row(T* out, T* s, const RowArgs<T, I>& a) {
-  for (int64_t d = 0; d < a.D; ++d) out[d] = T(0);
-  const int64_t n = row_scores(s, a);
-  if (n == 0) return -std::numeric_limits<T>::infinity();
+// DC > 0: the head size as a compile-time constant; 0: a.D at run time.
+template <int DC, class T, class I>
+SPT_INLINE_INTO_CLONES T sparse_fwd_row(T* __restrict out, T* __restrict s, const RowArgs<T, I>& a) {
+  const int64_t D = DC > 0 ? DC : a.D;
+  const T* __restrict q = a.q;
+  const int64_t n = row_length(a.idx, a.L);
+  for (int64_t t = 0; t < n; ++t) {
+    const T* __restrict kj = a.k + static_cast<int64_t>(a.idx[t]) * a.ldk;
+    T acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t d = 0; d < D; ++d) acc += q[d] * kj[d];
+    s[t] = a.scale * acc;
+  }
+  if (n == 0) {
+    for (int64_t d = 0; d < D; ++d) out[d] = T(0);
+    return -std::numeric_limits<T>::infinity();
+  }
   T mx = s[0];
   for (int64_t t = 1; t < n; ++t) mx = s[t] > mx ? s[t] : mx;
   T sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int64_t t = 0; t < n; ++t) sum += row_exp(s[t] - mx);
   const T lse = mx + std::log(sum);
+  if (a.fac) {
 #pragma omp simd
-  for (int64_t t = 0; t < n; ++t) s[t] = row_exp(s[t] - lse);
-  for (int64_t t = 0; t < n; ++t) {
-    const T w = a.fac ? s[t] * a.fac[t] : s[t];
-    if (w != T(0)) axpy_row(out, w, a.v + static_cast<int64_t>(a.idx[t]) * a.ldk, a.D);
+    for (int64_t t = 0; t < n; ++t) s[t] = row_exp(s[t] - lse) * a.fac[t];
+  } else {
+#pragma omp simd
+    for (int64_t t = 0; t < n; ++t) s[t] = row_exp(s[t] - lse);
+  }
+  if constexpr (DC > 0) {
+    T acc[DC] = {};
+    for (int64_t t = 0; t < n; ++t) {
+      const T w = s[t];
+      const T* __restrict vj = a.v + static_cast<int64_t>(a.idx[t]) * a.ldk;
+#pragma omp simd
+      for (int64_t d = 0; d < DC; ++d) acc[d] += w * vj[d];
+    }
+#pragma omp simd
+    for (int64_t d = 0; d < DC; ++d) out[d] = acc[d];
+  } else {
+    for (int64_t d = 0; d < D; ++d) out[d] = T(0);
+    for (int64_t t = 0; t < n; ++t) {
+      const T w = s[t];
+      const T* __restrict vj = a.v + static_cast<int64_t>(a.idx[t]) * a.ldk;
+#pragma omp simd
+      for (int64_t d = 0; d < D; ++d) out[d] += w * vj[d];
+    }
   }
   return lse;
 }
 
 // One row of the backward: dq_i written, dk/dv rows of the row's keys accumulated.
-template <class T, class I>
-SPT_INLINE_INTO_CLONES void sparse_bwd_row(T* dq, T* dk, T* dv, T* s, const T* dout, const T* out,
-                                           T lse, const RowArgs<T, I>& a) {
-  for (int64_t d = 0; d < a.D; ++d) dq[d] = T(0);
-  if (!(lse > -std::numeric_limits<T>::infinity())) return;  // no keys
-  const int64_t n = row_scores(s, a);
-  const T Di = dot(dout, out, a.D);
+template <int DC, class T, class I>
+SPT_INLINE_INTO_CLONES void sparse_bwd_row(T* __restrict dq, T* __restrict dk, T* __restrict dv,
+                                           const T* __restrict dout, const T* __restrict out, T lse,
+                                           const RowArgs<T, I>& a) {
+  const int64_t D = DC > 0 ? DC : a.D;
+  const T* __restrict q = a.q;
+  if (!(lse > -std::numeric_limits<T>::infinity())) {  // no keys
+    for (int64_t d = 0; d < D; ++d) dq[d] = T(0);
+    return;
+  }
+  const int64_t n = row_length(a.idx, a.L);
+  T Di = 0;
+#pragma omp simd reduction(+ : Di)
+  for (int64_t d = 0; d < D; ++d) Di += dout[d] * out[d];
+  T acc[DC > 0 ? DC : 1] = {};
+  T* __restrict g = DC > 0 ? acc : dq;
+  if constexpr (DC == 0)
+    for (int64_t d = 0; d < D; ++d) g[d] = T(0);
   for (int64_t t = 0; t < n; ++t) {
     const int64_t j = a.idx[t];
-    const T p = row_exp(s[t] - lse);
+    const T* __restrict kj = a.k + j * a.ldk;
+    const T* __restrict vj = a.v + j * a.ldk;
+    T qk = 0, gv = 0;
+#pragma omp simd reduction(+ : qk, gv)
+    for (int64_t d = 0; d < D; ++d) {
+      qk += q[d] * kj[d];
+      gv += dout[d] * vj[d];
+    }
+    const T p = row_exp(a.scale * qk - lse);
     const T f = a.fac ? a.fac[t] : T(1);
-    const T dp = f * dot(dout, a.v + j * a.ldk, a.D);
-    const T ds = a.scale * p * (dp - Di);
-    axpy_row(dq, ds, a.k + j * a.ldk, a.D);
-    axpy_row(dk + j * a.ldk, ds, a.q, a.D);
-    if (f != T(0)) axpy_row(dv + j * a.ldk, f * p, dout, a.D);
+    const T ds = a.scale * p * (f * gv - Di);
+    const T pf = p * f;
+    T* __restrict dkj = dk + j * a.ldk;
+    T* __restrict dvj = dv + j * a.ldk;
+#pragma omp simd
+    for (int64_t d = 0; d < D; ++d) {
+      g[d] += ds * kj[d];
+      dkj[d] += ds * q[d];
+      dvj[d] += pf * dout[d];
+    }
+  }
+  if constexpr (DC > 0) {
+#pragma omp simd
+    for (int64_t d = 0; d < D; ++d) dq[d] = acc[d];
   }
 }
 
-SPT_SIMD_CLONES float sparse_fwd_row_f32_i16(float* out, float* s, const RowArgs<float, int16_t>& a) {
-  return sparse_fwd_row(out, s, a);
-}
-SPT_SIMD_CLONES float sparse_fwd_row_f32_i32(float* out, float* s, const RowArgs<float, int32_t>& a) {
-  return sparse_fwd_row(out, s, a);
-}
-SPT_SIMD_CLONES void sparse_bwd_row_f32_i16(float* dq, float* dk, float* dv, float* s,
-                                            const float* dout, const float* out, float lse,
-                                            const RowArgs<float, int16_t>& a) {
-  sparse_bwd_row(dq, dk, dv, s, dout, out, lse, a);
-}
-SPT_SIMD_CLONES void sparse_bwd_row_f32_i32(float* dq, float* dk, float* dv, float* s,
-                                            const float* dout, const float* out, float lse,
-                                            const RowArgs<float, int32_t>& a) {
-  sparse_bwd_row(dq, dk, dv, s, dout, out, lse, a);
+// f32 rows for head sizes that are multiples of 16, written with GCC vector
+// types (16 floats: one zmm on AVX-512, two ymm on AVX2): the compiler keeps q,
+// dout and the accumulators in registers. (Plain loops over the head dimension
+// were interchanged with the loop over keys by GCC and ran scalar.)
+typedef float v16f __attribute__((vector_size(64), aligned(4)));  // unaligned loads allowed
+
+typedef int32_t v16i __attribute__((vector_size(64)));
+
+// Sum of the 16 lanes as a tree of shuffles (a plain loop is a serial chain of 16 adds).
+SPT_INLINE_INTO_CLONES float hsum(v16f x) {
+  x += __builtin_shuffle(x, v16i{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
+  x += __builtin_shuffle(x, v16i{4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3});
+  x += __builtin_shuffle(x, v16i{2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1});
+  x += __builtin_shuffle(x, v16i{1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0});
+  return x[0];
 }
 
-template <class T, class I>
-T fwd_row(T* out, T* s, const RowArgs<T, I>& a) {
-  if constexpr (std::is_same_v<T, float> && std::is_same_v<I, int16_t>)
-    return sparse_fwd_row_f32_i16(out, s, a);
-  else if constexpr (std::is_same_v<T, float>)
-    return sparse_fwd_row_f32_i32(out, s, a);
-  else
-    return sparse_fwd_row(out, s, a);
+// The four sums of p0..p3 (lanes 0, 4, 8, 12 of the result), sharing the shuffles.
+SPT_INLINE_INTO_CLONES v16f hsum4(v16f p0, v16f p1, v16f p2, v16f p3) {
+  const v16f x01 = __builtin_shuffle(p0, p1, v16i{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}) +
+                   __builtin_shuffle(p0, p1, v16i{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31});
+  const v16f x23 = __builtin_shuffle(p2, p3, v16i{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}) +
+                   __builtin_shuffle(p2, p3, v16i{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31});
+  v16f y = __builtin_shuffle(x01, x23, v16i{0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27}) +
+           __builtin_shuffle(x01, x23, v16i{4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31});
+  y += __builtin_shuffle(y, v16i{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13});
+  y += __builtin_shuffle(y, v16i{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
+  return y;
 }
 
-template <class T, class I>
-void bwd_row(T* dq, T* dk, T* dv, T* s, const T* dout, const T* out, T lse,
-             const RowArgs<T, I>& a) {
-  if constexpr (std::is_same_v<T, float> && std::is_same_v<I, int16_t>)
-    sparse_bwd_row_f32_i16(dq, dk, dv, s, dout, out, lse, a);
-  else if constexpr (std::is_same_v<T, float>)
-    sparse_bwd_row_f32_i32(dq, dk, dv, s, dout, out, lse, a);
+// s[t] = scale * q . k_idx[t] for t < n, four keys at a time.
+template <int NV, class I>
+SPT_INLINE_INTO_CLONES void row_scores_vec(float* __restrict s, const v16f* q, const float* k, int64_t ldk,
+                                           const I* idx, int64_t n, float scale) {
+  int64_t t = 0;
+  for (; t + 4 <= n; t += 4) {
+    const v16f* k0 = reinterpret_cast<const v16f*>(k + static_cast<int64_t>(idx[t]) * ldk);
+    const v16f* k1 = reinterpret_cast<const v16f*>(k + static_cast<int64_t>(idx[t + 1]) * ldk);
+    const v16f* k2 = reinterpret_cast<const v16f*>(k + static_cast<int64_t>(idx[t + 2]) * ldk);
+    const v16f* k3 = reinterpret_cast<const v16f*>(k + static_cast<int64_t>(idx[t + 3]) * ldk);
+    v16f a0 = q[0] * k0[0], a1 = q[0] * k1[0], a2 = q[0] * k2[0], a3 = q[0] * k3[0];
+    for (int c = 1; c < NV; ++c) {
+      a0 += q[c] * k0[c];
+      a1 += q[c] * k1[c];
+      a2 += q[c] * k2[c];
+      a3 += q[c] * k3[c];
+    }
+    const v16f r = hsum4(a0, a1, a2, a3);
+    s[t] = scale * r[0];
+    s[t + 1] = scale * r[4];
+    s[t + 2] = scale * r[8];
+    s[t + 3] = scale * r[12];
+  }
+  for (; t < n; ++t) {
+    const v16f* kj = reinterpret_cast<const v16f*>(k + static_cast<int64_t>(idx[t]) * ldk);
+    v16f acc = q[0] * kj[0];
+    for (int c = 1; c < NV; ++c) acc += q[c] * kj[c];
+    s[t] = scale * hsum(acc);
+  }
+}
+
+template <int DC, class I>
+SPT_INLINE_INTO_CLONES float fwd_row_vec(float* __restrict out, float* __restrict s, const RowArgs<float, I>& a) {
+  constexpr int NV = DC / 16;
+  const int64_t n = row_length(a.idx, a.L);
+  v16f q[NV];
+  for (int c = 0; c < NV; ++c) q[c] = reinterpret_cast<const v16f*>(a.q)[c];
+  row_scores_vec<NV>(s, q, a.k, a.ldk, a.idx, n, a.scale);
+  if (n == 0) {
+    for (int64_t d = 0; d < DC; ++d) out[d] = 0.f;
+    return -std::numeric_limits<float>::infinity();
+  }
+  float mx = s[0];
+  for (int64_t t = 1; t < n; ++t) mx = s[t] > mx ? s[t] : mx;
+  float sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t t = 0; t < n; ++t) sum += row_exp(s[t] - mx);
+  const float lse = mx + std::log(sum);
+  if (a.fac) {
+#pragma omp simd
+    for (int64_t t = 0; t < n; ++t) s[t] = row_exp(s[t] - lse) * a.fac[t];
+  } else {
+#pragma omp simd
+    for (int64_t t = 0; t < n; ++t) s[t] = row_exp(s[t] - lse);
+  }
+  v16f o[NV] = {};
+  for (int64_t t = 0; t < n; ++t) {
+    const float w = s[t];
+    const v16f* vj = reinterpret_cast<const v16f*>(a.v + static_cast<int64_t>(a.idx[t]) * a.ldk);
+    for (int c = 0; c < NV; ++c) o[c] += w * vj[c];
+  }
+  for (int c = 0; c < NV; ++c) reinterpret_cast<v16f*>(out)[c] = o[c];
+  return lse;
+}
+
+template <int DC, class I>
+SPT_INLINE_INTO_CLONES void bwd_row_vec(float* __restrict dq, float* __restrict dk, float* __restrict dv,
+                                        const float* __restrict dout, const float* __restrict out, float lse,
+                                        const RowArgs<float, I>& a, float* __restrict sp, float* __restrict sg) {
+  constexpr int NV = DC / 16;
+  v16f g[NV] = {};
+  if (lse > -std::numeric_limits<float>::infinity()) {
+    const int64_t n = row_length(a.idx, a.L);
+    v16f q[NV], go[NV];
+    v16f dacc = {};
+    for (int c = 0; c < NV; ++c) {
+      q[c] = reinterpret_cast<const v16f*>(a.q)[c];
+      go[c] = reinterpret_cast<const v16f*>(dout)[c];
+      dacc += go[c] * reinterpret_cast<const v16f*>(out)[c];
+    }
+    const float Di = hsum(dacc);
+    // P of every key (scores, then one vectorised exp), and dout . v_j.
+    row_scores_vec<NV>(sp, q, a.k, a.ldk, a.idx, n, a.scale);
+    row_scores_vec<NV>(sg, go, a.v, a.ldk, a.idx, n, 1.f);
+#pragma omp simd
+    for (int64_t t = 0; t < n; ++t) sp[t] = row_exp(sp[t] - lse);
+    for (int64_t t = 0; t < n; ++t) {
+      const int64_t j = a.idx[t];
+      const v16f* kj = reinterpret_cast<const v16f*>(a.k + j * a.ldk);
+      const float p = sp[t];
+      const float f = a.fac ? a.fac[t] : 1.f;
+      const float ds = a.scale * p * (f * sg[t] - Di);
+      const float pf = p * f;
+      v16f* dkj = reinterpret_cast<v16f*>(dk + j * a.ldk);
+      v16f* dvj = reinterpret_cast<v16f*>(dv + j * a.ldk);
+      for (int c = 0; c < NV; ++c) {
+        g[c] += ds * kj[c];
+        dkj[c] += ds * q[c];
+        dvj[c] += pf * go[c];
+      }
+    }
+  }
+  for (int c = 0; c < NV; ++c) reinterpret_cast<v16f*>(dq)[c] = g[c];
+}
+
+template <int DC, class I>
+SPT_INLINE_INTO_CLONES float fwd_row_f32(float* out, float* s, const RowArgs<float, I>& a) {
+  if constexpr (DC > 0) return fwd_row_vec<DC>(out, s, a);
+  else return sparse_fwd_row<0>(out, s, a);
+}
+template <int DC, class I>
+SPT_INLINE_INTO_CLONES void bwd_row_f32(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                                        float lse, const RowArgs<float, I>& a) {
+  if constexpr (DC > 0) {
+    float sp[4096], sg[4096];  // L <= 4096 on this path (bwd_kernel)
+    bwd_row_vec<DC>(dq, dk, dv, dout, out, lse, a, sp, sg);
+  }
+  else sparse_bwd_row<0>(dq, dk, dv, dout, out, lse, a);
+}
+
+// f32 rows compiled per ISA, one entry per (index type, head size).
+#define SPT_SPARSE_ROWS(I, DC)                                                                          \
+  SPT_SIMD_CLONES float fwd_f32_##I##_##DC(float* out, float* s, const RowArgs<float, I##_t>& a) {       \
+    return fwd_row_f32<DC>(out, s, a);                                                                  \
+  }                                                                                                     \
+  SPT_SIMD_CLONES void bwd_f32_##I##_##DC(float* dq, float* dk, float* dv, const float* dout,           \
+                                          const float* out, float lse, const RowArgs<float, I##_t>& a) { \
+    bwd_row_f32<DC>(dq, dk, dv, dout, out, lse, a);                                                     \
+  }
+SPT_SPARSE_ROWS(int16, 0)
+SPT_SPARSE_ROWS(int16, 32)
+SPT_SPARSE_ROWS(int16, 64)
+SPT_SPARSE_ROWS(int16, 128)
+SPT_SPARSE_ROWS(int32, 0)
+SPT_SPARSE_ROWS(int32, 32)
+SPT_SPARSE_ROWS(int32, 64)
+SPT_SPARSE_ROWS(int32, 128)
+#undef SPT_SPARSE_ROWS
+
+template <class I>
+using FwdRow = float (*)(float*, float*, const RowArgs<float, I>&);
+template <class I>
+using BwdRow = void (*)(float*, float*, float*, const float*, const float*, float, const RowArgs<float, I>&);
+
+template <class I>
+FwdRow<I> fwd_kernel(int64_t D) {
+  if constexpr (std::is_same_v<I, int16_t>)
+    return D == 32 ? fwd_f32_int16_32 : D == 64 ? fwd_f32_int16_64 : D == 128 ? fwd_f32_int16_128 : fwd_f32_int16_0;
   else
-    sparse_bwd_row(dq, dk, dv, s, dout, out, lse, a);
+    return D == 32 ? fwd_f32_int32_32 : D == 64 ? fwd_f32_int32_64 : D == 128 ? fwd_f32_int32_128 : fwd_f32_int32_0;
+}
+template <class I>
+BwdRow<I> bwd_kernel(int64_t D, int64_t L) {
+  if (L > 4096) D = 0;  // the vector rows keep 2 L floats on the stack
+  if constexpr (std::is_same_v<I, int16_t>)
+    return D == 32 ? bwd_f32_int16_32 : D == 64 ? bwd_f32_int16_64 : D == 128 ? bwd_f32_int16_128 : bwd_f32_int16_0;
+  else
+    return D == 32 ? bwd_f32_int32_32 : D == 64 ? bwd_f32_int32_64 : D == 128 ? bwd_f32_int32_128 : bwd_f32_int32_0;
 }
 
 // Calls f(I{}) for the index tensor's dtype (i16 or i32).
@@ -151,23 +350,40 @@ void dispatch_index(const Tensor& idx, F&& f) {
   else f(int32_t{});
 }
 
-// Fills fac[0..n) with the dropout factors of row (b, h, i)'s keys.
+// The dropout factors of row (b, h, i)'s keys into fac (null when p = 0).
 template <class T, class I>
-const T* row_factors(std::vector<T>& fac, const SparseAttentionParams& p, const I* idx, int64_t b,
-                     int64_t h, int64_t i) {
+const T* row_factors(std::vector<T>& fac, std::vector<uint64_t>& elems, const SparseAttentionParams& p,
+                     const I* idx, int64_t b, int64_t h, int64_t i) {
   if (p.dropout.p <= 0.f) return nullptr;
-  for (int64_t t = 0; t < p.slots; ++t) {
-    const int64_t j = idx[t];
-    fac[t] = j < 0 ? T(0)
-                   : static_cast<T>(sparse::dropout_factor(
-                         p.dropout.seed, p.dropout.offset,
-                         sparse::dropout_index(b, h, i, j, p.heads, p.tq, p.tk), p.dropout.p));
+  const int64_t n = row_length(idx, p.slots);
+  for (int64_t t = 0; t < n; ++t) elems[t] = sparse::dropout_index(b, h, i, idx[t], p.heads, p.tq, p.tk);
+  if constexpr (std::is_same_v<T, float>) {
+    dropout_factors_f32(p.dropout, fac.data(), elems.data(), n);
+  } else {
+    for (int64_t t = 0; t < n; ++t)
+      fac[t] = sparse::dropout_factor(p.dropout.seed, p.dropout.offset, elems[t], p.dropout.p);
   }
   return fac.data();
 }
 
 }  // namespace
 
+namespace {
+
+// Copies head g's rows (T, D) of a (B, T, Hk*D) tensor's batch item into a
+// contiguous buffer: the gathers of a row then touch T*D*4 bytes in a few pages
+// instead of T rows spread over T*Hk*D*4 bytes (TLB and cache misses).
+template <class T>
+void pack_head(T* dst, const T* src, int64_t rows, int64_t D, int64_t ld) {
+  for (int64_t j = 0; j < rows; ++j)
+    for (int64_t d = 0; d < D; ++d) dst[j * D + d] = src[j * ld + d];
+}
+
+}  // namespace
+
+// Both passes run one task per (b, g): the task packs that head's k and v
+// (2 T D floats of scratch per thread, 4 T D in backward with the dk / dv
+// accumulators), then walks its query heads and rows in order.
 void CpuBackend::sparse_attention_fwd(const SparseAttentionParams& p, Tensor& out, Tensor& lse,
                                       const Tensor& q, const Tensor& k, const Tensor& v,
                                       const Tensor& idx) {
@@ -175,23 +391,32 @@ void CpuBackend::sparse_attention_fwd(const SparseAttentionParams& p, Tensor& ou
     using T = decltype(tag);
     dispatch_index(idx, [&](auto itag) {
       using I = decltype(itag);
-      const int64_t H = p.heads, G = H / p.kv_heads, D = p.head_dim, L = p.slots;
-      const int64_t C = H * D, ldk = p.kv_heads * D;
+      const int64_t H = p.heads, Hk = p.kv_heads, G = H / Hk, D = p.head_dim, L = p.slots;
+      const int64_t C = H * D, ldk = Hk * D;
       const T *qs = q.data<T>(), *ks = k.data<T>(), *vs = v.data<T>();
       const I* is = idx.data<I>();
       T *os = out.data<T>(), *ls = lse.data<T>();
-      const int64_t rows = p.batch * H * p.tq;
-#pragma omp parallel if (rows * L * D > 65536)
+      const int64_t tasks = p.batch * Hk;
+#pragma omp parallel if (tasks > 1 && p.batch * H * p.tq * L * D > 65536)
       {
         std::vector<T> s(static_cast<size_t>(L)), fac(static_cast<size_t>(L));
+        std::vector<T> kp(static_cast<size_t>(p.tk * D)), vp(static_cast<size_t>(p.tk * D));
+        std::vector<uint64_t> elems(static_cast<size_t>(L));
 #pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t b = r / (H * p.tq), h = (r / p.tq) % H, i = r % p.tq, g = h / G;
-          const I* ir = is + r * L;
-          const RowArgs<T, I> a{qs + (b * p.tq + i) * C + h * D, ks + b * p.tk * ldk + g * D,
-                                vs + b * p.tk * ldk + g * D, ir, row_factors(fac, p, ir, b, h, i),
-                                ldk, D, L, static_cast<T>(p.scale)};
-          ls[r] = fwd_row(os + (b * p.tq + i) * C + h * D, s.data(), a);
+        for (int64_t task = 0; task < tasks; ++task) {
+          const int64_t b = task / Hk, g = task % Hk;
+          pack_head(kp.data(), ks + b * p.tk * ldk + g * D, p.tk, D, ldk);
+          pack_head(vp.data(), vs + b * p.tk * ldk + g * D, p.tk, D, ldk);
+          for (int64_t h = g * G; h < (g + 1) * G; ++h)
+            for (int64_t i = 0; i < p.tq; ++i) {
+              const int64_t r = (b * H + h) * p.tq + i;
+              const I* ir = is + r * L;
+              const RowArgs<T, I> a{qs + (b * p.tq + i) * C + h * D, kp.data(), vp.data(), ir,
+                                    row_factors(fac, elems, p, ir, b, h, i), D, D, L, static_cast<T>(p.scale)};
+              T* o = os + (b * p.tq + i) * C + h * D;
+              if constexpr (std::is_same_v<T, float>) ls[r] = fwd_kernel<I>(D)(o, s.data(), a);
+              else ls[r] = sparse_fwd_row<0>(o, s.data(), a);
+            }
         }
       }
     });
@@ -215,26 +440,37 @@ void CpuBackend::sparse_attention_bwd(const SparseAttentionParams& p, Tensor& dq
       const int64_t tasks = p.batch * Hk;
 #pragma omp parallel if (tasks > 1 && p.batch * H * p.tq * L * D > 65536)
       {
-        std::vector<T> s(static_cast<size_t>(L)), fac(static_cast<size_t>(L));
+        std::vector<T> fac(static_cast<size_t>(L));
+        std::vector<T> kp(static_cast<size_t>(p.tk * D)), vp(static_cast<size_t>(p.tk * D));
+        std::vector<T> dkp(static_cast<size_t>(p.tk * D)), dvp(static_cast<size_t>(p.tk * D));
+        std::vector<uint64_t> elems(static_cast<size_t>(L));
 #pragma omp for schedule(static)
         for (int64_t task = 0; task < tasks; ++task) {
           const int64_t b = task / Hk, g = task % Hk;
-          T* dk0 = dks + b * p.tk * ldk + g * D;
-          T* dv0 = dvs + b * p.tk * ldk + g * D;
-          for (int64_t j = 0; j < p.tk; ++j)
-            for (int64_t d = 0; d < D; ++d) dk0[j * ldk + d] = dv0[j * ldk + d] = T(0);
+          pack_head(kp.data(), ks + b * p.tk * ldk + g * D, p.tk, D, ldk);
+          pack_head(vp.data(), vs + b * p.tk * ldk + g * D, p.tk, D, ldk);
+          std::fill(dkp.begin(), dkp.end(), T(0));
+          std::fill(dvp.begin(), dvp.end(), T(0));
           for (int64_t h = g * G; h < (g + 1) * G; ++h) {
             for (int64_t i = 0; i < p.tq; ++i) {
               const int64_t r = (b * H + h) * p.tq + i;
               const int64_t off = (b * p.tq + i) * C + h * D;
               const I* ir = is + r * L;
-              const RowArgs<T, I> a{qs + off, ks + b * p.tk * ldk + g * D,
-                                    vs + b * p.tk * ldk + g * D, ir,
-                                    row_factors(fac, p, ir, b, h, i), ldk, D, L,
-                                    static_cast<T>(p.scale)};
-              bwd_row(dqs + off, dk0, dv0, s.data(), gs + off, os + off, ls[r], a);
+              const RowArgs<T, I> a{qs + off, kp.data(), vp.data(), ir, row_factors(fac, elems, p, ir, b, h, i),
+                                    D, D, L, static_cast<T>(p.scale)};
+              if constexpr (std::is_same_v<T, float>)
+                bwd_kernel<I>(D, L)(dqs + off, dkp.data(), dvp.data(), gs + off, os + off, ls[r], a);
+              else
+                sparse_bwd_row<0>(dqs + off, dkp.data(), dvp.data(), gs + off, os + off, ls[r], a);
             }
           }
+          T* dk0 = dks + b * p.tk * ldk + g * D;
+          T* dv0 = dvs + b * p.tk * ldk + g * D;
+          for (int64_t j = 0; j < p.tk; ++j)
+            for (int64_t d = 0; d < D; ++d) {
+              dk0[j * ldk + d] = dkp[j * D + d];
+              dv0[j * ldk + d] = dvp[j * D + d];
+            }
         }
       }
     });
