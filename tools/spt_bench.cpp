@@ -356,6 +356,7 @@ int main(int argc, char** argv) {
   app.add_option("--top-ratio", ab.top_ratio, "--attention: L / T");
   app.add_option("--rerank", ab.rerank, "--attention: exact re-ranking of rerank * L candidates");
   app.add_option("--json", ab.json, "--attention: append the rows to this JSONL file");
+  app.add_flag("--sparse-only", ab.sparse_only, "--attention: time sparse attention alone (profiling)");
   CLI11_PARSE(app, argc, argv);
   try {
     init_threads();

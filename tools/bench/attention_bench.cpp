@@ -82,8 +82,8 @@ void run_attention_bench(Device dev, const AttentionBenchOptions& o) {
     dp.heads = H;
     dp.causal = o.causal;
     dp.dropout = {o.dropout, 5, 6};
-    double dense_fwd = 0, dense_bwd = 0, dense_saved = 0;
-    {
+    double dense_fwd = 0, dense_bwd = 0, dense_saved = 1;
+    if (!o.sparse_only) {
       Tensor out, dq, dk, dv;
       ops::AttentionSaved saved;
       dense_fwd = median_ms(dev, o.iters, [&] { ops::attention_forward(out, saved, q, k, v, Tensor(), dp); });

@@ -20,6 +20,7 @@ struct AttentionBenchOptions {
   float dropout = 0.1f;
   int iters = 3;
   std::string json;           // also write the rows as JSON lines here
+  bool sparse_only = false;   // skip dense attention (profiling)
 };
 
 void run_attention_bench(Device dev, const AttentionBenchOptions& o);
