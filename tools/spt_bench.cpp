@@ -23,6 +23,7 @@
 #include "spt/ops/op_list.h"
 #include "spt/ops/ops.h"
 #include "tools/bench/attention_bench.h"
+#include "tools/bench/selection_bench.h"
 
 using namespace spt;
 
@@ -357,9 +358,21 @@ int main(int argc, char** argv) {
   app.add_option("--rerank", ab.rerank, "--attention: exact re-ranking of rerank * L candidates");
   app.add_option("--json", ab.json, "--attention: append the rows to this JSONL file");
   app.add_flag("--sparse-only", ab.sparse_only, "--attention: time sparse attention alone (profiling)");
+  bench::SelectionBenchOptions sb;
+  app.add_option("--selection", sb.model, "measure sparse attention's selection on this model folder over --text "
+                 "(T = --seq; k-means on 4 windows, measured on 8)");
+  app.add_option("--text", sb.text, "--selection: a plain text file");
+  app.add_option("--subvector-dim", sb.subvector_dim, "--selection: PQ sub-vector size");
   CLI11_PARSE(app, argc, argv);
   try {
     init_threads();
+    if (!sb.model.empty()) {
+      sb.seq = app.count("--seq") ? d.T : 512;
+      if (app.count("--rerank")) sb.rerank = ab.rerank;
+      if (app.count("--top-ratio")) sb.top_ratio = ab.top_ratio;
+      bench::run_selection_bench(sb);
+      return 0;
+    }
     if (!attention_seqs.empty()) {
       ab.seqs = attention_seqs;
       if (app.count("--batch")) ab.batch = d.B;

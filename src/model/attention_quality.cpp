@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "spt/backend/sparse_attention_math.h"
+#include "spt/model/attention_probes.h"
 #include "spt/model/sparse_attention.h"
 
 namespace spt::model {
@@ -61,6 +62,26 @@ SelectionQuality measure_selection(const Tensor& q, const Tensor& k, const Tenso
         out.recall += static_cast<double>(hit) / static_cast<double>(c);
         ++out.rows;
       }
+  return out;
+}
+
+std::map<int64_t, SelectionQuality> calibrate_and_measure(Model& net, ParameterStore& ps, const io::ModelConfig& cfg,
+                                                         const SparseAttentionOptions& opts,
+                                                         const std::vector<EncoderBatch>& calibration,
+                                                         const std::vector<EncoderBatch>& evaluation, uint64_t seed,
+                                                         int64_t max_items, int64_t max_rows) {
+  KeySamples samples(opts.max_samples);
+  KeySampleProbe keys(samples);
+  StepContext ctx;
+  ctx.probe = &keys;
+  ctx.dense_attention = true;
+  for (const EncoderBatch& b : calibration) net.forward(b, ctx);
+  kmeans_codebooks(ps, cfg, opts, samples, seed);
+  std::map<int64_t, SelectionQuality> out;
+  SelectionQualityProbe quality(out, max_items, max_rows);
+  StepContext ectx;
+  ectx.probe = &quality;
+  for (const EncoderBatch& b : evaluation) net.forward(b, ectx);
   return out;
 }
 

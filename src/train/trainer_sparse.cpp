@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "spt/core/error.h"
+#include "spt/model/attention_probes.h"
 #include "src/train/trainer_impl.h"
 
 namespace spt::train {
@@ -38,23 +39,7 @@ std::vector<int64_t> parse_layers(const std::vector<std::string>& items, const s
   return out;
 }
 
-struct KeyProbe final : model::AttentionProbe {
-  model::KeySamples& samples;
-  explicit KeyProbe(model::KeySamples& s) : samples(s) {}
-  void keys(int64_t layer, const Tensor& k, const Tensor& key_mask) override { samples.add(layer, k, key_mask); }
-};
-
 }  // namespace
-
-// Evaluation's probe: selection quality of the first items of every batch.
-struct QualityProbe final : model::AttentionProbe {
-  std::map<int64_t, model::SelectionQuality>& out;
-  explicit QualityProbe(std::map<int64_t, model::SelectionQuality>& q) : out(q) {}
-  void selection(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& key_mask, const Tensor& idx,
-                 const ops::SparseAttentionParams& p) override {
-    out[layer].add(model::measure_selection(q, k, key_mask, idx, p, /*max_items=*/2, /*max_rows=*/64));
-  }
-};
 
 void Trainer::Impl::setup_attention() {
   model::SparseAttentionOptions o;
@@ -104,7 +89,7 @@ void Trainer::Impl::calibrate_codebooks() {
   const model::SparseAttentionOptions& o = model_opts.attention;
   const auto t0 = std::chrono::steady_clock::now();
   model::KeySamples samples(o.max_samples);
-  KeyProbe probe(samples);
+  model::KeySampleProbe probe(samples);
   data::BatchOptions opt = eval_opt;  // the training data in file order
   opt.batch_size = static_cast<size_t>(micro_batch);
   data::BatchIterator it(train_data, opt, pad_id);
@@ -127,11 +112,11 @@ void Trainer::Impl::calibrate_codebooks() {
 }
 
 std::unique_ptr<model::AttentionProbe> Trainer::Impl::key_probe(model::KeySamples& keys) const {
-  return std::make_unique<KeyProbe>(keys);
+  return std::make_unique<model::KeySampleProbe>(keys);
 }
 
 std::unique_ptr<model::AttentionProbe> Trainer::Impl::quality_probe() {
-  return std::make_unique<QualityProbe>(quality);
+  return std::make_unique<model::SelectionQualityProbe>(quality, /*items=*/2, /*rows=*/64);
 }
 
 void Trainer::Impl::add_quality_metrics(data::Metrics& m) const {
