@@ -230,6 +230,14 @@ else
 fi
 
 say ""
+say "## Sparse attention benchmark (spt-bench --device cuda --attention)"
+if run_logged bench-sparse 90 "$BUILD_DIR/spt-bench" --device cuda --attention 1024,4096 --iters 5; then
+  section_log bench-sparse 20
+else
+  fail "spt-bench --device cuda --attention"; section_log bench-sparse 30
+fi
+
+say ""
 say "## compute-sanitizer"
 if command -v compute-sanitizer >/dev/null; then
   for tool in memcheck racecheck; do
@@ -240,7 +248,7 @@ if command -v compute-sanitizer >/dev/null; then
     # racecheck: the ops whose kernels use shared memory (block reductions).
     if [[ $tool == racecheck ]]; then
       filter=""
-      for op in layernorm softmax attention cross_entropy mse embedding clip_grad_norm; do
+      for op in layernorm softmax attention sparse_select cross_entropy mse embedding clip_grad_norm; do
         filter+="${filter:+,}op $op: cuda matches cpu"
       done
     fi

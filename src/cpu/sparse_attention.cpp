@@ -288,6 +288,124 @@ SPT_INLINE_INTO_CLONES void bwd_row_vec(float* __restrict dq, float* __restrict 
   for (int c = 0; c < NV; ++c) reinterpret_cast<v16f*>(dq)[c] = g[c];
 }
 
+// A block of query rows of one head for the blocked backward (f32, head size DC).
+template <class I>
+struct BlockArgs {
+  const float* q;      // q of the block's first row; rows `ld` apart (also dout, out, dq)
+  const float* dout;
+  const float* out;
+  float* dq;
+  const float* lse;    // one per row
+  const I* idx;        // rows L apart
+  const float* fac;    // rows L apart, or null (no dropout)
+  const float* k;      // packed head: rows D apart (also v, dk, dv)
+  const float* v;
+  float* dk;
+  float* dv;
+  int64_t rows, ld, L;
+  float scale;
+};
+
+// Scratch of the blocked backward, per thread: the block's (key, row, dS, P f)
+// entries and their order by key.
+struct BlockScratch {
+  std::vector<float> sp, sg, ds, pf;
+  std::vector<int32_t> key, row, order, count;
+  void reserve(int64_t rows, int64_t L, int64_t tk) {
+    sp.resize(static_cast<size_t>(L));
+    sg.resize(static_cast<size_t>(L));
+    ds.resize(static_cast<size_t>(rows * L));
+    pf.resize(ds.size());
+    key.resize(ds.size());
+    row.resize(ds.size());
+    order.resize(ds.size());
+    count.assign(static_cast<size_t>(tk + 1), 0);
+  }
+};
+
+// Backward of a block of rows: dq written; the dK / dV contributions are
+// collected per key (counting sort, stable: row order within a key) and added
+// to each key's rows once per block instead of once per (row, key), which cuts
+// the scattered read-modify-writes of dk and dv by rows * L / T.
+template <int DC, class I>
+SPT_INLINE_INTO_CLONES void bwd_block_vec(const BlockArgs<I>& a, BlockScratch& w) {
+  constexpr int NV = DC / 16;
+  int64_t ne = 0;
+  for (int64_t r = 0; r < a.rows; ++r) {
+    v16f g[NV] = {};
+    const float lse = a.lse[r];
+    if (lse > -std::numeric_limits<float>::infinity()) {
+      const I* idx = a.idx + r * a.L;
+      const float* fac = a.fac ? a.fac + r * a.L : nullptr;
+      const int64_t n = row_length(idx, a.L);
+      v16f q[NV], go[NV];
+      v16f dacc = {};
+      for (int c = 0; c < NV; ++c) {
+        q[c] = reinterpret_cast<const v16f*>(a.q + r * a.ld)[c];
+        go[c] = reinterpret_cast<const v16f*>(a.dout + r * a.ld)[c];
+        dacc += go[c] * reinterpret_cast<const v16f*>(a.out + r * a.ld)[c];
+      }
+      const float Di = hsum(dacc);
+      float* sp = w.sp.data();
+      float* sg = w.sg.data();
+      row_scores_vec<NV>(sp, q, a.k, DC, idx, n, a.scale);
+      row_scores_vec<NV>(sg, go, a.v, DC, idx, n, 1.f);
+#pragma omp simd
+      for (int64_t t = 0; t < n; ++t) sp[t] = row_exp(sp[t] - lse);
+      for (int64_t t = 0; t < n; ++t) {
+        const int64_t j = idx[t];
+        const float p = sp[t];
+        const float f = fac ? fac[t] : 1.f;
+        const float ds = a.scale * p * (f * sg[t] - Di);
+        const v16f* kj = reinterpret_cast<const v16f*>(a.k + j * DC);
+        for (int c = 0; c < NV; ++c) g[c] += ds * kj[c];
+        w.key[ne] = static_cast<int32_t>(j);
+        w.row[ne] = static_cast<int32_t>(r);
+        w.ds[ne] = ds;
+        w.pf[ne] = p * f;
+        ++ne;
+      }
+    }
+    for (int c = 0; c < NV; ++c) reinterpret_cast<v16f*>(a.dq + r * a.ld)[c] = g[c];
+  }
+  // Counting sort of the entries by key.
+  int32_t* cnt = w.count.data();
+  for (int64_t e = 0; e < ne; ++e) ++cnt[w.key[e] + 1];
+  // Prefix sums over the keys present only: walk the entries' keys in key order
+  // by accumulating into the slots; keys absent keep count 0.
+  int32_t run = 0;
+  const int64_t tk = static_cast<int64_t>(w.count.size()) - 1;
+  for (int64_t j = 0; j <= tk; ++j) {
+    const int32_t c = cnt[j];
+    cnt[j] = run;
+    run += c;
+  }
+  for (int64_t e = 0; e < ne; ++e) w.order[cnt[w.key[e] + 1]++] = static_cast<int32_t>(e);
+  // Per key: sum its entries, then one update of its dk / dv rows.
+  for (int64_t o = 0; o < ne;) {
+    const int32_t j = w.key[w.order[o]];
+    v16f ak[NV] = {}, av[NV] = {};
+    for (; o < ne && w.key[w.order[o]] == j; ++o) {
+      const int32_t e = w.order[o];
+      const int64_t r = w.row[e];
+      const v16f* qr = reinterpret_cast<const v16f*>(a.q + r * a.ld);
+      const v16f* gr = reinterpret_cast<const v16f*>(a.dout + r * a.ld);
+      const float ds = w.ds[e], pf = w.pf[e];
+      for (int c = 0; c < NV; ++c) {
+        ak[c] += ds * qr[c];
+        av[c] += pf * gr[c];
+      }
+    }
+    v16f* dkj = reinterpret_cast<v16f*>(a.dk + static_cast<int64_t>(j) * DC);
+    v16f* dvj = reinterpret_cast<v16f*>(a.dv + static_cast<int64_t>(j) * DC);
+    for (int c = 0; c < NV; ++c) {
+      dkj[c] += ak[c];
+      dvj[c] += av[c];
+    }
+  }
+  std::fill(w.count.begin(), w.count.end(), 0);
+}
+
 template <int DC, class I>
 SPT_INLINE_INTO_CLONES float fwd_row_f32(float* out, float* s, const RowArgs<float, I>& a) {
   if constexpr (DC > 0) return fwd_row_vec<DC>(out, s, a);
@@ -321,6 +439,26 @@ SPT_SPARSE_ROWS(int32, 32)
 SPT_SPARSE_ROWS(int32, 64)
 SPT_SPARSE_ROWS(int32, 128)
 #undef SPT_SPARSE_ROWS
+
+SPT_SIMD_CLONES void bwd_block_f32_int16_32(const BlockArgs<int16_t>& a, BlockScratch& w) { bwd_block_vec<32>(a, w); }
+SPT_SIMD_CLONES void bwd_block_f32_int16_64(const BlockArgs<int16_t>& a, BlockScratch& w) { bwd_block_vec<64>(a, w); }
+SPT_SIMD_CLONES void bwd_block_f32_int16_128(const BlockArgs<int16_t>& a, BlockScratch& w) { bwd_block_vec<128>(a, w); }
+SPT_SIMD_CLONES void bwd_block_f32_int32_32(const BlockArgs<int32_t>& a, BlockScratch& w) { bwd_block_vec<32>(a, w); }
+SPT_SIMD_CLONES void bwd_block_f32_int32_64(const BlockArgs<int32_t>& a, BlockScratch& w) { bwd_block_vec<64>(a, w); }
+SPT_SIMD_CLONES void bwd_block_f32_int32_128(const BlockArgs<int32_t>& a, BlockScratch& w) { bwd_block_vec<128>(a, w); }
+
+template <class I>
+using BwdBlock = void (*)(const BlockArgs<I>&, BlockScratch&);
+
+// The blocked backward for head sizes 32, 64, 128 (null: use the row kernels).
+template <class I>
+BwdBlock<I> bwd_block_kernel(int64_t D, int64_t L) {
+  if (L > 4096) return nullptr;
+  if constexpr (std::is_same_v<I, int16_t>)
+    return D == 32 ? bwd_block_f32_int16_32 : D == 64 ? bwd_block_f32_int16_64 : D == 128 ? bwd_block_f32_int16_128 : nullptr;
+  else
+    return D == 32 ? bwd_block_f32_int32_32 : D == 64 ? bwd_block_f32_int32_64 : D == 128 ? bwd_block_f32_int32_128 : nullptr;
+}
 
 template <class I>
 using FwdRow = float (*)(float*, float*, const RowArgs<float, I>&);
@@ -369,6 +507,8 @@ const T* row_factors(std::vector<T>& fac, std::vector<uint64_t>& elems, const Sp
 }  // namespace
 
 namespace {
+
+constexpr int64_t kBlockRows = 32;  // query rows per block of the blocked backward
 
 // Copies head g's rows (T, D) of a (B, T, Hk*D) tensor's batch item into a
 // contiguous buffer: the gathers of a row then touch T*D*4 bytes in a few pages
@@ -444,6 +584,9 @@ void CpuBackend::sparse_attention_bwd(const SparseAttentionParams& p, Tensor& dq
         std::vector<T> kp(static_cast<size_t>(p.tk * D)), vp(static_cast<size_t>(p.tk * D));
         std::vector<T> dkp(static_cast<size_t>(p.tk * D)), dvp(static_cast<size_t>(p.tk * D));
         std::vector<uint64_t> elems(static_cast<size_t>(L));
+        std::vector<float> block_fac(static_cast<size_t>(kBlockRows * L));
+        BlockScratch scratch;
+        scratch.reserve(kBlockRows, L, p.tk);
 #pragma omp for schedule(static)
         for (int64_t task = 0; task < tasks; ++task) {
           const int64_t b = task / Hk, g = task % Hk;
@@ -452,6 +595,27 @@ void CpuBackend::sparse_attention_bwd(const SparseAttentionParams& p, Tensor& dq
           std::fill(dkp.begin(), dkp.end(), T(0));
           std::fill(dvp.begin(), dvp.end(), T(0));
           for (int64_t h = g * G; h < (g + 1) * G; ++h) {
+            if constexpr (std::is_same_v<T, float>) {
+              if (const BwdBlock<I> blk = bwd_block_kernel<I>(D, L)) {
+                for (int64_t i0 = 0; i0 < p.tq; i0 += kBlockRows) {
+                  const int64_t n = std::min<int64_t>(kBlockRows, p.tq - i0);
+                  const int64_t r0 = (b * H + h) * p.tq + i0;
+                  const int64_t off = (b * p.tq + i0) * C + h * D;
+                  const float* facs = nullptr;
+                  if (p.dropout.p > 0.f) {
+                    for (int64_t r = 0; r < n; ++r) {
+                      row_factors(fac, elems, p, is + (r0 + r) * L, b, h, i0 + r);
+                      std::copy(fac.begin(), fac.end(), block_fac.begin() + r * L);
+                    }
+                    facs = block_fac.data();
+                  }
+                  const BlockArgs<I> a{qs + off, gs + off, os + off, dqs + off, ls + r0, is + r0 * L, facs,
+                                       kp.data(), vp.data(), dkp.data(), dvp.data(), n, C, L, p.scale};
+                  blk(a, scratch);
+                }
+                continue;
+              }
+            }
             for (int64_t i = 0; i < p.tq; ++i) {
               const int64_t r = (b * H + h) * p.tq + i;
               const int64_t off = (b * p.tq + i) * C + h * D;
