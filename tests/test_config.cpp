@@ -104,3 +104,14 @@ TEST_CASE("docs/config.md is generated from the schema", "[config]") {
   INFO("regenerate with: build/spt-finetune --config-reference > docs/config.md");
   CHECK(ss.str() == train::config_reference_markdown());
 }
+
+TEST_CASE("every shipped config is valid", "[config]") {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(spt::test::source_dir() / "configs")) {
+    if (e.path().extension() != ".json") continue;
+    INFO(e.path());
+    CHECK_NOTHROW(spt::train::load_config(e.path().string()));
+    ++n;
+  }
+  CHECK(n >= 12);  // demo, LoRA demo, sparse demo, nine GLUE tasks
+}

@@ -23,15 +23,6 @@ using namespace spt::test;
 
 namespace {
 
-std::string error_of(const io::Json& j, const fs::path& root) {
-  try {
-    const train::ResolvedConfig cfg = train::resolve_config(j, (root / "cfg.json").string());
-    train::Trainer t(cfg);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // Logits and every gradient of one forward/backward of a model with `opts`.
 struct Pass {
@@ -187,7 +178,7 @@ TEST_CASE("malformed attention settings give clear errors", "[config][sparse]") 
   auto with = [&](const io::Json& attention) {
     io::Json j = run_config(model, root / "train.tsv", root / "out");
     j["attention"] = attention;
-    return error_of(j, root);
+    return trainer_error(j, root);
   };
   // The tiny BERT has 2 layers, head size 8.
   CHECK_THAT(with({{"type", "sparse"}, {"top_l", -3}}), Catch::Contains("attention.top_l") && Catch::Contains("out of range"));

@@ -17,6 +17,9 @@
 #include "spt/io/model_config.h"
 #include "spt/io/safetensors.h"
 #include "spt/io/weight_map.h"
+#include "spt/core/error.h"
+#include "spt/train/config.h"
+#include "spt/train/trainer.h"
 #include "tests/test_paths.h"
 
 namespace spt::test {
@@ -91,6 +94,17 @@ inline io::Json run_config(const fs::path& model, const fs::path& data, const fs
           {"eval", {{"every_epoch", false}}},
           {"output", {{"dir", out.string()}, {"save_best", false}}},
           {"logging", {{"every_steps", 1}, {"level", "warn"}}}};
+}
+
+// The error a Trainer built from config `j` throws ("" when it builds).
+inline std::string trainer_error(const io::Json& j, const fs::path& root) {
+  try {
+    const train::ResolvedConfig cfg = train::resolve_config(j, (root / "cfg.json").string());
+    train::Trainer t(cfg);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 inline std::string write_config(const fs::path& path, const io::Json& j) {

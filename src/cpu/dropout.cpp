@@ -89,15 +89,42 @@ bool have_avx512() {
   static const bool yes = __builtin_cpu_supports("avx512f") && !std::getenv("SPT_PHILOX_PORTABLE");
   return yes;
 }
+#else
+bool have_avx512() { return false; }
 #endif
+
+// Ten Philox rounds on sixteen counter blocks (lanes of v0..v3): the AVX-512
+// kernel when the CPU has it, else a portable loop the compiler vectorises.
+SPT_INLINE_INTO_CLONES void philox16(uint32_t* v0, uint32_t* v1, uint32_t* v2, uint32_t* v3, uint32_t k0,
+                                     uint32_t k1, [[maybe_unused]] bool avx512) {
+#ifdef SPT_PHILOX_AVX512
+  if (avx512) {
+    philox_rounds16_avx512(v0, v1, v2, v3, k0, k1);
+    return;
+  }
+#endif
+  for (int round = 0; round < 10; ++round) {
+#pragma omp simd
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const uint64_t p0 = static_cast<uint64_t>(kM0) * v0[l];
+      const uint64_t p1 = static_cast<uint64_t>(kM1) * v2[l];
+      const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ v1[l] ^ k0;
+      const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ v3[l] ^ k1;
+      v0[l] = n0;
+      v1[l] = static_cast<uint32_t>(p1);
+      v2[l] = n2;
+      v3[l] = static_cast<uint32_t>(p0);
+    }
+    k0 += kW0;
+    k1 += kW1;
+  }
+}
 
 // Elements [g0 * 64, min(n, g1 * 64)) of a f32 tensor, `in` may equal `out`;
 // with `bits`, the keep mask too (words 2 g and 2 g + 1 of group g).
 SPT_SIMD_CLONES void mask_groups_f32(const MaskSpec& ms, float scale, float* out, const float* in,
                                      int64_t n, int64_t g0, int64_t g1, uint32_t* bits = nullptr) {
-#ifdef SPT_PHILOX_AVX512
   const bool avx512 = have_avx512();
-#endif
   alignas(64) uint32_t v0[kLanes], v1[kLanes], v2[kLanes], v3[kLanes];
   alignas(64) uint32_t words[kGroup];
   for (int64_t g = g0; g < g1; ++g) {
@@ -109,27 +136,7 @@ SPT_SIMD_CLONES void mask_groups_f32(const MaskSpec& ms, float scale, float* out
       v2[l] = ms.c2;
       v3[l] = ms.c3;
     }
-    uint32_t k0 = ms.k0, k1 = ms.k1;
-#ifdef SPT_PHILOX_AVX512
-    if (avx512) {
-      philox_rounds16_avx512(v0, v1, v2, v3, k0, k1);
-    } else
-#endif
-    for (int round = 0; round < 10; ++round) {
-#pragma omp simd
-      for (int64_t l = 0; l < kLanes; ++l) {
-        const uint64_t p0 = static_cast<uint64_t>(kM0) * v0[l];
-        const uint64_t p1 = static_cast<uint64_t>(kM1) * v2[l];
-        const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ v1[l] ^ k0;
-        const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ v3[l] ^ k1;
-        v0[l] = n0;
-        v1[l] = static_cast<uint32_t>(p1);
-        v2[l] = n2;
-        v3[l] = static_cast<uint32_t>(p0);
-      }
-      k0 += kW0;
-      k1 += kW1;
-    }
+    philox16(v0, v1, v2, v3, ms.k0, ms.k1, avx512);
     for (int64_t l = 0; l < kLanes; ++l) {
       words[4 * l] = v0[l];
       words[4 * l + 1] = v1[l];
@@ -155,9 +162,7 @@ SPT_SIMD_CLONES void mask_groups_f32(const MaskSpec& ms, float scale, float* out
 // Dropout factors of arbitrary elements (sparse attention's chosen weights),
 // sixteen Philox blocks at a time: element e is word e % 4 of block e / 4.
 SPT_SIMD_CLONES void factors_f32(const MaskSpec& ms, float scale, float* fac, const uint64_t* elems, int64_t n) {
-#ifdef SPT_PHILOX_AVX512
   const bool avx512 = have_avx512();
-#endif
   alignas(64) uint32_t v0[kLanes], v1[kLanes], v2[kLanes], v3[kLanes];
   for (int64_t t0 = 0; t0 < n; t0 += kLanes) {
     const int64_t len = std::min<int64_t>(kLanes, n - t0);
@@ -168,27 +173,7 @@ SPT_SIMD_CLONES void factors_f32(const MaskSpec& ms, float scale, float* fac, co
       v2[l] = ms.c2;
       v3[l] = ms.c3;
     }
-    uint32_t k0 = ms.k0, k1 = ms.k1;
-#ifdef SPT_PHILOX_AVX512
-    if (avx512) {
-      philox_rounds16_avx512(v0, v1, v2, v3, k0, k1);
-    } else
-#endif
-    for (int round = 0; round < 10; ++round) {
-#pragma omp simd
-      for (int64_t l = 0; l < kLanes; ++l) {
-        const uint64_t p0 = static_cast<uint64_t>(kM0) * v0[l];
-        const uint64_t p1 = static_cast<uint64_t>(kM1) * v2[l];
-        const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ v1[l] ^ k0;
-        const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ v3[l] ^ k1;
-        v0[l] = n0;
-        v1[l] = static_cast<uint32_t>(p1);
-        v2[l] = n2;
-        v3[l] = static_cast<uint32_t>(p0);
-      }
-      k0 += kW0;
-      k1 += kW1;
-    }
+    philox16(v0, v1, v2, v3, ms.k0, ms.k1, avx512);
     for (int64_t l = 0; l < len; ++l) {
       const uint32_t w = elems[t0 + l] & 3;
       const uint32_t word = w == 0 ? v0[l] : (w == 1 ? v1[l] : (w == 2 ? v2[l] : v3[l]));

@@ -53,10 +53,31 @@ SPT_INLINE_INTO_CLONES int64_t row_length(const I* idx, int64_t L) {
   return n;
 }
 
-// DC > 0: the head size as a compile-time constant; 0: a.D at run time.
-template <int DC, class T, class I>
+// Scores s[0, n) become the weights exp(s - lse) (times the dropout factors);
+// returns lse. n > 0.
+template <class T>
+SPT_INLINE_INTO_CLONES T row_softmax(T* __restrict s, int64_t n, const T* fac) {
+  T mx = s[0];
+  for (int64_t t = 1; t < n; ++t) mx = s[t] > mx ? s[t] : mx;
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t t = 0; t < n; ++t) sum += row_exp(s[t] - mx);
+  const T lse = mx + std::log(sum);
+  if (fac) {
+#pragma omp simd
+    for (int64_t t = 0; t < n; ++t) s[t] = row_exp(s[t] - lse) * fac[t];
+  } else {
+#pragma omp simd
+    for (int64_t t = 0; t < n; ++t) s[t] = row_exp(s[t] - lse);
+  }
+  return lse;
+}
+
+// The rows for any head size and float type (f64: the gradient checks); the
+// f32 head sizes 32/64/128 use the vector-type rows below.
+template <class T, class I>
 SPT_INLINE_INTO_CLONES T sparse_fwd_row(T* __restrict out, T* __restrict s, const RowArgs<T, I>& a) {
-  const int64_t D = DC > 0 ? DC : a.D;
+  const int64_t D = a.D;
   const T* __restrict q = a.q;
   const int64_t n = row_length(a.idx, a.L);
   for (int64_t t = 0; t < n; ++t) {
@@ -66,64 +87,31 @@ SPT_INLINE_INTO_CLONES T sparse_fwd_row(T* __restrict out, T* __restrict s, cons
     for (int64_t d = 0; d < D; ++d) acc += q[d] * kj[d];
     s[t] = a.scale * acc;
   }
-  if (n == 0) {
-    for (int64_t d = 0; d < D; ++d) out[d] = T(0);
-    return -std::numeric_limits<T>::infinity();
-  }
-  T mx = s[0];
-  for (int64_t t = 1; t < n; ++t) mx = s[t] > mx ? s[t] : mx;
-  T sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t t = 0; t < n; ++t) sum += row_exp(s[t] - mx);
-  const T lse = mx + std::log(sum);
-  if (a.fac) {
+  for (int64_t d = 0; d < D; ++d) out[d] = T(0);
+  if (n == 0) return -std::numeric_limits<T>::infinity();
+  const T lse = row_softmax(s, n, a.fac);
+  for (int64_t t = 0; t < n; ++t) {
+    const T w = s[t];
+    const T* __restrict vj = a.v + static_cast<int64_t>(a.idx[t]) * a.ldk;
 #pragma omp simd
-    for (int64_t t = 0; t < n; ++t) s[t] = row_exp(s[t] - lse) * a.fac[t];
-  } else {
-#pragma omp simd
-    for (int64_t t = 0; t < n; ++t) s[t] = row_exp(s[t] - lse);
-  }
-  if constexpr (DC > 0) {
-    T acc[DC] = {};
-    for (int64_t t = 0; t < n; ++t) {
-      const T w = s[t];
-      const T* __restrict vj = a.v + static_cast<int64_t>(a.idx[t]) * a.ldk;
-#pragma omp simd
-      for (int64_t d = 0; d < DC; ++d) acc[d] += w * vj[d];
-    }
-#pragma omp simd
-    for (int64_t d = 0; d < DC; ++d) out[d] = acc[d];
-  } else {
-    for (int64_t d = 0; d < D; ++d) out[d] = T(0);
-    for (int64_t t = 0; t < n; ++t) {
-      const T w = s[t];
-      const T* __restrict vj = a.v + static_cast<int64_t>(a.idx[t]) * a.ldk;
-#pragma omp simd
-      for (int64_t d = 0; d < D; ++d) out[d] += w * vj[d];
-    }
+    for (int64_t d = 0; d < D; ++d) out[d] += w * vj[d];
   }
   return lse;
 }
 
 // One row of the backward: dq_i written, dk/dv rows of the row's keys accumulated.
-template <int DC, class T, class I>
+template <class T, class I>
 SPT_INLINE_INTO_CLONES void sparse_bwd_row(T* __restrict dq, T* __restrict dk, T* __restrict dv,
                                            const T* __restrict dout, const T* __restrict out, T lse,
                                            const RowArgs<T, I>& a) {
-  const int64_t D = DC > 0 ? DC : a.D;
+  const int64_t D = a.D;
   const T* __restrict q = a.q;
-  if (!(lse > -std::numeric_limits<T>::infinity())) {  // no keys
-    for (int64_t d = 0; d < D; ++d) dq[d] = T(0);
-    return;
-  }
+  for (int64_t d = 0; d < D; ++d) dq[d] = T(0);
+  if (!(lse > -std::numeric_limits<T>::infinity())) return;  // no keys
   const int64_t n = row_length(a.idx, a.L);
   T Di = 0;
 #pragma omp simd reduction(+ : Di)
   for (int64_t d = 0; d < D; ++d) Di += dout[d] * out[d];
-  T acc[DC > 0 ? DC : 1] = {};
-  T* __restrict g = DC > 0 ? acc : dq;
-  if constexpr (DC == 0)
-    for (int64_t d = 0; d < D; ++d) g[d] = T(0);
   for (int64_t t = 0; t < n; ++t) {
     const int64_t j = a.idx[t];
     const T* __restrict kj = a.k + j * a.ldk;
@@ -142,14 +130,10 @@ SPT_INLINE_INTO_CLONES void sparse_bwd_row(T* __restrict dq, T* __restrict dk, T
     T* __restrict dvj = dv + j * a.ldk;
 #pragma omp simd
     for (int64_t d = 0; d < D; ++d) {
-      g[d] += ds * kj[d];
+      dq[d] += ds * kj[d];
       dkj[d] += ds * q[d];
       dvj[d] += pf * dout[d];
     }
-  }
-  if constexpr (DC > 0) {
-#pragma omp simd
-    for (int64_t d = 0; d < D; ++d) dq[d] = acc[d];
   }
 }
 
@@ -183,12 +167,22 @@ SPT_INLINE_INTO_CLONES v16f hsum4(v16f p0, v16f p1, v16f p2, v16f p3) {
   return y;
 }
 
+constexpr int64_t kPrefetch = 8;  // keys ahead whose rows are prefetched
+
+template <int NV>
+SPT_INLINE_INTO_CLONES void prefetch_row(const float* row) {
+  for (int c = 0; c < NV; ++c) __builtin_prefetch(row + 16 * c);
+}
+
 // s[t] = scale * q . k_idx[t] for t < n, four keys at a time.
 template <int NV, class I>
 SPT_INLINE_INTO_CLONES void row_scores_vec(float* __restrict s, const v16f* q, const float* k, int64_t ldk,
                                            const I* idx, int64_t n, float scale) {
   int64_t t = 0;
   for (; t + 4 <= n; t += 4) {
+    // The rows are gathered at random: ask for the ones 8 keys ahead now.
+    if (t + kPrefetch + 4 <= n)
+      for (int u = 0; u < 4; ++u) prefetch_row<NV>(k + static_cast<int64_t>(idx[t + kPrefetch + u]) * ldk);
     const v16f* k0 = reinterpret_cast<const v16f*>(k + static_cast<int64_t>(idx[t]) * ldk);
     const v16f* k1 = reinterpret_cast<const v16f*>(k + static_cast<int64_t>(idx[t + 1]) * ldk);
     const v16f* k2 = reinterpret_cast<const v16f*>(k + static_cast<int64_t>(idx[t + 2]) * ldk);
@@ -225,21 +219,10 @@ SPT_INLINE_INTO_CLONES float fwd_row_vec(float* __restrict out, float* __restric
     for (int64_t d = 0; d < DC; ++d) out[d] = 0.f;
     return -std::numeric_limits<float>::infinity();
   }
-  float mx = s[0];
-  for (int64_t t = 1; t < n; ++t) mx = s[t] > mx ? s[t] : mx;
-  float sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t t = 0; t < n; ++t) sum += row_exp(s[t] - mx);
-  const float lse = mx + std::log(sum);
-  if (a.fac) {
-#pragma omp simd
-    for (int64_t t = 0; t < n; ++t) s[t] = row_exp(s[t] - lse) * a.fac[t];
-  } else {
-#pragma omp simd
-    for (int64_t t = 0; t < n; ++t) s[t] = row_exp(s[t] - lse);
-  }
+  const float lse = row_softmax(s, n, a.fac);
   v16f o[NV] = {};
   for (int64_t t = 0; t < n; ++t) {
+    if (t + kPrefetch < n) prefetch_row<NV>(a.v + static_cast<int64_t>(a.idx[t + kPrefetch]) * a.ldk);
     const float w = s[t];
     const v16f* vj = reinterpret_cast<const v16f*>(a.v + static_cast<int64_t>(a.idx[t]) * a.ldk);
     for (int c = 0; c < NV; ++c) o[c] += w * vj[c];
@@ -409,7 +392,7 @@ SPT_INLINE_INTO_CLONES void bwd_block_vec(const BlockArgs<I>& a, BlockScratch& w
 template <int DC, class I>
 SPT_INLINE_INTO_CLONES float fwd_row_f32(float* out, float* s, const RowArgs<float, I>& a) {
   if constexpr (DC > 0) return fwd_row_vec<DC>(out, s, a);
-  else return sparse_fwd_row<0>(out, s, a);
+  else return sparse_fwd_row(out, s, a);
 }
 template <int DC, class I>
 SPT_INLINE_INTO_CLONES void bwd_row_f32(float* dq, float* dk, float* dv, const float* dout, const float* out,
@@ -418,7 +401,7 @@ SPT_INLINE_INTO_CLONES void bwd_row_f32(float* dq, float* dk, float* dv, const f
     float sp[4096], sg[4096];  // L <= 4096 on this path (bwd_kernel)
     bwd_row_vec<DC>(dq, dk, dv, dout, out, lse, a, sp, sg);
   }
-  else sparse_bwd_row<0>(dq, dk, dv, dout, out, lse, a);
+  else sparse_bwd_row(dq, dk, dv, dout, out, lse, a);
 }
 
 // f32 rows compiled per ISA, one entry per (index type, head size).
@@ -555,7 +538,7 @@ void CpuBackend::sparse_attention_fwd(const SparseAttentionParams& p, Tensor& ou
                                     row_factors(fac, elems, p, ir, b, h, i), D, D, L, static_cast<T>(p.scale)};
               T* o = os + (b * p.tq + i) * C + h * D;
               if constexpr (std::is_same_v<T, float>) ls[r] = fwd_kernel<I>(D)(o, s.data(), a);
-              else ls[r] = sparse_fwd_row<0>(o, s.data(), a);
+              else ls[r] = sparse_fwd_row(o, s.data(), a);
             }
         }
       }
@@ -625,7 +608,7 @@ void CpuBackend::sparse_attention_bwd(const SparseAttentionParams& p, Tensor& dq
               if constexpr (std::is_same_v<T, float>)
                 bwd_kernel<I>(D, L)(dqs + off, dkp.data(), dvp.data(), gs + off, os + off, ls[r], a);
               else
-                sparse_bwd_row<0>(dqs + off, dkp.data(), dvp.data(), gs + off, os + off, ls[r], a);
+                sparse_bwd_row(dqs + off, dkp.data(), dvp.data(), gs + off, os + off, ls[r], a);
             }
           }
           T* dk0 = dks + b * p.tk * ldk + g * D;

@@ -244,65 +244,67 @@ void kmeans(float* cents, float* counts, const std::vector<float>& x, int64_t n,
 
 }  // namespace
 
-void kmeans_codebooks(ParameterStore& ps, const io::ModelConfig& cfg, const SparseAttentionOptions& opts,
-                      const KeySamples& samples, uint64_t seed) {
+namespace {
+
+// Calls fn(centroids (C, ds), counts (C), subvectors (n, ds), n, seed salt) for
+// every (key/value head, sub-space) of every sparse layer with samples, in
+// parallel over (head, sub-space) (each task deterministic), on host copies
+// that are written back afterwards.
+template <class F>
+void for_each_codebook(ParameterStore& ps, const io::ModelConfig& cfg, const SparseAttentionOptions& opts,
+                       const KeySamples& samples, F&& fn) {
   const AttentionShape a = attention_shape(cfg);
   const int64_t ds = opts.subvector_dim, M = a.head_dim / ds, C = opts.codewords;
   for (const auto& [layer, rows] : samples.rows()) {
     if (!opts.is_sparse_layer(layer)) continue;
     const int64_t width = a.kv_heads * a.head_dim;
     const int64_t n = static_cast<int64_t>(rows.size()) / width;
-    SPT_CHECK(n >= C, "[sparse_attention] layer ", layer, ": only ", n, " keys to learn ", C,
-              " codewords from; hint: raise attention.pq.calibration_batches");
     Tensor cb = ps.param(pq_codebooks_name(layer)).to(Device::cpu());
     Tensor counts = ps.param(pq_counts_name(layer)).to(Device::cpu());
     float* cbs = cb.data<float>();
     float* cs = counts.data<float>();
-    // One task per (head, sub-space), each with its own seeded generator.
 #pragma omp parallel for schedule(static)
     for (int64_t gm = 0; gm < a.kv_heads * M; ++gm) {
       const int64_t g = gm / M, m = gm % M;
       const std::vector<float> x = subvectors(rows, width, g, a.head_dim, m, ds);
-      kmeans(cbs + gm * C * ds, cs + gm * C, x, n, C, ds,
-             seed ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>((layer * 4096 + g) * 1024 + m + 1)));
+      fn(cbs + gm * C * ds, cs + gm * C, x, n, static_cast<uint64_t>((layer * 4096 + g) * 1024 + m + 1));
     }
     ps.param(pq_codebooks_name(layer)).copy_from(cb);
     ps.param(pq_counts_name(layer)).copy_from(counts);
   }
 }
 
+}  // namespace
+
+void kmeans_codebooks(ParameterStore& ps, const io::ModelConfig& cfg, const SparseAttentionOptions& opts,
+                      const KeySamples& samples, uint64_t seed) {
+  const int64_t ds = opts.subvector_dim, C = opts.codewords;
+  for (const auto& [layer, rows] : samples.rows())
+    SPT_CHECK(!opts.is_sparse_layer(layer) || samples.count(layer) >= C, "[sparse_attention] layer ", layer,
+              ": only ", samples.count(layer), " keys to learn ", C,
+              " codewords from; hint: raise attention.pq.calibration_batches");
+  for_each_codebook(ps, cfg, opts, samples,
+                    [&](float* cents, float* counts, const std::vector<float>& x, int64_t n, uint64_t salt) {
+                      kmeans(cents, counts, x, n, C, ds, seed ^ (0x9E3779B97F4A7C15ull * salt));
+                    });
+}
+
 void update_codebooks(ParameterStore& ps, const io::ModelConfig& cfg, const SparseAttentionOptions& opts,
                       const KeySamples& samples) {
-  const AttentionShape a = attention_shape(cfg);
-  const int64_t ds = opts.subvector_dim, M = a.head_dim / ds, C = opts.codewords;
-  for (const auto& [layer, rows] : samples.rows()) {
-    if (!opts.is_sparse_layer(layer)) continue;
-    const int64_t width = a.kv_heads * a.head_dim;
-    const int64_t n = static_cast<int64_t>(rows.size()) / width;
-    Tensor cb = ps.param(pq_codebooks_name(layer)).to(Device::cpu());
-    Tensor counts = ps.param(pq_counts_name(layer)).to(Device::cpu());
-    float* cbs = cb.data<float>();
-    float* cs = counts.data<float>();
-#pragma omp parallel for schedule(static)
-    for (int64_t gm = 0; gm < a.kv_heads * M; ++gm) {
-      const int64_t g = gm / M, m = gm % M;
-      const std::vector<float> x = subvectors(rows, width, g, a.head_dim, m, ds);
-      float* cents = cbs + gm * C * ds;
-      float* cnt = cs + gm * C;
-      // Sculley's mini-batch k-means: assign the batch, then move each centroid
-      // towards its points with rate 1 / (its running count).
-      std::vector<int64_t> assign(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) assign[i] = nearest(&x[i * ds], cents, C, ds);
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t c = assign[i];
-        cnt[c] += 1.f;
-        const float rate = 1.f / cnt[c];
-        for (int64_t d = 0; d < ds; ++d) cents[c * ds + d] += rate * (x[i * ds + d] - cents[c * ds + d]);
-      }
-    }
-    ps.param(pq_codebooks_name(layer)).copy_from(cb);
-    ps.param(pq_counts_name(layer)).copy_from(counts);
-  }
+  const int64_t ds = opts.subvector_dim, C = opts.codewords;
+  // Sculley's mini-batch k-means: assign the batch, then move each centroid
+  // towards its points with rate 1 / (its running count).
+  for_each_codebook(ps, cfg, opts, samples,
+                    [&](float* cents, float* cnt, const std::vector<float>& x, int64_t n, uint64_t) {
+                      std::vector<int64_t> assign(static_cast<size_t>(n));
+                      for (int64_t i = 0; i < n; ++i) assign[i] = nearest(&x[i * ds], cents, C, ds);
+                      for (int64_t i = 0; i < n; ++i) {
+                        const int64_t c = assign[i];
+                        cnt[c] += 1.f;
+                        const float rate = 1.f / cnt[c];
+                        for (int64_t d = 0; d < ds; ++d) cents[c * ds + d] += rate * (x[i * ds + d] - cents[c * ds + d]);
+                      }
+                    });
 }
 
 }  // namespace spt::model
