@@ -102,6 +102,13 @@ void parallel_chunks(int64_t n, F&& f, int64_t grain = 8192) {
   for (int64_t c = 0; c < chunks; ++c) f(c * grain, std::min(n, c * grain + grain));
 }
 
+// Calls f(I{}) with I = int16_t or int32_t for a sparse-attention index tensor.
+template <class F>
+void dispatch_index(const Tensor& idx, F&& f) {
+  if (idx.dtype() == DType::i16) f(int16_t{});
+  else f(int32_t{});
+}
+
 // Reads element i of an integer index tensor (i32 or i64).
 inline int64_t index_at(const Tensor& ids, int64_t i) {
   return ids.dtype() == DType::i64 ? ids.data<int64_t>()[i] : ids.data<int32_t>()[i];

@@ -279,12 +279,6 @@ struct RowSelector {
   }
 };
 
-template <class F>
-void dispatch_index_type(const Tensor& idx, F&& f) {
-  if (idx.dtype() == DType::i16) f(int16_t{});
-  else f(int32_t{});
-}
-
 }  // namespace
 
 void CpuBackend::sparse_select(const SparseSelectParams& p, Tensor& idx, const Tensor& q,
@@ -310,7 +304,7 @@ void CpuBackend::sparse_select(const SparseSelectParams& p, Tensor& idx, const T
     hc.codes = PqCodes::pack(raw.data(), a.tk, M, Cw);
   }
 
-  dispatch_index_type(idx, [&](auto itag) {
+  dispatch_index(idx, [&](auto itag) {
     using I = decltype(itag);
     I* out = idx.data<I>();
     const int64_t rows = a.batch * H * a.tq;
