@@ -49,14 +49,12 @@ constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-__attribute__((target("avx512f"))) void philox_rounds16_avx512(uint32_t* v0, uint32_t* v1,
-                                                               uint32_t* v2, uint32_t* v3,
-                                                               uint32_t k0, uint32_t k1) {
-  __m512i a = _mm512_load_si512(v0), b = _mm512_load_si512(v1);
-  __m512i c = _mm512_load_si512(v2), d = _mm512_load_si512(v3);
+// The ten rounds on sixteen blocks held in registers a, b, c, d (words 0..3).
+__attribute__((target("avx512f"), always_inline)) inline void philox_regs16(__m512i& a, __m512i& b, __m512i& c,
+                                                                           __m512i& d, uint32_t k0, uint32_t k1) {
   const __m512i m0 = _mm512_set1_epi32(static_cast<int>(kM0));
   const __m512i m1 = _mm512_set1_epi32(static_cast<int>(kM1));
-  constexpr __mmask16 kOdd = 0xAAAA;
+  const __mmask16 kOdd = 0xAAAA;
   for (int round = 0; round < 10; ++round) {
     // a * M0 and c * M1 as hi/lo 32-bit halves per lane.
     const __m512i pa_even = _mm512_mul_epu32(a, m0);
@@ -76,10 +74,51 @@ __attribute__((target("avx512f"))) void philox_rounds16_avx512(uint32_t* v0, uin
     k0 += kW0;
     k1 += kW1;
   }
+}
+
+__attribute__((target("avx512f"))) void philox_rounds16_avx512(uint32_t* v0, uint32_t* v1,
+                                                               uint32_t* v2, uint32_t* v3,
+                                                               uint32_t k0, uint32_t k1) {
+  __m512i a = _mm512_load_si512(v0), b = _mm512_load_si512(v1);
+  __m512i c = _mm512_load_si512(v2), d = _mm512_load_si512(v3);
+  philox_regs16(a, b, c, d, k0, k1);
   _mm512_store_si512(v0, a);
   _mm512_store_si512(v1, b);
   _mm512_store_si512(v2, c);
   _mm512_store_si512(v3, d);
+}
+
+// Dropout factors of arbitrary elements (see factors_f32) with the counters
+// built in registers: element e's block e / 4 is split into its 32-bit halves
+// by truncating 64-bit lanes, its word e % 4 picked by masked blends. (Filling
+// the counter lanes through memory stalled on store forwarding.)
+__attribute__((target("avx512f"))) void factors_f32_avx512(const MaskSpec& ms, float scale, float* fac,
+                                                           const uint64_t* elems, int64_t n) {
+  const __m512i c2 = _mm512_set1_epi32(static_cast<int>(ms.c2)), c3 = _mm512_set1_epi32(static_cast<int>(ms.c3));
+  const __m512i thr = _mm512_set1_epi32(static_cast<int>(ms.threshold));
+  const __m512i three = _mm512_set1_epi32(3);
+  const __m512 keep = _mm512_set1_ps(scale);
+  for (int64_t t0 = 0; t0 < n; t0 += 16) {
+    const int64_t len = std::min<int64_t>(16, n - t0);
+    const __mmask16 m16 = static_cast<__mmask16>((1u << len) - 1u);
+    const __mmask8 lo8 = static_cast<__mmask8>(m16 & 0xFF), hi8 = static_cast<__mmask8>(m16 >> 8);
+    const __m512i e0 = _mm512_maskz_loadu_epi64(lo8, elems + t0);
+    const __m512i e1 = _mm512_maskz_loadu_epi64(hi8, elems + t0 + 8);
+    const __m512i b0 = _mm512_srli_epi64(e0, 2), b1 = _mm512_srli_epi64(e1, 2);
+    __m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(b0)), _mm512_cvtepi64_epi32(b1), 1);
+    __m512i b = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(b0, 32))),
+                                   _mm512_cvtepi64_epi32(_mm512_srli_epi64(b1, 32)), 1);
+    const __m512i w = _mm512_and_si512(
+        _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(e0)), _mm512_cvtepi64_epi32(e1), 1), three);
+    __m512i c = c2, d = c3;
+    philox_regs16(a, b, c, d, ms.k0, ms.k1);
+    __m512i word = a;
+    word = _mm512_mask_mov_epi32(word, _mm512_cmpeq_epi32_mask(w, _mm512_set1_epi32(1)), b);
+    word = _mm512_mask_mov_epi32(word, _mm512_cmpeq_epi32_mask(w, _mm512_set1_epi32(2)), c);
+    word = _mm512_mask_mov_epi32(word, _mm512_cmpeq_epi32_mask(w, three), d);
+    const __mmask16 kept = _mm512_cmpge_epu32_mask(_mm512_srli_epi32(word, 8), thr);
+    _mm512_mask_storeu_ps(fac + t0, m16, _mm512_maskz_mov_ps(kept, keep));
+  }
 }
 #pragma GCC diagnostic pop
 
@@ -163,6 +202,12 @@ SPT_SIMD_CLONES void mask_groups_f32(const MaskSpec& ms, float scale, float* out
 // sixteen Philox blocks at a time: element e is word e % 4 of block e / 4.
 SPT_SIMD_CLONES void factors_f32(const MaskSpec& ms, float scale, float* fac, const uint64_t* elems, int64_t n) {
   const bool avx512 = have_avx512();
+#ifdef SPT_PHILOX_AVX512
+  if (avx512) {
+    factors_f32_avx512(ms, scale, fac, elems, n);
+    return;
+  }
+#endif
   alignas(64) uint32_t v0[kLanes], v1[kLanes], v2[kLanes], v3[kLanes];
   for (int64_t t0 = 0; t0 < n; t0 += kLanes) {
     const int64_t len = std::min<int64_t>(kLanes, n - t0);

@@ -45,12 +45,6 @@ void scan_packed_scalar(uint16_t* scores, const PqCodes& c, const uint8_t* lut, 
   }
 }
 
-// Copies the first `end` keys of a block's 32 scores out.
-void store_block(uint16_t* scores, const uint16_t* block_scores, int64_t first, int64_t end) {
-  const int64_t n = std::min<int64_t>(kBlock, end - first);
-  std::memcpy(scores + first, block_scores, static_cast<size_t>(n) * sizeof(uint16_t));
-}
-
 // Lane 0 holds the even sub-spaces, lane 1 the odd ones: add them, then
 // interleave even-key and odd-key sums back into key order (16 scores).
 __attribute__((target("avx2"))) inline void finish_avx2(__m256i a, __m256i b, uint16_t* dst) {
@@ -61,6 +55,11 @@ __attribute__((target("avx2"))) inline void finish_avx2(__m256i a, __m256i b, ui
   _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 8), _mm_unpackhi_epi16(e, o));
 }
 
+// (GCC 12's intrinsic headers trip -Wmaybe-uninitialized on their own
+// _mm512_undefined_* placeholders.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // Four 128-bit lanes, one sub-space each (mod 4): fold them, then as above.
 __attribute__((target("avx512f,avx512bw"))) inline __m128i fold_avx512(__m512i x) {
   const __m256i h = _mm256_add_epi16(_mm512_castsi512_si256(x), _mm512_extracti64x4_epi64(x, 1));
@@ -81,7 +80,6 @@ __attribute__((target("avx2"))) void scan_avx2(uint16_t* scores, const PqCodes& 
                                                const uint8_t* lut, int64_t end) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   const int64_t pairs = c.m_pad / 2, blocks = (end + kBlock - 1) / kBlock;
-  alignas(32) uint16_t out[kBlock];
   for (int64_t bl = 0; bl < blocks; ++bl) {
     __m256i a_lo = _mm256_setzero_si256(), b_lo = a_lo, a_hi = a_lo, b_hi = a_lo;
     const uint8_t* codes = c.bytes.data() + byte_offset(c, bl, 0);
@@ -95,9 +93,8 @@ __attribute__((target("avx2"))) void scan_avx2(uint16_t* scores, const PqCodes& 
       a_hi = _mm256_add_epi16(a_hi, r_hi);
       b_hi = _mm256_add_epi16(b_hi, _mm256_srli_epi16(r_hi, 8));
     }
-    finish_avx2(a_lo, b_lo, out);
-    finish_avx2(a_hi, b_hi, out + 16);
-    store_block(scores, out, bl * kBlock, end);
+    finish_avx2(a_lo, b_lo, scores + bl * kBlock);  // whole blocks (see pq_scan.h)
+    finish_avx2(a_hi, b_hi, scores + bl * kBlock + 16);
   }
 }
 
@@ -105,7 +102,6 @@ __attribute__((target("avx512f,avx512bw"))) void scan_avx512(uint16_t* scores, c
                                                             const uint8_t* lut, int64_t end) {
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   const int64_t quads = c.m_pad / 4, blocks = (end + kBlock - 1) / kBlock;
-  alignas(64) uint16_t out[kBlock];
   for (int64_t bl = 0; bl < blocks; ++bl) {
     __m512i a_lo = _mm512_setzero_si512(), b_lo = a_lo, a_hi = a_lo, b_hi = a_lo;
     const uint8_t* codes = c.bytes.data() + byte_offset(c, bl, 0);
@@ -119,11 +115,12 @@ __attribute__((target("avx512f,avx512bw"))) void scan_avx512(uint16_t* scores, c
       a_hi = _mm512_add_epi16(a_hi, r_hi);
       b_hi = _mm512_add_epi16(b_hi, _mm512_srli_epi16(r_hi, 8));
     }
-    finish_avx512(a_lo, b_lo, out);
-    finish_avx512(a_hi, b_hi, out + 16);
-    store_block(scores, out, bl * kBlock, end);
+    finish_avx512(a_lo, b_lo, scores + bl * kBlock);  // whole blocks (see pq_scan.h)
+    finish_avx512(a_hi, b_hi, scores + bl * kBlock + 16);
   }
 }
+
+#pragma GCC diagnostic pop
 
 using PackedScan = void (*)(uint16_t*, const PqCodes&, const uint8_t*, int64_t);
 

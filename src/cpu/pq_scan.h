@@ -33,7 +33,9 @@ struct PqCodes {
   static PqCodes pack(const uint8_t* codes, int64_t n, int64_t m, int64_t cw);
 };
 
-// scores[j] for j < end (end <= codes.n); lut is (m, cw) bytes.
+// scores[j] for j < end (end <= codes.n); lut is (m, cw) bytes. The fast-scan
+// kernels store whole blocks of 32: scores must have room for end rounded up to
+// a multiple of 32, and the entries past end may be overwritten.
 void pq_scan(uint16_t* scores, const PqCodes& codes, const uint8_t* lut, int64_t end);
 
 // The scan kernel in use ("avx512bw", "avx2" or "scalar"); SPT_PQ_SCAN forces

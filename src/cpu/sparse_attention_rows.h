@@ -4,6 +4,7 @@
 // entry points. Included only by src/cpu/sparse_attention.cpp (internal linkage).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -45,7 +46,8 @@ SPT_INLINE_INTO_CLONES int64_t row_length(const I* idx, int64_t L) {
 template <class T>
 SPT_INLINE_INTO_CLONES T row_softmax(T* __restrict s, int64_t n, const T* fac) {
   T mx = s[0];
-  for (int64_t t = 1; t < n; ++t) mx = s[t] > mx ? s[t] : mx;
+#pragma omp simd reduction(max : mx)
+  for (int64_t t = 1; t < n; ++t) mx = std::max(mx, s[t]);
   T sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int64_t t = 0; t < n; ++t) sum += row_exp(s[t] - mx);
@@ -207,14 +209,28 @@ SPT_INLINE_INTO_CLONES float fwd_row_vec(float* __restrict out, float* __restric
     return -std::numeric_limits<float>::infinity();
   }
   const float lse = row_softmax(s, n, a.fac);
-  v16f o[NV] = {};
-  for (int64_t t = 0; t < n; ++t) {
-    if (t + kPrefetch < n) prefetch_row<NV>(a.v + static_cast<int64_t>(a.idx[t + kPrefetch]) * a.ldk);
-    const float w = s[t];
-    const v16f* vj = reinterpret_cast<const v16f*>(a.v + static_cast<int64_t>(a.idx[t]) * a.ldk);
-    for (int c = 0; c < NV; ++c) o[c] += w * vj[c];
+  // Two keys per step into two sets of accumulators: one set is a chain of
+  // dependent FMAs that waits on their latency.
+  v16f o[NV] = {}, o2[NV] = {};
+  int64_t t = 0;
+  for (; t + 2 <= n; t += 2) {
+    if (t + kPrefetch + 2 <= n) {
+      prefetch_row<NV>(a.v + static_cast<int64_t>(a.idx[t + kPrefetch]) * a.ldk);
+      prefetch_row<NV>(a.v + static_cast<int64_t>(a.idx[t + kPrefetch + 1]) * a.ldk);
+    }
+    const float w0 = s[t], w1 = s[t + 1];
+    const v16f* v0 = reinterpret_cast<const v16f*>(a.v + static_cast<int64_t>(a.idx[t]) * a.ldk);
+    const v16f* v1 = reinterpret_cast<const v16f*>(a.v + static_cast<int64_t>(a.idx[t + 1]) * a.ldk);
+    for (int c = 0; c < NV; ++c) {
+      o[c] += w0 * v0[c];
+      o2[c] += w1 * v1[c];
+    }
   }
-  for (int c = 0; c < NV; ++c) reinterpret_cast<v16f*>(out)[c] = o[c];
+  if (t < n) {
+    const v16f* vj = reinterpret_cast<const v16f*>(a.v + static_cast<int64_t>(a.idx[t]) * a.ldk);
+    for (int c = 0; c < NV; ++c) o[c] += s[t] * vj[c];
+  }
+  for (int c = 0; c < NV; ++c) reinterpret_cast<v16f*>(out)[c] = o[c] + o2[c];
   return lse;
 }
 
@@ -277,10 +293,10 @@ struct BlockArgs {
 };
 
 // Scratch of the blocked backward, per thread: the block's (key, row, dS, P f)
-// entries and their order by key.
+// entries, and the same sorted by key.
 struct BlockScratch {
-  std::vector<float> sp, sg, ds, pf;
-  std::vector<int32_t> key, row, order, count;
+  std::vector<float> sp, sg, ds, pf, sds, spf;
+  std::vector<int32_t> key, row, skey, srow, count;
   void reserve(int64_t rows, int64_t L, int64_t tk) {
     sp.resize(static_cast<size_t>(L));
     sg.resize(static_cast<size_t>(L));
@@ -288,7 +304,10 @@ struct BlockScratch {
     pf.resize(ds.size());
     key.resize(ds.size());
     row.resize(ds.size());
-    order.resize(ds.size());
+    skey.resize(ds.size());
+    srow.resize(ds.size());
+    sds.resize(ds.size());
+    spf.resize(ds.size());
     count.assign(static_cast<size_t>(tk + 1), 0);
   }
 };
@@ -322,19 +341,36 @@ SPT_INLINE_INTO_CLONES void bwd_block_vec(const BlockArgs<I>& a, BlockScratch& w
       row_scores_vec<NV>(sg, go, a.v, DC, idx, n, 1.f);
 #pragma omp simd
       for (int64_t t = 0; t < n; ++t) sp[t] = row_exp(sp[t] - lse);
+      // dS and P f of every key, then dq in two sets of accumulators (one
+      // set is a chain of dependent FMAs).
+      float* ds = w.ds.data() + ne;
+      float* pf = w.pf.data() + ne;
+#pragma omp simd
       for (int64_t t = 0; t < n; ++t) {
-        const int64_t j = idx[t];
-        const float p = sp[t];
         const float f = fac ? fac[t] : 1.f;
-        const float ds = a.scale * p * (f * sg[t] - Di);
-        const v16f* kj = reinterpret_cast<const v16f*>(a.k + j * DC);
-        for (int c = 0; c < NV; ++c) g[c] += ds * kj[c];
-        w.key[ne] = static_cast<int32_t>(j);
-        w.row[ne] = static_cast<int32_t>(r);
-        w.ds[ne] = ds;
-        w.pf[ne] = p * f;
-        ++ne;
+        ds[t] = a.scale * sp[t] * (f * sg[t] - Di);
+        pf[t] = sp[t] * f;
       }
+      v16f g2[NV] = {};
+      int64_t t = 0;
+      for (; t + 2 <= n; t += 2) {
+        const v16f* k0 = reinterpret_cast<const v16f*>(a.k + static_cast<int64_t>(idx[t]) * DC);
+        const v16f* k1 = reinterpret_cast<const v16f*>(a.k + static_cast<int64_t>(idx[t + 1]) * DC);
+        for (int c = 0; c < NV; ++c) {
+          g[c] += ds[t] * k0[c];
+          g2[c] += ds[t + 1] * k1[c];
+        }
+      }
+      if (t < n) {
+        const v16f* kj = reinterpret_cast<const v16f*>(a.k + static_cast<int64_t>(idx[t]) * DC);
+        for (int c = 0; c < NV; ++c) g[c] += ds[t] * kj[c];
+      }
+      for (int c = 0; c < NV; ++c) g[c] += g2[c];
+      for (t = 0; t < n; ++t) {
+        w.key[ne + t] = static_cast<int32_t>(idx[t]);
+        w.row[ne + t] = static_cast<int32_t>(r);
+      }
+      ne += n;
     }
     for (int c = 0; c < NV; ++c) reinterpret_cast<v16f*>(a.dq + r * a.ld)[c] = g[c];
   }
@@ -350,17 +386,28 @@ SPT_INLINE_INTO_CLONES void bwd_block_vec(const BlockArgs<I>& a, BlockScratch& w
     cnt[j] = run;
     run += c;
   }
-  for (int64_t e = 0; e < ne; ++e) w.order[cnt[w.key[e] + 1]++] = static_cast<int32_t>(e);
+  // The entries move to their sorted places, so that the sums below read them
+  // in sequence.
+  int32_t* skey = w.skey.data();
+  int32_t* srow = w.srow.data();
+  float* sds = w.sds.data();
+  float* spf = w.spf.data();
+  for (int64_t e = 0; e < ne; ++e) {
+    const int32_t pos = cnt[w.key[e] + 1]++;
+    skey[pos] = w.key[e];
+    srow[pos] = w.row[e];
+    sds[pos] = w.ds[e];
+    spf[pos] = w.pf[e];
+  }
   // Per key: sum its entries, then one update of its dk / dv rows.
   for (int64_t o = 0; o < ne;) {
-    const int32_t j = w.key[w.order[o]];
+    const int32_t j = skey[o];
     v16f ak[NV] = {}, av[NV] = {};
-    for (; o < ne && w.key[w.order[o]] == j; ++o) {
-      const int32_t e = w.order[o];
-      const int64_t r = w.row[e];
+    for (; o < ne && skey[o] == j; ++o) {
+      const int64_t r = srow[o];
       const v16f* qr = reinterpret_cast<const v16f*>(a.q + r * a.ld);
       const v16f* gr = reinterpret_cast<const v16f*>(a.dout + r * a.ld);
-      const float ds = w.ds[e], pf = w.pf[e];
+      const float ds = sds[o], pf = spf[o];
       for (int c = 0; c < NV; ++c) {
         ak[c] += ds * qr[c];
         av[c] += pf * gr[c];

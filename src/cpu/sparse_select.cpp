@@ -12,9 +12,10 @@
 //   4. the top rerank * R of them by that score (R = budget - forced; ties to the
 //      smaller index), re-scored exactly (q . k) when rerank > 1, the top R kept;
 //   5. the row's keys are written in increasing order, then -1.
-// The top of step 4 bisects a 16-bit threshold with vectorised counts (as
-// FAISS's reservoir handler does), exact about ties; keys come out in index
-// order, so no sort is needed. With 16 codewords the scan
+// The top of step 4: a threshold read off a sample of the row's ranks keeps a
+// little more than needed; those candidates are compacted (AVX-512 compress, 16
+// ranks per step) and the exact threshold is bisected on them alone, exact about
+// ties. Keys come out in index order, so no sort is needed. With 16 codewords the scan
 // runs on 4-bit codes packed as FAISS's fast scan does (src/cpu/pq_scan.h).
 #include <algorithm>
 #include <array>
@@ -120,73 +121,67 @@ SPT_SIMD_CLONES int64_t rank_row(uint16_t* s, const int32_t* mrow, int64_t end, 
   return forced;
 }
 
-// How many of s[0, end) are >= t (1 <= t <= 65535). Counted in 16-bit lanes
-// over chunks of 32768, so the compares stay 32 (AVX-512) or 16 (AVX2) per vector.
-SPT_SIMD_CLONES int64_t count_at_least(const uint16_t* s, int64_t end, uint32_t t) {
-  const uint16_t t16 = static_cast<uint16_t>(t);
-  int64_t total = 0;
-  for (int64_t j0 = 0; j0 < end; j0 += 32768) {
-    const int64_t j1 = std::min<int64_t>(end, j0 + 32768);
-    uint16_t c = 0;
-#pragma omp simd reduction(+ : c)
-    for (int64_t j = j0; j < j1; ++j) c = static_cast<uint16_t>(c + (s[j] >= t16 ? 1 : 0));
-    total += c;
-  }
-  return total;
-}
-
-// Writes (in index order) j with s[j] > t and the first `ties` with s[j] == t
-// into buf (which must hold one more than the keys taken); returns how many.
-// Branch-free except for the rare ties.
-int64_t compact_top_scalar(int32_t* buf, const uint16_t* s, int64_t end, uint32_t t, int64_t ties) {
+// Candidates: the keys of s[0, end) with rank >= t0, in index order, their
+// indices into ci and ranks into cr (both with room for end + 16). Returns how many.
+int64_t gather_at_least_scalar(int32_t* ci, uint32_t* cr, const uint16_t* s, int64_t end, uint32_t t0) {
   int64_t cnt = 0;
-  for (int64_t j = 0; j < end; ++j) {
-    const uint32_t r = s[j];
-    bool take = r > t;
-    if (r == t) take = ties-- > 0;
-    buf[cnt] = static_cast<int32_t>(j);  // overwritten unless taken
-    cnt += take;
+  for (int64_t j = 0; j < end; ++j) {  // branch-free: the slot is overwritten unless taken
+    ci[cnt] = static_cast<int32_t>(j);
+    cr[cnt] = s[j];
+    cnt += s[j] >= t0;
   }
   return cnt;
 }
 
-// The same with AVX2 compares: 16 ranks per step, then only the set bits are visited.
-__attribute__((target("avx2,bmi"))) int64_t compact_top_avx2(int32_t* buf, const uint16_t* s, int64_t end,
-                                                              uint32_t t, int64_t ties) {
-  const __m256i bias = _mm256_set1_epi16(static_cast<short>(0x8000));
-  const __m256i tv = _mm256_xor_si256(_mm256_set1_epi16(static_cast<short>(t)), bias);
+// (GCC 12's intrinsic headers trip -Wmaybe-uninitialized on their own
+// _mm512_undefined_* placeholders.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The same sixteen ranks per step: compare, compress in registers, store whole
+// vectors (the compressing store to memory is microcoded on some CPUs).
+__attribute__((target("avx512f"))) int64_t gather_at_least_avx512(int32_t* ci, uint32_t* cr, const uint16_t* s,
+                                                                  int64_t end, uint32_t t0) {
+  const __m512i tv = _mm512_set1_epi32(static_cast<int>(t0));
+  __m512i j = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i step = _mm512_set1_epi32(16);
   int64_t cnt = 0, j0 = 0;
   for (; j0 + 16 <= end; j0 += 16) {
-    const __m256i x = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + j0)), bias);
-    uint32_t gt = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpgt_epi16(x, tv)));
-    uint32_t eq = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi16(x, tv)));
-    if (ties <= 0) eq = 0;
-    uint32_t m = gt | eq;  // two bits per rank
-    while (m != 0) {
-      const uint32_t b = _tzcnt_u32(m);
-      m &= ~(3u << b);
-      if ((gt >> b) & 1u) {
-        buf[cnt++] = static_cast<int32_t>(j0 + b / 2);
-      } else if (ties > 0) {
-        --ties;
-        buf[cnt++] = static_cast<int32_t>(j0 + b / 2);
-      }
-    }
+    const __m512i x = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + j0)));
+    const __mmask16 m = _mm512_cmpge_epu32_mask(x, tv);
+    _mm512_storeu_si512(ci + cnt, _mm512_maskz_compress_epi32(m, j));
+    _mm512_storeu_si512(cr + cnt, _mm512_maskz_compress_epi32(m, x));
+    cnt += __builtin_popcount(m);
+    j = _mm512_add_epi32(j, step);
   }
-  for (int64_t j = j0; j < end; ++j) {  // the tail
-    const uint32_t r = s[j];
-    bool take = r > t;
-    if (r == t) take = ties-- > 0;
-    buf[cnt] = static_cast<int32_t>(j);
-    cnt += take;
+  for (; j0 < end; ++j0) {  // the tail
+    ci[cnt] = static_cast<int32_t>(j0);
+    cr[cnt] = s[j0];
+    cnt += s[j0] >= t0;
   }
   return cnt;
 }
 
-// The SIMD compaction whenever the scan runs SIMD kernels (so SPT_PQ_SCAN=scalar,
-// and the tests that set it, check the scalar one too).
-int64_t compact_top(int32_t* buf, const uint16_t* s, int64_t end, uint32_t t, int64_t ties, bool simd) {
-  return simd ? compact_top_avx2(buf, s, end, t, ties) : compact_top_scalar(buf, s, end, t, ties);
+#pragma GCC diagnostic pop
+
+// How many of r[0, n) are >= t.
+SPT_SIMD_CLONES int64_t count_at_least(const uint32_t* r, int64_t n, uint32_t t) {
+  int32_t c = 0;
+#pragma omp simd reduction(+ : c)
+  for (int64_t k = 0; k < n; ++k) c += r[k] >= t ? 1 : 0;
+  return c;
+}
+
+// The largest t with count_at_least(r, n, t) >= want (1 <= want <= n), by
+// bisection in [lo, 65535].
+uint32_t kth_largest(const uint32_t* r, int64_t n, int64_t want, uint32_t lo) {
+  uint32_t hi = 65535;
+  while (lo < hi) {
+    const uint32_t mid = (lo + hi + 1) / 2;
+    if (count_at_least(r, n, mid) >= want) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 struct RowSelector {
@@ -194,16 +189,21 @@ struct RowSelector {
   std::vector<float> lut;
   std::vector<uint8_t> qlut;
   std::vector<uint16_t> scores;
+  std::vector<int32_t> ci;             // candidates' indices (index order)
+  std::vector<uint32_t> cr, sample;    // their ranks; a sample of the row's ranks
   std::vector<uint64_t> keys;
-  std::vector<int32_t> buf;
-  bool simd_compact = pq_scan_kernel() != "scalar" && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi");
+  bool simd_gather = pq_scan_kernel() != "scalar" && __builtin_cpu_supports("avx512f");
 
   explicit RowSelector(const SparseSelectParams& params) : p(params) {
     lut.resize(static_cast<size_t>(p.subspaces * p.codewords));
     qlut.resize(lut.size());
-    scores.resize(static_cast<size_t>(p.attn.tk));
-    buf.resize(static_cast<size_t>(p.attn.tk + 1));
+    scores.resize(static_cast<size_t>((p.attn.tk + 31) / 32 * 32));  // pq_scan writes blocks of 32
+    ci.resize(static_cast<size_t>(p.attn.tk + 16));
+    cr.resize(ci.size());
+    sample.resize(kSample + 1);
   }
+
+  static constexpr int64_t kSample = 128;
 
   // Keys of row i into out (L slots).
   template <class I>
@@ -213,8 +213,10 @@ struct RowSelector {
     const int64_t end = sparse::causal_end(i, tq, tk, p.causal);
     int64_t n = end;
     if (mrow != nullptr) {
-      n = 0;
-      for (int64_t j = 0; j < end; ++j) n += mrow[j] != 0;
+      int32_t v = 0;
+#pragma omp simd reduction(+ : v)
+      for (int64_t j = 0; j < end; ++j) v += mrow[j] != 0 ? 1 : 0;
+      n = v;
     }
     const int64_t budget = sparse::row_budget(n, p.top_l, p.top_ratio, p.min_l);
     int64_t cnt = 0;
@@ -223,49 +225,72 @@ struct RowSelector {
         if (mrow == nullptr || mrow[j] != 0) out[cnt++] = static_cast<I>(j);
     } else {
       approximate_scores(qi, hc, end);
-      uint16_t* s = scores.data();
-      const int64_t nforced = rank_row(s, mrow, end, i + (tk - tq), p.keep_first, p.local_window);
+      const uint16_t* s = scores.data();
+      const int64_t nforced = rank_row(scores.data(), mrow, end, i + (tk - tq), p.keep_first, p.local_window);
       const int64_t R = std::max<int64_t>(0, budget - nforced);
       const int64_t nc = std::min<int64_t>(p.rerank * R, n - nforced);
-      // The (nforced + nc)-th largest rank t: forced keys (65535) come first.
-      const int64_t want = nforced + nc;
-      uint32_t lo = 1, hi = 65535;  // count_at_least(lo) >= want
-      while (lo < hi) {
-        const uint32_t mid = (lo + hi + 1) / 2;
-        if (count_at_least(s, end, mid) >= want) lo = mid;
-        else hi = mid - 1;
+      const int64_t want = nforced + nc;  // forced keys (rank 65535) come first
+      // Candidates: the keys ranked at least t0, which a sample of the row puts
+      // somewhat below the want-th largest rank; every visible key when that
+      // leaves fewer than want. The exact threshold t is then found among them.
+      uint32_t t0 = estimate_threshold(s, end, want);
+      int64_t c = gather(s, end, t0);
+      if (c < want) c = gather(s, end, t0 = 1);
+      const uint32_t t = kth_largest(cr.data(), c, want, t0);
+      int64_t ties = want - count_at_least(cr.data(), c, t + 1);  // ranks == t to take, in index order
+      int64_t got = 0;  // the taken ones to the front, in index order (got <= k)
+      for (int64_t k = 0; k < c; ++k) {
+        const uint32_t r = cr[k];
+        bool take = r > t;
+        if (r == t) take = ties-- > 0;
+        ci[got] = ci[k];
+        cr[got] = r;
+        got += take;
       }
-      const uint32_t t = lo;
-      int64_t ties = want - count_at_least(s, end, t + 1);  // ranks == t to take, in index order
-      if (nc > R) {
-        rerank_candidates(qi, k0, ldk, end, t, ties, R);
-        for (int64_t j = 0; j < end && cnt < L; ++j)
-          if (s[j] == 65535) out[cnt++] = static_cast<I>(j);
-      } else {
-        const int64_t got = compact_top(buf.data(), s, end, t, ties, simd_compact);  // == want <= L
-        for (; cnt < std::min(got, L); ++cnt) out[cnt] = static_cast<I>(buf[cnt]);
-      }
+      if (nc > R) got = rerank_candidates(qi, k0, ldk, got, R);
+      for (; cnt < std::min(got, L); ++cnt) out[cnt] = static_cast<I>(ci[cnt]);
     }
     for (int64_t t = cnt; t < L; ++t) out[t] = static_cast<I>(-1);
   }
 
-  // The candidates (rank > t, and the first `ties` with rank t, forced keys
-  // excepted) re-scored exactly; the best R get rank 65535 (kept), the rest 0.
-  void rerank_candidates(const float* qi, const float* k0, int64_t ldk, int64_t end, uint32_t t,
-                         int64_t ties, int64_t R) {
+  int64_t gather(const uint16_t* s, int64_t end, uint32_t t0) {
+    return simd_gather ? gather_at_least_avx512(ci.data(), cr.data(), s, end, t0)
+                       : gather_at_least_scalar(ci.data(), cr.data(), s, end, t0);
+  }
+
+  // A threshold with somewhat more than `want` of s[0, end) at or above it, read
+  // off kSample evenly spaced ranks (1: all, for short rows). Only speed depends
+  // on it: the selection is exact for any threshold that leaves >= want keys.
+  uint32_t estimate_threshold(const uint16_t* s, int64_t end, int64_t want) {
+    if (end <= 2 * kSample) return 1;
+    const int64_t stride = end / kSample;
+    int64_t ns = 0;
+    for (int64_t j = stride / 2; j < end && ns < kSample; j += stride) sample[ns++] = s[j];
+    const int64_t k = std::min<int64_t>(ns, (5 * want * ns) / (4 * end) + 4);
+    return kth_largest(sample.data(), ns, k, 1);
+  }
+
+  // The taken candidates ci/cr[0, got): the forced ones (rank 65535) stay; the
+  // others are re-scored exactly (q . k) and the best R stay. Compacts the kept
+  // ones to the front in index order and returns how many. (Candidates are in
+  // index order, so ranking by position breaks ties as the index would.)
+  int64_t rerank_candidates(const float* qi, const float* k0, int64_t ldk, int64_t got, int64_t R) {
     keys.clear();
-    uint16_t* s = scores.data();
-    for (int64_t j = 0; j < end; ++j) {
-      const uint32_t r = s[j];
-      if (r == 65535) continue;
-      if (r > t || (r == t && ties-- > 0))
-        keys.push_back(sparse::rank_key_f32(dot_f(qi, k0 + j * ldk, p.attn.head_dim), j));
-      s[j] = 0;
+    for (int64_t k = 0; k < got; ++k) {
+      if (cr[k] == 65535) continue;
+      keys.push_back(sparse::rank_key_f32(dot_f(qi, k0 + static_cast<int64_t>(ci[k]) * ldk, p.attn.head_dim), k));
+      cr[k] = 0;
     }
     if (R < static_cast<int64_t>(keys.size()))
       std::nth_element(keys.begin(), keys.begin() + R, keys.end(), std::greater<>());
     for (int64_t c = 0; c < std::min<int64_t>(R, static_cast<int64_t>(keys.size())); ++c)
-      s[sparse::rank_key_index(keys[c])] = 65535;
+      cr[sparse::rank_key_index(keys[c])] = 65535;
+    int64_t kept = 0;
+    for (int64_t k = 0; k < got; ++k) {
+      ci[kept] = ci[k];
+      kept += cr[k] == 65535;
+    }
+    return kept;
   }
 
   // scores[j] for j < end from the query's quantised tables.
