@@ -41,13 +41,39 @@ SPT_INLINE_INTO_CLONES int64_t row_length(const I* idx, int64_t L) {
   return n;
 }
 
+// 16 floats (one zmm on AVX-512, two ymm on AVX2), see the f32 rows below.
+typedef float v16f __attribute__((vector_size(64), aligned(4)));  // unaligned loads allowed
+typedef int32_t v16i __attribute__((vector_size(64)));
+
+// max of s[0, n), n > 0 (f32: sixteen lanes at a time; GCC leaves a plain
+// max loop a serial chain).
+template <class T>
+SPT_INLINE_INTO_CLONES T row_max(const T* s, int64_t n) {
+  T mx = s[0];
+  for (int64_t t = 1; t < n; ++t) mx = s[t] > mx ? s[t] : mx;
+  return mx;
+}
+template <>
+SPT_INLINE_INTO_CLONES float row_max(const float* s, int64_t n) {
+  int64_t t = 0;
+  float mx = s[0];
+  if (n >= 16) {
+    v16f m = *reinterpret_cast<const v16f*>(s);
+    for (t = 16; t + 16 <= n; t += 16) {
+      const v16f x = *reinterpret_cast<const v16f*>(s + t);
+      m = x > m ? x : m;
+    }
+    for (int l = 0; l < 16; ++l) mx = m[l] > mx ? m[l] : mx;
+  }
+  for (; t < n; ++t) mx = s[t] > mx ? s[t] : mx;
+  return mx;
+}
+
 // Scores s[0, n) become the weights exp(s - lse) (times the dropout factors);
 // returns lse. n > 0.
 template <class T>
 SPT_INLINE_INTO_CLONES T row_softmax(T* __restrict s, int64_t n, const T* fac) {
-  T mx = s[0];
-#pragma omp simd reduction(max : mx)
-  for (int64_t t = 1; t < n; ++t) mx = std::max(mx, s[t]);
+  const T mx = row_max(s, n);
   T sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int64_t t = 0; t < n; ++t) sum += row_exp(s[t] - mx);
@@ -130,9 +156,6 @@ SPT_INLINE_INTO_CLONES void sparse_bwd_row(T* __restrict dq, T* __restrict dk, T
 // types (16 floats: one zmm on AVX-512, two ymm on AVX2): the compiler keeps q,
 // dout and the accumulators in registers. (Plain loops over the head dimension
 // were interchanged with the loop over keys by GCC and ran scalar.)
-typedef float v16f __attribute__((vector_size(64), aligned(4)));  // unaligned loads allowed
-
-typedef int32_t v16i __attribute__((vector_size(64)));
 
 // Sum of the 16 lanes as a tree of shuffles (a plain loop is a serial chain of 16 adds).
 SPT_INLINE_INTO_CLONES float hsum(v16f x) {
@@ -337,36 +360,39 @@ SPT_INLINE_INTO_CLONES void bwd_block_vec(const BlockArgs<I>& a, BlockScratch& w
       const float Di = hsum(dacc);
       float* sp = w.sp.data();
       float* sg = w.sg.data();
-      row_scores_vec<NV>(sp, q, a.k, DC, idx, n, a.scale);
-      row_scores_vec<NV>(sg, go, a.v, DC, idx, n, 1.f);
-#pragma omp simd
-      for (int64_t t = 0; t < n; ++t) sp[t] = row_exp(sp[t] - lse);
-      // dS and P f of every key, then dq in two sets of accumulators (one
-      // set is a chain of dependent FMAs).
       float* ds = w.ds.data() + ne;
       float* pf = w.pf.data() + ne;
-#pragma omp simd
-      for (int64_t t = 0; t < n; ++t) {
-        const float f = fac ? fac[t] : 1.f;
-        ds[t] = a.scale * sp[t] * (f * sg[t] - Di);
-        pf[t] = sp[t] * f;
-      }
+      // Chunks of 16 keys: P, dP . f, dS and P f, then dq += dS_j k_j in two
+      // sets of accumulators (one set is a chain of dependent FMAs) while the
+      // chunk's k rows are still in L1 (one gather of k instead of two).
       v16f g2[NV] = {};
-      int64_t t = 0;
-      for (; t + 2 <= n; t += 2) {
-        const v16f* k0 = reinterpret_cast<const v16f*>(a.k + static_cast<int64_t>(idx[t]) * DC);
-        const v16f* k1 = reinterpret_cast<const v16f*>(a.k + static_cast<int64_t>(idx[t + 1]) * DC);
-        for (int c = 0; c < NV; ++c) {
-          g[c] += ds[t] * k0[c];
-          g2[c] += ds[t + 1] * k1[c];
+      for (int64_t t0 = 0; t0 < n; t0 += 16) {
+        const int64_t t1 = std::min<int64_t>(n, t0 + 16);
+        row_scores_vec<NV>(sp + t0, q, a.k, DC, idx + t0, t1 - t0, a.scale);
+        row_scores_vec<NV>(sg + t0, go, a.v, DC, idx + t0, t1 - t0, 1.f);
+#pragma omp simd
+        for (int64_t t = t0; t < t1; ++t) {
+          const float p = row_exp(sp[t] - lse);
+          const float f = fac ? fac[t] : 1.f;
+          ds[t] = a.scale * p * (f * sg[t] - Di);
+          pf[t] = p * f;
+        }
+        int64_t t = t0;
+        for (; t + 2 <= t1; t += 2) {
+          const v16f* k0 = reinterpret_cast<const v16f*>(a.k + static_cast<int64_t>(idx[t]) * DC);
+          const v16f* k1 = reinterpret_cast<const v16f*>(a.k + static_cast<int64_t>(idx[t + 1]) * DC);
+          for (int c = 0; c < NV; ++c) {
+            g[c] += ds[t] * k0[c];
+            g2[c] += ds[t + 1] * k1[c];
+          }
+        }
+        if (t < t1) {
+          const v16f* kj = reinterpret_cast<const v16f*>(a.k + static_cast<int64_t>(idx[t]) * DC);
+          for (int c = 0; c < NV; ++c) g[c] += ds[t] * kj[c];
         }
       }
-      if (t < n) {
-        const v16f* kj = reinterpret_cast<const v16f*>(a.k + static_cast<int64_t>(idx[t]) * DC);
-        for (int c = 0; c < NV; ++c) g[c] += ds[t] * kj[c];
-      }
       for (int c = 0; c < NV; ++c) g[c] += g2[c];
-      for (t = 0; t < n; ++t) {
+      for (int64_t t = 0; t < n; ++t) {
         w.key[ne + t] = static_cast<int32_t>(idx[t]);
         w.row[ne + t] = static_cast<int32_t>(r);
       }

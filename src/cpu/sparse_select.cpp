@@ -84,6 +84,55 @@ SPT_SIMD_CLONES void build_tables(float* lut, const float* q, const float* cbt, 
   }
 }
 
+// 16 floats / ints / bytes as GCC vector types (one zmm on AVX-512, two ymm on AVX2).
+typedef float v16f __attribute__((vector_size(64), aligned(4)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+typedef uint8_t v16b __attribute__((vector_size(16), aligned(1)));
+
+SPT_INLINE_INTO_CLONES float hmin(v16f x) {
+  v16f y = __builtin_shuffle(x, v16i{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
+  x = y < x ? y : x;
+  y = __builtin_shuffle(x, v16i{4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3});
+  x = y < x ? y : x;
+  y = __builtin_shuffle(x, v16i{2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1});
+  x = y < x ? y : x;
+  y = __builtin_shuffle(x, v16i{1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0});
+  x = y < x ? y : x;
+  return x[0];
+}
+SPT_INLINE_INTO_CLONES float hmax(v16f x) { return -hmin(-x); }
+
+// The quantised tables of one query with 16 codewords (the common case), one
+// table per vector, the same arithmetic as build_tables + sparse::lut_scale +
+// sparse::quantize_table: table m = sum_d q_{m,d} c_{m,d,:}; a from the spans
+// summed in sub-space order; entries min(255, trunc((x - min_m) a + 1/2)).
+// lut: M * 16 floats of scratch; out: M * 16 bytes.
+SPT_SIMD_CLONES void quantized_tables16(uint8_t* out, float* lut, const float* q, const float* cbt, int64_t M,
+                                        int64_t ds) {
+  float max_span = 0.f, sum_span = 0.f;
+  for (int64_t m = 0; m < M; ++m) {
+    const float* t = cbt + m * ds * 16;
+    v16f x = q[m * ds] * *reinterpret_cast<const v16f*>(t);
+    for (int64_t d = 1; d < ds; ++d) x += q[m * ds + d] * *reinterpret_cast<const v16f*>(t + d * 16);
+    *reinterpret_cast<v16f*>(lut + m * 16) = x;
+    const float span = hmax(x) - hmin(x);
+    max_span = span > max_span ? span : max_span;
+    sum_span += span;
+  }
+  float a = 1.f;  // constant tables (q = 0): every key ties
+  if (max_span > 0.f) {
+    const float a1 = 255.f / max_span, a2 = (65533.f - 0.5f * static_cast<float>(M)) / sum_span;
+    a = a1 < a2 ? a1 : a2;
+  }
+  const v16i top = v16i{} + 255;
+  for (int64_t m = 0; m < M; ++m) {
+    const v16f x = *reinterpret_cast<const v16f*>(lut + m * 16);
+    v16i qv = __builtin_convertvector((x - hmin(x)) * a + 0.5f, v16i);
+    qv = qv > top ? top : qv;
+    *reinterpret_cast<v16b*>(out + m * 16) = __builtin_convertvector(qv, v16b);
+  }
+}
+
 SPT_SIMD_CLONES float dot_f(const float* a, const float* b, int64_t n) {
   float s = 0.f;
 #pragma omp simd reduction(+ : s)
@@ -165,7 +214,7 @@ __attribute__((target("avx512f"))) int64_t gather_at_least_avx512(int32_t* ci, u
 #pragma GCC diagnostic pop
 
 // How many of r[0, n) are >= t.
-SPT_SIMD_CLONES int64_t count_at_least(const uint32_t* r, int64_t n, uint32_t t) {
+SPT_INLINE_INTO_CLONES int64_t count_at_least(const uint32_t* r, int64_t n, uint32_t t) {
   int32_t c = 0;
 #pragma omp simd reduction(+ : c)
   for (int64_t k = 0; k < n; ++k) c += r[k] >= t ? 1 : 0;
@@ -173,9 +222,11 @@ SPT_SIMD_CLONES int64_t count_at_least(const uint32_t* r, int64_t n, uint32_t t)
 }
 
 // The largest t with count_at_least(r, n, t) >= want (1 <= want <= n), by
-// bisection in [lo, 65535].
-uint32_t kth_largest(const uint32_t* r, int64_t n, int64_t want, uint32_t lo) {
-  uint32_t hi = 65535;
+// bisection in [lo, max r] (one clone per ISA, the counts inlined).
+SPT_SIMD_CLONES uint32_t kth_largest(const uint32_t* r, int64_t n, int64_t want, uint32_t lo) {
+  uint32_t hi = lo;
+#pragma omp simd reduction(max : hi)
+  for (int64_t k = 0; k < n; ++k) hi = r[k] > hi ? r[k] : hi;
   while (lo < hi) {
     const uint32_t mid = (lo + hi + 1) / 2;
     if (count_at_least(r, n, mid) >= want) lo = mid;
@@ -296,6 +347,11 @@ struct RowSelector {
   // scores[j] for j < end from the query's quantised tables.
   void approximate_scores(const float* qi, const HeadCodes& hc, int64_t end) {
     const int64_t M = p.subspaces, Cw = p.codewords, ds = p.attn.head_dim / M;
+    if (Cw == 16) {
+      quantized_tables16(qlut.data(), lut.data(), qi, hc.cbt.data(), M, ds);
+      pq_scan(scores.data(), hc.codes, qlut.data(), end);
+      return;
+    }
     build_tables(lut.data(), qi, hc.cbt.data(), M, Cw, ds);
     const sparse::LutScale sc = sparse::lut_scale(lut.data(), M, Cw);
     for (int64_t m = 0; m < M; ++m)
