@@ -103,6 +103,10 @@ class CudaBackend final : public Backend {
   LibraryHandles& libraries() const { return *libraries_; }
 
  private:
+  // The sparse-attention backward without atomics (sparse_attention.cu).
+  void sparse_attention_bwd_deterministic(const SparseAttentionParams& p, Tensor& dq, Tensor& dk, Tensor& dv,
+                                          const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                                          const Tensor& out, const Tensor& lse, const Tensor& idx);
   // Device-to-device copy of nbytes on the stream (no-op when empty or aliased).
   void copy_bytes(void* dst, const void* src, size_t nbytes);
 

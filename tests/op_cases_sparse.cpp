@@ -6,7 +6,8 @@
 //   sparse_select     the chosen keys against a double-precision reference, with
 //                     re-ranking wide enough that the exact top L decides (the
 //                     PQ scan itself is tested in test_sparse_attention.cpp).
-// Awkward shapes as the issue asks: T = 1, 7, 33, 130; head sizes 64 and 80; L = 1.
+// Awkward shapes as the issue asks: T = 1, 7, 33, 130; head sizes 64 and 80; L = 1;
+// on CUDA also the cuSPARSE path and the deterministic backward.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -26,6 +27,8 @@ struct SparseCase {
   bool causal = false;
   float dropout = 0.f;
   bool i16 = false;
+  SparseKernel kernel = SparseKernel::fused;  // CUDA: the cuSPARSE path too
+  bool deterministic = false;                 // CUDA: the backward without atomics
 };
 
 // Visible keys of row (b, i).
@@ -63,7 +66,8 @@ void add_sparse_attention(std::vector<OpCase>& cases, const SparseCase& a) {
            " Tk=" + std::to_string(a.Tk) + " H=" + std::to_string(a.H) + " Hk=" +
            std::to_string(a.Hk) + " D=" + std::to_string(a.D) + " L=" + std::to_string(a.L) +
            (a.lens.empty() ? "" : " padded") + (a.causal ? " causal" : "") +
-           (a.dropout > 0 ? " dropout" : "") + (a.i16 ? " i16" : " i32");
+           (a.dropout > 0 ? " dropout" : "") + (a.i16 ? " i16" : " i32") +
+           (a.kernel == SparseKernel::cusparse ? " cusparse" : "") + (a.deterministic ? " deterministic" : "");
   c.inputs = {act_in("q", {a.B, a.Tq, a.H * a.D}), act_in("k", {a.B, a.Tk, a.Hk * a.D}),
               act_in("v", {a.B, a.Tk, a.Hk * a.D}),
               index_in("idx", {a.B, a.H, a.Tq, a.L}, fixed(random_pattern(a, 11)))};
@@ -71,6 +75,8 @@ void add_sparse_attention(std::vector<OpCase>& cases, const SparseCase& a) {
   p.heads = a.H;
   p.kv_heads = a.Hk;
   p.dropout = {a.dropout, 99, 5};
+  p.kernel = a.kernel;
+  p.deterministic = a.deterministic;
   auto saved = std::make_shared<ops::SparseAttentionSaved>();
   const bool i16 = a.i16;
   c.forward = [=](const Tensors& in) {
@@ -179,6 +185,12 @@ void add_sparse_attention_cases(std::vector<OpCase>& cases) {
   add_sparse_attention(cases, {1, 33, 33, 2, 1, 64, 8, {}, true, 0.2f, false});   // GQA, dropout
   add_sparse_attention(cases, {1, 130, 130, 1, 1, 64, 1, {}, true, 0.f, true});   // L = 1
   add_sparse_attention(cases, {2, 5, 9, 4, 2, 8, 4, {9, 4}, true, 0.3f, true});   // Tq != Tk
+  // The CUDA variants (the CPU backend runs its one implementation for them):
+  // the cuSPARSE path and the deterministic backward, against the CPU.
+  add_sparse_attention(cases, {2, 7, 7, 2, 2, 80, 3, {7, 0}, false, 0.f, true, SparseKernel::cusparse});
+  add_sparse_attention(cases, {2, 5, 9, 4, 2, 8, 4, {9, 4}, true, 0.3f, false, SparseKernel::cusparse});
+  add_sparse_attention(cases, {1, 33, 33, 2, 1, 64, 8, {}, true, 0.2f, false, SparseKernel::fused, true});
+  add_sparse_attention(cases, {2, 7, 7, 2, 2, 80, 3, {7, 0}, false, 0.f, true, SparseKernel::fused, true});
 
   ops::SparseSelection exact;  // re-ranking covers every candidate
   exact.rerank = 1000;

@@ -13,6 +13,7 @@
 #include "spt/io/checkpoint.h"
 #include "spt/io/safetensors.h"
 #include "spt/model/model.h"
+#include "spt/model/sparse_attention.h"
 #include "spt/train/config.h"
 #include "spt/train/trainer.h"
 #include "tests/reference_util.h"
@@ -195,6 +196,30 @@ TEST_CASE("malformed attention settings give clear errors", "[config][sparse]") 
              Catch::Contains("unknown key \"attention.pq.subvectordim\"") && Catch::Contains("attention.pq.subvector_dim"));
   CHECK_THAT(with({{"type", "sparse"}, {"pq", 4}}), Catch::Contains("\"attention.pq\" must be an object"));
   CHECK_THAT(with({{"type", "sparsest"}}), Catch::Contains("dense, sparse"));
+  CHECK_THAT(with({{"type", "sparse"}, {"cuda", {{"kernel", "cublas"}}}}),
+             Catch::Contains("attention.cuda.kernel") && Catch::Contains("fused, cusparse"));
+  CHECK_THAT(with({{"type", "sparse"}, {"cuda", {{"deterministic", "yes"}}}}),
+             Catch::Contains("attention.cuda.deterministic"));
   CHECK(with({{"type", "sparse"}, {"layers", {"all"}}}).empty());
+  CHECK(with({{"type", "sparse"}, {"cuda", {{"kernel", "cusparse"}, {"deterministic", true}}}}).empty());
   fs::remove_all(root);
+}
+
+TEST_CASE("the CUDA choices of sparse attention round-trip through the checkpoint settings", "[sparse]") {
+  model::SparseAttentionOptions o;
+  o.enabled = true;
+  o.cuda_kernel = SparseKernel::cusparse;
+  o.deterministic = true;
+  const model::SparseAttentionOptions back = model::SparseAttentionOptions::from_json(o.to_json(), "test");
+  CHECK(back.cuda_kernel == SparseKernel::cusparse);
+  CHECK(back.deterministic);
+  io::Json older = o.to_json();  // checkpoints written before the section existed
+  older.erase("cuda");
+  const model::SparseAttentionOptions old = model::SparseAttentionOptions::from_json(older, "test");
+  CHECK(old.cuda_kernel == SparseKernel::fused);
+  CHECK_FALSE(old.deterministic);
+  io::Json bad = o.to_json();
+  bad["cuda"]["kernel"] = "magic";
+  CHECK_THROWS_WITH(model::SparseAttentionOptions::from_json(bad, "ckpt/config.json"),
+                    Catch::Contains("ckpt/config.json") && Catch::Contains("fused or cusparse"));
 }

@@ -98,6 +98,8 @@ void SelfAttention::bind_sparse(ParameterStore& ps, const SparseAttentionOptions
   sparse_params.causal = params.causal;
   sparse_params.scale = params.scale;
   sparse_params.select = opts.select;
+  sparse_params.kernel = opts.cuda_kernel;
+  sparse_params.deterministic = opts.deterministic;
 }
 
 Tensor SelfAttention::forward(const Tensor& x_in, const Tensor& key_mask, const StepContext& step) {

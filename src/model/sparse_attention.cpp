@@ -29,7 +29,9 @@ io::Json SparseAttentionOptions::to_json() const {
                   {"rerank", select.rerank},
                   {"calibration_batches", calibration_batches},
                   {"update_every", update_every},
-                  {"max_samples", max_samples}}}};
+                  {"max_samples", max_samples}}},
+          {"cuda", {{"kernel", cuda_kernel == SparseKernel::cusparse ? "cusparse" : "fused"},
+                    {"deterministic", deterministic}}}};
 }
 
 SparseAttentionOptions SparseAttentionOptions::from_json(const io::Json& j, const std::string& context) {
@@ -50,6 +52,12 @@ SparseAttentionOptions SparseAttentionOptions::from_json(const io::Json& j, cons
     o.calibration_batches = pq.value("calibration_batches", int64_t{4});
     o.update_every = pq.value("update_every", int64_t{50});
     o.max_samples = pq.value("max_samples", int64_t{16384});
+    const io::Json cuda = j.value("cuda", io::Json::object());  // absent in older checkpoints
+    const std::string kernel = cuda.value("kernel", "fused");
+    SPT_CHECK(kernel == "fused" || kernel == "cusparse", context, ": attention.cuda.kernel is \"", kernel,
+              "\"; hint: fused or cusparse");
+    o.cuda_kernel = kernel == "cusparse" ? SparseKernel::cusparse : SparseKernel::fused;
+    o.deterministic = cuda.value("deterministic", false);
   } catch (const nlohmann::json::exception& e) {
     fail(context, ": malformed \"attention\" settings (", e.what(), ")");
   }

@@ -38,6 +38,8 @@ spt::SparseAttentionParams attn_dims(const char* op, const Tensor& q, const Tens
   SPT_CHECK(p.dropout.p >= 0.f && p.dropout.p < 1.f, "[", op,
             "] dropout probability must be in [0, 1), got ", p.dropout.p);
   a.dropout = p.dropout;
+  a.kernel = p.kernel;
+  a.deterministic = p.deterministic;
   return a;
 }
 

@@ -97,6 +97,12 @@ std::vector<KeySpec> build() {
       ranged("attention.pq.update_every", I, 50, 0, 1e15,
              "mini-batch k-means update of the codebooks every N steps from that step's keys (0: never)"),
       ranged("attention.pq.max_samples", I, 16384, 2, 1 << 24, "keys per layer used by k-means and by one update"),
+      choice("attention.cuda.kernel", "fused", {"fused", "cusparse"},
+             "CUDA: fused gather kernels, or the prototype's cuSPARSE path (SDDMM, row softmax, SpMM) to "
+             "cross-check and benchmark against (the CPU backend ignores it)"),
+      key("attention.cuda.deterministic", B, false,
+          "CUDA fused backward: sum dK / dV per key in a fixed order (transposed index list) instead of "
+          "atomics, so runs repeat bit for bit; slower (the CPU backend always is)"),
       // ---- task ----
       choice("task.type", "classification", {"glue", "classification", "regression", "causal_lm"},
              "what to train: a GLUE task, generic classification or regression, or causal LM"),

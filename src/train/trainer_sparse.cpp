@@ -56,6 +56,8 @@ void Trainer::Impl::setup_attention() {
   o.calibration_batches = cfg.integer("attention.pq.calibration_batches");
   o.update_every = cfg.integer("attention.pq.update_every");
   o.max_samples = cfg.integer("attention.pq.max_samples");
+  o.cuda_kernel = cfg.str("attention.cuda.kernel") == "cusparse" ? SparseKernel::cusparse : SparseKernel::fused;
+  o.deterministic = cfg.boolean("attention.cuda.deterministic");
   if (o.enabled) {
     SPT_CHECK(mcfg.family != io::ModelFamily::llama, "[config] ", cfg.source,
               ": sparse attention needs a BERT or GPT-2 model; spt has no LLaMA model yet");
@@ -81,7 +83,9 @@ std::string Trainer::Impl::describe_attention() const {
                  " -> ", L, " of ", T, " keys at max_length; PQ ", a.head_dim / o.subvector_dim, " x ",
                  o.codewords, " codewords, rerank ", o.select.rerank,
                  o.select.keep_first ? str_cat(", keep_first ", o.select.keep_first) : std::string(),
-                 o.select.local_window ? str_cat(", local_window ", o.select.local_window) : std::string());
+                 o.select.local_window ? str_cat(", local_window ", o.select.local_window) : std::string(),
+                 o.cuda_kernel == SparseKernel::cusparse ? "; CUDA: cuSPARSE path" : "",
+                 o.deterministic ? "; CUDA: deterministic backward" : "");
 }
 
 void Trainer::Impl::calibrate_codebooks() {

@@ -75,12 +75,22 @@ struct DropoutParams {
 // or i32: the keys of each query in increasing order, then -1 in unused slots.
 // lse (B, H, Tq) in the accumulation dtype: the row's log-sum-exp of scaled
 // scores, -inf for a row without keys (its output and gradients are 0).
+// The CUDA implementation of sparse attention (the CPU backend has one, and it is
+// deterministic): fused warp-per-row kernels, or the prototype's cuSPARSE path
+// (CSR pattern, cusparseSDDMM, row softmax, cusparseSpMM), kept to cross-check
+// and to benchmark against.
+enum class SparseKernel { fused, cusparse };
+
 struct SparseAttentionParams {
   int64_t batch = 0, heads = 0, kv_heads = 0;
   int64_t tq = 0, tk = 0, head_dim = 0;
   int64_t slots = 0;      // L
   float scale = 1.f;      // scores are scale * q . k
   DropoutParams dropout;  // element (b, h, i, j) of the dense (B, H, Tq, Tk) layout
+  SparseKernel kernel = SparseKernel::fused;  // CUDA only
+  // CUDA fused backward: dK / dV summed per key in a fixed order through a
+  // transposed index list, instead of atomics (run-to-run identical, slower).
+  bool deterministic = false;
 };
 
 // Choosing each query's keys: product-quantised keys (codebooks (Hk, M, C, D/M)

@@ -34,6 +34,8 @@ struct SparseAttentionOptions {
   int64_t calibration_batches = 4;
   int64_t update_every = 50;      // 0: codebooks fixed after calibration
   int64_t max_samples = 16384;    // keys per layer used by k-means / one update
+  SparseKernel cuda_kernel = SparseKernel::fused;  // attention.cuda.kernel
+  bool deterministic = false;                                 // attention.cuda.deterministic
 
   bool is_sparse_layer(int64_t layer) const;
   // What checkpoints store (config.json "spt"."attention") and read back.

@@ -38,6 +38,8 @@ struct SparseAttentionParams {
   float scale = 0.f;     // 0: 1 / sqrt(D)
   DropoutParams dropout; // on the probabilities
   SparseSelection select;
+  SparseKernel kernel = SparseKernel::fused;  // CUDA: fused kernels or the cuSPARSE path
+  bool deterministic = false;                 // CUDA: backward without atomics
 };
 
 struct SparseAttentionSaved {
