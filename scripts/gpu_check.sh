@@ -236,6 +236,16 @@ if run_logged bench-sparse 90 "$BUILD_DIR/spt-bench" --device cuda --attention 1
 else
   fail "spt-bench --device cuda --attention"; section_log bench-sparse 30
 fi
+# The prototype's cuSPARSE path and the deterministic backward, same shapes.
+for variant in "--sparse-kernel cusparse" "--deterministic"; do
+  tag=bench-sparse-${variant##*-}
+  # shellcheck disable=SC2086
+  if run_logged "$tag" 60 "$BUILD_DIR/spt-bench" --device cuda --attention 1024,4096 --iters 3 --sparse-only $variant; then
+    section_log "$tag" 10
+  else
+    fail "spt-bench --device cuda --attention $variant"; section_log "$tag" 20
+  fi
+done
 
 say ""
 say "## compute-sanitizer"
@@ -248,7 +258,7 @@ if command -v compute-sanitizer >/dev/null; then
     # racecheck: the ops whose kernels use shared memory (block reductions).
     if [[ $tool == racecheck ]]; then
       filter=""
-      for op in layernorm softmax attention sparse_select cross_entropy mse embedding clip_grad_norm; do
+      for op in layernorm softmax attention sparse_select sparse_attention cross_entropy mse embedding clip_grad_norm; do
         filter+="${filter:+,}op $op: cuda matches cpu"
       done
     fi

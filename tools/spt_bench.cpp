@@ -357,6 +357,8 @@ int main(int argc, char** argv) {
   app.add_option("--top-ratio", ab.top_ratio, "--attention: L / T");
   app.add_option("--rerank", ab.rerank, "--attention: exact re-ranking of rerank * L candidates");
   app.add_option("--dropout", ab.dropout, "--attention: attention dropout probability (default 0.1)");
+  app.add_option("--sparse-kernel", ab.kernel, "--attention on CUDA: fused (default) or cusparse (the prototype's path)");
+  app.add_flag("--deterministic", ab.deterministic, "--attention on CUDA: the sparse backward without atomics");
   app.add_option("--json", ab.json, "--attention: append the rows to this JSONL file");
   app.add_flag("--sparse-only", ab.sparse_only, "--attention: time sparse attention alone (profiling)");
   bench::SelectionBenchOptions sb;

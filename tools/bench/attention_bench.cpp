@@ -11,6 +11,7 @@
 #include <random>
 
 #include "spt/backend/backend.h"
+#include "spt/core/error.h"
 #include "spt/io/model_config.h"
 #include "spt/model/sparse_attention.h"
 #include "spt/ops/attention.h"
@@ -68,10 +69,14 @@ void run_attention_bench(Device dev, const AttentionBenchOptions& o) {
   const int64_t B = o.batch, H = o.heads, D = o.head_dim, C = H * D;
   std::ofstream json;
   if (!o.json.empty()) json.open(o.json, std::ios::app);
+  SPT_CHECK(o.kernel == "fused" || o.kernel == "cusparse", "--sparse-kernel is \"", o.kernel,
+            "\"; hint: fused or cusparse");
   std::printf("\nattention fwd+bwd on %s: B=%lld H=%lld D=%lld %s, dropout %.2f, L = %.4g T, rerank %lld, "
-              "median of %d\n\n", dev.str().c_str(), static_cast<long long>(B), static_cast<long long>(H),
+              "median of %d%s%s\n\n", dev.str().c_str(), static_cast<long long>(B), static_cast<long long>(H),
               static_cast<long long>(D), o.causal ? "causal" : "bidirectional", o.dropout, o.top_ratio,
-              static_cast<long long>(o.rerank), o.iters);
+              static_cast<long long>(o.rerank), o.iters,
+              dev.is_cuda() ? (o.kernel == "cusparse" ? ", cuSPARSE path" : ", fused kernels") : "",
+              dev.is_cuda() && o.deterministic ? ", deterministic backward" : "");
   std::printf("| T | L | dense fwd ms | dense bwd ms | dense saved MiB | sparse select ms | sparse fwd ms | "
               "sparse bwd ms | sparse saved MiB | speed-up | memory |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const int64_t T : o.seqs) {
@@ -98,6 +103,8 @@ void run_attention_bench(Device dev, const AttentionBenchOptions& o) {
     sp.select.top_ratio = static_cast<float>(o.top_ratio);
     sp.select.min_l = 1;
     sp.select.rerank = o.rerank;
+    sp.kernel = o.kernel == "cusparse" ? SparseKernel::cusparse : SparseKernel::fused;
+    sp.deterministic = o.deterministic;
     const Tensor cb = learn_codebooks(k, H, D).to(dev);
     Tensor idx, out, dq, dk, dv;
     ops::SparseAttentionSaved saved;

@@ -21,6 +21,8 @@ struct AttentionBenchOptions {
   int iters = 3;
   std::string json;           // also write the rows as JSON lines here
   bool sparse_only = false;   // skip dense attention (profiling)
+  std::string kernel = "fused";  // CUDA: fused kernels or the cuSPARSE path
+  bool deterministic = false;    // CUDA: the backward without atomics
 };
 
 void run_attention_bench(Device dev, const AttentionBenchOptions& o);
