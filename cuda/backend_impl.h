@@ -83,6 +83,11 @@ class CudaBackend final : public Backend {
                             const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
                             const Tensor& out, const Tensor& lse, const Tensor& idx) override;
 
+  void ffn_route_fwd(const RouteParams& p, Tensor& sel, Tensor& gates, const Tensor& logits) override;
+  void ffn_route_bwd(const RouteParams& p, Tensor& dlogits, const Tensor& dgates, const Tensor& gates,
+                     const Tensor& sel) override;
+  void ffn_group(const RouteParams& p, Tensor& order, Tensor& offsets, const Tensor& sel) override;
+
   void embedding_fwd(Tensor& out, const Tensor& weight, const Tensor& ids) override;
   void embedding_bwd(Tensor& dweight, const Tensor& dout, const Tensor& ids) override;
   int64_t count_out_of_range(const Tensor& ids, int64_t limit) override;

@@ -434,6 +434,7 @@ std::vector<OpCase> build_cases() {
   add_attention(cases, {2, 13, 13, 3, 8, {11, 0}, false, 0.2f});  // fully padded + dropout
   add_attention(cases, {2, 5, 9, 2, 8, {9, 4}, true, 0.f});       // Tq != Tk
   add_sparse_attention_cases(cases);
+  add_routed_ffn_cases(cases);
   add_cross_entropy(cases, 13, 37, {0, 5, -100, 36, 1, 2, 3, -100, 7, 8, 9, 10, 11}, 0);
   add_cross_entropy(cases, 4, 3, {2, -100, 0, 1}, 8);
   add_cross_entropy(cases, 3, 5, {-100, -100, -100}, 0);  // every target ignored

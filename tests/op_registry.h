@@ -67,5 +67,6 @@ std::vector<double> mask_values(const std::vector<int64_t>& lens, int64_t T);
 
 // Op families with their own case files.
 void add_sparse_attention_cases(std::vector<OpCase>& cases);  // op_cases_sparse.cpp
+void add_routed_ffn_cases(std::vector<OpCase>& cases);       // op_cases_routed.cpp
 
 }  // namespace spt::test

@@ -166,6 +166,20 @@ void run(Device dev, const Dims& d, int iters) {
     b.row("sparse_attention", s, "fwd", b.time([&] { ops::sparse_attention_forward(out, saved, q, k, v, idx, p); }), fl, true);
     b.row("sparse_attention", s, "bwd", b.time([&] { ops::sparse_attention_backward(dq, dk, dv, dout, q, k, v, saved, p); }), 2.5 * fl, true);
   }
+  {  // routed FFN routing: 8 blocks, 4 per token, sigmoid gates
+    const int64_t nb = 8;
+    Tensor logits = randn({N, nb}, dev, 42), sel, gates, dlogits, order, offsets;
+    Tensor dgates = randn({N, nb / 2}, dev, 43);
+    ops::RouteOptions o;
+    o.active = nb / 2;
+    ops::route_forward(sel, gates, logits, o);
+    const double bytes = 1.0 * N * (nb + nb) * f4;
+    const std::string s = shp({N, nb}) + " k=4";
+    b.row("ffn_route", s, "fwd", b.time([&] { ops::route_forward(sel, gates, logits, o); }), bytes, false);
+    b.row("ffn_route", s, "bwd", b.time([&] { ops::route_backward(dlogits, dgates, gates, sel, nb, o); }), bytes, false);
+    b.row("ffn_group", s, "fwd", b.time([&] { ops::group_by_block(order, offsets, sel, nb); }), 2.0 * N * (nb / 2) * 4,
+          false);
+  }
   {  // layer norm
     Tensor x = randn({N, C}, dev, 9), w = randn({C}, dev, 10), bias = randn({C}, dev, 11);
     Tensor y, dx, dw = Tensor::zeros({C}, DType::f32, dev), db = Tensor::zeros({C}, DType::f32, dev);

@@ -111,6 +111,16 @@ struct SparseSelectParams {
   int64_t codewords = 16;   // C <= 256
 };
 
+// Routed FFN routing (spt/ops/routed_ffn.h): each of `tokens` tokens keeps its
+// `active` best of `blocks` router logits (ties: the smaller block), listed in
+// increasing block order; gates are the sigmoid of each kept logit, or the
+// softmax over the kept logits.
+enum class RouteGate { sigmoid, softmax };
+struct RouteParams {
+  int64_t tokens = 0, blocks = 0, active = 0;
+  RouteGate gate = RouteGate::sigmoid;
+};
+
 struct CrossEntropyParams {
   int64_t rows = 0;     // N
   int64_t classes = 0;  // V
@@ -197,6 +207,18 @@ class Backend {
                                     Tensor& dv, const Tensor& dout, const Tensor& q,
                                     const Tensor& k, const Tensor& v, const Tensor& out,
                                     const Tensor& lse, const Tensor& idx) = 0;
+
+  // ---- routed FFN ----
+  // sel (N, k) i32 and gates (N, k) written from logits (N, blocks) (RouteParams).
+  virtual void ffn_route_fwd(const RouteParams& p, Tensor& sel, Tensor& gates, const Tensor& logits) = 0;
+  // dlogits (N, blocks) written: dgates through the gate function at the kept
+  // logits, 0 at the others (the choice itself is piecewise constant).
+  virtual void ffn_route_bwd(const RouteParams& p, Tensor& dlogits, const Tensor& dgates, const Tensor& gates,
+                             const Tensor& sel) = 0;
+  // The entries e = token * k + slot grouped by block, a stable counting sort:
+  // order (N k) i32 lists block 0's entries in increasing e, then block 1's, ...;
+  // offsets (blocks + 1) i32 the start of each block's run (offsets[blocks] = N k).
+  virtual void ffn_group(const RouteParams& p, Tensor& order, Tensor& offsets, const Tensor& sel) = 0;
 
   // out (N, C) = weight[ids]; ids (N) i32 already checked to lie in [0, V)
   virtual void embedding_fwd(Tensor& out, const Tensor& weight, const Tensor& ids) = 0;

@@ -12,4 +12,5 @@
 #include "spt/ops/optim.h"
 #include "spt/ops/residual.h"
 #include "spt/ops/softmax.h"
+#include "spt/ops/routed_ffn.h"
 #include "spt/ops/sparse_attention.h"

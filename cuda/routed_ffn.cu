@@ -1,0 +1,89 @@
+// CUDA routing of the routed FFN, as src/cpu/routed_ffn.cpp (formulas in
+// spt/backend/routed_ffn_math.h): one thread per token for the router's top-k
+// and its backward; the grouping by block is a stable radix sort of the entries
+// by block (CUB), so each block lists its entries in increasing e as on the CPU,
+// with the offsets from per-block counts.
+#include <cub/device/device_radix_sort.cuh>
+
+#include "backend_impl.h"
+#include "cuda_check.h"
+#include "device/indexing.cuh"
+#include "launch.h"
+#include "spt/backend/routed_ffn_math.h"
+
+namespace spt::cuda {
+
+namespace {
+
+__global__ void route_fwd_kernel(int32_t* sel, float* gates, const float* logits, RouteParams p) {
+  for (int64_t n = device::first_index(); n < p.tokens; n += device::index_stride())
+    route::route_row(sel + n * p.active, gates + n * p.active, logits + n * p.blocks, p.blocks, p.active,
+                     p.gate == RouteGate::softmax);
+}
+
+__global__ void route_bwd_kernel(float* dlogits, const float* dgates, const float* gates, const int32_t* sel,
+                                 RouteParams p) {
+  for (int64_t n = device::first_index(); n < p.tokens; n += device::index_stride())
+    route::route_row_bwd(dlogits + n * p.blocks, dgates + n * p.active, gates + n * p.active, sel + n * p.active,
+                         p.blocks, p.active, p.gate == RouteGate::softmax);
+}
+
+// counts[b + 1] = entries of block b (counts zeroed first); values[e] = e.
+__global__ void group_count_kernel(int32_t* counts, int32_t* values, const int32_t* sel, int64_t n) {
+  for (int64_t e = device::first_index(); e < n; e += device::index_stride()) {
+    atomicAdd(counts + sel[e] + 1, 1);
+    values[e] = static_cast<int32_t>(e);
+  }
+}
+
+__global__ void group_offsets_kernel(int32_t* offsets, int64_t blocks) {
+  if (blockIdx.x == 0 && threadIdx.x == 0)
+    for (int64_t b = 0; b < blocks; ++b) offsets[b + 1] += offsets[b];
+}
+
+}  // namespace
+
+void CudaBackend::ffn_route_fwd(const RouteParams& p, Tensor& sel, Tensor& gates, const Tensor& logits) {
+  require_f32("ffn_route", gates, logits);
+  const DeviceGuard guard(index_);
+  route_fwd_kernel<<<grid_for(p.tokens), kThreads, 0, stream()>>>(sel.data<int32_t>(), gates.data<float>(),
+                                                                   logits.data<float>(), p);
+  SPT_CUDA_CHECK_LAUNCH("route_fwd_kernel");
+}
+
+void CudaBackend::ffn_route_bwd(const RouteParams& p, Tensor& dlogits, const Tensor& dgates, const Tensor& gates,
+                                const Tensor& sel) {
+  require_f32("ffn_route", dlogits, dgates, gates);
+  const DeviceGuard guard(index_);
+  route_bwd_kernel<<<grid_for(p.tokens), kThreads, 0, stream()>>>(dlogits.data<float>(), dgates.data<float>(),
+                                                                   gates.data<float>(), sel.data<int32_t>(), p);
+  SPT_CUDA_CHECK_LAUNCH("route_bwd_kernel");
+}
+
+void CudaBackend::ffn_group(const RouteParams& p, Tensor& order, Tensor& offsets, const Tensor& sel) {
+  const int64_t n = p.tokens * p.active;
+  fill(offsets, 0.0);
+  if (n == 0) return;
+  const DeviceGuard guard(index_);
+  ScratchBuffer values(allocator_, static_cast<size_t>(n) * sizeof(int32_t));
+  ScratchBuffer keys_out(allocator_, static_cast<size_t>(n) * sizeof(int32_t));
+  group_count_kernel<<<grid_for(n), kThreads, 0, stream()>>>(offsets.data<int32_t>(), values.as<int32_t>(),
+                                                             sel.data<int32_t>(), n);
+  SPT_CUDA_CHECK_LAUNCH("group_count_kernel");
+  group_offsets_kernel<<<1, 32, 0, stream()>>>(offsets.data<int32_t>(), p.blocks);
+  SPT_CUDA_CHECK_LAUNCH("group_offsets_kernel");
+  int end_bit = 1;  // block ids are in [0, blocks)
+  while ((int64_t{1} << end_bit) < p.blocks) ++end_bit;
+  size_t temp_bytes = 0;
+  // Block ids as unsigned keys (they are >= 0): only bits [0, end_bit) sorted.
+  const auto* keys = reinterpret_cast<const uint32_t*>(sel.data<int32_t>());
+  SPT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys, keys_out.as<uint32_t>(),
+                                                 values.as<int32_t>(), order.data<int32_t>(), n, 0, end_bit,
+                                                 stream()));
+  ScratchBuffer temp(allocator_, temp_bytes);
+  SPT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.as<void>(), temp_bytes, keys, keys_out.as<uint32_t>(),
+                                                 values.as<int32_t>(), order.data<int32_t>(), n, 0, end_bit,
+                                                 stream()));
+}
+
+}  // namespace spt::cuda
