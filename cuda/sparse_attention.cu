@@ -111,6 +111,60 @@ __global__ void __launch_bounds__(kWarp * kRowsPerBlock)
   }
 }
 
+// One query row r of the backward (one warp): dq_r written; for every kept key
+// (slot s, key j) every lane calls emit(x, s, j, ds, pf, qr, gr) with dS and
+// P f of the pair and the lane's parts of q_r and dout_r.
+template <class I, class Emit>
+__device__ __forceinline__ void bwd_row(int64_t r, float* dq, const float* dout, const float* q, const float* k,
+                                        const float* v, const float* out, const float* lse, const I* idx,
+                                        const SparseDims& p, Emit emit) {
+  const int lane = threadIdx.x % kWarp;
+  const int64_t ldk = p.kv_heads * p.d;
+  const RowPtrs x = row_ptrs(p, r);
+  float qr[kMaxDimPerLane], gr[kMaxDimPerLane], dqr[kMaxDimPerLane];
+  float di = 0.f;
+  for (int t = 0; t < kMaxDimPerLane; ++t) {
+    const int64_t d = lane + t * kWarp;
+    qr[t] = d < p.d ? q[x.qoff + d] : 0.f;
+    gr[t] = d < p.d ? dout[x.qoff + d] : 0.f;
+    di += d < p.d ? gr[t] * out[x.qoff + d] : 0.f;
+    dqr[t] = 0.f;
+  }
+  di = warp_sum(di);
+  const float row_lse = lse[r];
+  const I* ir = idx + r * p.slots;
+  for (int64_t s = 0; s < p.slots && row_lse > -CUDART_INF_F; ++s) {
+    const int64_t j = ir[s];
+    if (j < 0) break;
+    const float* kj = k + x.kvoff + j * ldk;
+    const float* vj = v + x.kvoff + j * ldk;
+    float qk = 0.f, gv = 0.f;
+    for (int t = 0; t < kMaxDimPerLane; ++t) {
+      const int64_t d = lane + t * kWarp;
+      if (d < p.d) {
+        qk += qr[t] * kj[d];
+        gv += gr[t] * vj[d];
+      }
+    }
+    qk = warp_sum(qk);
+    gv = warp_sum(gv);
+    const float pr = expf(p.scale * qk - row_lse);
+    const float f = sparse::dropout_factor(
+        p.dropout.seed, p.dropout.offset,
+        sparse::dropout_index(x.b, x.h, x.i, j, p.heads, p.tq, p.tk), p.dropout.p);
+    const float ds = p.scale * pr * (f * gv - di);
+    for (int t = 0; t < kMaxDimPerLane; ++t) {
+      const int64_t d = lane + t * kWarp;
+      if (d < p.d) dqr[t] += ds * kj[d];
+    }
+    emit(x, s, j, ds, f * pr, qr, gr);
+  }
+  for (int t = 0; t < kMaxDimPerLane; ++t) {
+    const int64_t d = lane + t * kWarp;
+    if (d < p.d) dq[x.qoff + d] = dqr[t];
+  }
+}
+
 template <class I>
 __global__ void __launch_bounds__(kWarp * kRowsPerBlock)
     sparse_attention_bwd_kernel(float* dq, float* dk, float* dv, const float* dout,
@@ -121,52 +175,16 @@ __global__ void __launch_bounds__(kWarp * kRowsPerBlock)
   const int64_t ldk = p.kv_heads * p.d;
   for (int64_t r = blockIdx.x * kRowsPerBlock + threadIdx.x / kWarp; r < rows;
        r += static_cast<int64_t>(gridDim.x) * kRowsPerBlock) {
-    const RowPtrs x = row_ptrs(p, r);
-    float qr[kMaxDimPerLane], gr[kMaxDimPerLane], dqr[kMaxDimPerLane];
-    float di = 0.f;
-    for (int t = 0; t < kMaxDimPerLane; ++t) {
-      const int64_t d = lane + t * kWarp;
-      qr[t] = d < p.d ? q[x.qoff + d] : 0.f;
-      gr[t] = d < p.d ? dout[x.qoff + d] : 0.f;
-      di += d < p.d ? gr[t] * out[x.qoff + d] : 0.f;
-      dqr[t] = 0.f;
-    }
-    di = warp_sum(di);
-    const float row_lse = lse[r];
-    const I* ir = idx + r * p.slots;
-    for (int64_t s = 0; s < p.slots && row_lse > -CUDART_INF_F; ++s) {
-      const int64_t j = ir[s];
-      if (j < 0) break;
-      const float* kj = k + x.kvoff + j * ldk;
-      const float* vj = v + x.kvoff + j * ldk;
-      float qk = 0.f, gv = 0.f;
-      for (int t = 0; t < kMaxDimPerLane; ++t) {
-        const int64_t d = lane + t * kWarp;
-        if (d < p.d) {
-          qk += qr[t] * kj[d];
-          gv += gr[t] * vj[d];
-        }
-      }
-      qk = warp_sum(qk);
-      gv = warp_sum(gv);
-      const float pr = expf(p.scale * qk - row_lse);
-      const float f = sparse::dropout_factor(
-          p.dropout.seed, p.dropout.offset,
-          sparse::dropout_index(x.b, x.h, x.i, j, p.heads, p.tq, p.tk), p.dropout.p);
-      const float ds = p.scale * pr * (f * gv - di);
-      for (int t = 0; t < kMaxDimPerLane; ++t) {
-        const int64_t d = lane + t * kWarp;
-        if (d < p.d) {
-          dqr[t] += ds * kj[d];
-          atomicAdd(dk + x.kvoff + j * ldk + d, ds * qr[t]);
-          if (f != 0.f) atomicAdd(dv + x.kvoff + j * ldk + d, f * pr * gr[t]);
-        }
-      }
-    }
-    for (int t = 0; t < kMaxDimPerLane; ++t) {
-      const int64_t d = lane + t * kWarp;
-      if (d < p.d) dq[x.qoff + d] = dqr[t];
-    }
+    bwd_row(r, dq, dout, q, k, v, out, lse, idx, p,
+            [&](const RowPtrs& x, int64_t, int64_t j, float ds, float pf, const float* qr, const float* gr) {
+              for (int t = 0; t < kMaxDimPerLane; ++t) {
+                const int64_t d = lane + t * kWarp;
+                if (d < p.d) {
+                  atomicAdd(dk + x.kvoff + j * ldk + d, ds * qr[t]);
+                  if (pf != 0.f) atomicAdd(dv + x.kvoff + j * ldk + d, pf * gr[t]);
+                }
+              }
+            });
   }
 }
 
@@ -180,64 +198,23 @@ __global__ void __launch_bounds__(kWarp * kRowsPerBlock)
                                      const float* out, const float* lse, const I* idx, SparseDims p) {
   const int lane = threadIdx.x % kWarp;
   const int64_t rows = p.batch * p.heads * p.tq;
-  const int64_t ldk = p.kv_heads * p.d;
   const uint32_t sentinel = static_cast<uint32_t>(p.batch * p.kv_heads * p.tk);
   for (int64_t r = blockIdx.x * kRowsPerBlock + threadIdx.x / kWarp; r < rows;
        r += static_cast<int64_t>(gridDim.x) * kRowsPerBlock) {
-    const RowPtrs x = row_ptrs(p, r);
-    const int64_t g = x.h / (p.heads / p.kv_heads);
     for (int64_t s = lane; s < p.slots; s += kWarp) {
       keys[r * p.slots + s] = sentinel;
       vals[r * p.slots + s] = static_cast<int32_t>(r * p.slots + s);
     }
     __syncwarp();
-    float qr[kMaxDimPerLane], gr[kMaxDimPerLane], dqr[kMaxDimPerLane];
-    float di = 0.f;
-    for (int t = 0; t < kMaxDimPerLane; ++t) {
-      const int64_t d = lane + t * kWarp;
-      qr[t] = d < p.d ? q[x.qoff + d] : 0.f;
-      gr[t] = d < p.d ? dout[x.qoff + d] : 0.f;
-      di += d < p.d ? gr[t] * out[x.qoff + d] : 0.f;
-      dqr[t] = 0.f;
-    }
-    di = warp_sum(di);
-    const float row_lse = lse[r];
-    const I* ir = idx + r * p.slots;
-    for (int64_t s = 0; s < p.slots && row_lse > -CUDART_INF_F; ++s) {
-      const int64_t j = ir[s];
-      if (j < 0) break;
-      const float* kj = k + x.kvoff + j * ldk;
-      const float* vj = v + x.kvoff + j * ldk;
-      float qk = 0.f, gv = 0.f;
-      for (int t = 0; t < kMaxDimPerLane; ++t) {
-        const int64_t d = lane + t * kWarp;
-        if (d < p.d) {
-          qk += qr[t] * kj[d];
-          gv += gr[t] * vj[d];
-        }
-      }
-      qk = warp_sum(qk);
-      gv = warp_sum(gv);
-      const float pr = expf(p.scale * qk - row_lse);
-      const float f = sparse::dropout_factor(
-          p.dropout.seed, p.dropout.offset,
-          sparse::dropout_index(x.b, x.h, x.i, j, p.heads, p.tq, p.tk), p.dropout.p);
-      const float ds = p.scale * pr * (f * gv - di);
-      for (int t = 0; t < kMaxDimPerLane; ++t) {
-        const int64_t d = lane + t * kWarp;
-        if (d < p.d) dqr[t] += ds * kj[d];
-      }
-      if (lane == 0) {
-        const int64_t e = r * p.slots + s;
-        ds_buf[e] = ds;
-        pf_buf[e] = f * pr;
-        keys[e] = static_cast<uint32_t>((x.b * p.kv_heads + g) * p.tk + j);
-      }
-    }
-    for (int t = 0; t < kMaxDimPerLane; ++t) {
-      const int64_t d = lane + t * kWarp;
-      if (d < p.d) dq[x.qoff + d] = dqr[t];
-    }
+    bwd_row(r, dq, dout, q, k, v, out, lse, idx, p,
+            [&](const RowPtrs& x, int64_t s, int64_t j, float ds, float pf, const float*, const float*) {
+              if (lane != 0) return;
+              const int64_t e = r * p.slots + s;
+              const int64_t g = x.h / (p.heads / p.kv_heads);
+              ds_buf[e] = ds;
+              pf_buf[e] = pf;
+              keys[e] = static_cast<uint32_t>((x.b * p.kv_heads + g) * p.tk + j);
+            });
   }
 }
 
