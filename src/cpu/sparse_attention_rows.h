@@ -12,6 +12,7 @@
 
 #include "spt/backend/sparse_attention_math.h"
 #include "src/cpu/cpu_backend.h"
+#include "src/cpu/v16.h"
 #include "src/cpu/vmath.h"
 
 namespace spt::cpu {
@@ -40,10 +41,6 @@ SPT_INLINE_INTO_CLONES int64_t row_length(const I* idx, int64_t L) {
   while (n < L && idx[n] >= 0) ++n;
   return n;
 }
-
-// 16 floats (one zmm on AVX-512, two ymm on AVX2), see the f32 rows below.
-typedef float v16f __attribute__((vector_size(64), aligned(4)));  // unaligned loads allowed
-typedef int32_t v16i __attribute__((vector_size(64)));
 
 // max of s[0, n), n > 0 (f32: sixteen lanes at a time; GCC leaves a plain
 // max loop a serial chain).
@@ -156,15 +153,6 @@ SPT_INLINE_INTO_CLONES void sparse_bwd_row(T* __restrict dq, T* __restrict dk, T
 // types (16 floats: one zmm on AVX-512, two ymm on AVX2): the compiler keeps q,
 // dout and the accumulators in registers. (Plain loops over the head dimension
 // were interchanged with the loop over keys by GCC and ran scalar.)
-
-// Sum of the 16 lanes as a tree of shuffles (a plain loop is a serial chain of 16 adds).
-SPT_INLINE_INTO_CLONES float hsum(v16f x) {
-  x += __builtin_shuffle(x, v16i{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
-  x += __builtin_shuffle(x, v16i{4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3});
-  x += __builtin_shuffle(x, v16i{2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1});
-  x += __builtin_shuffle(x, v16i{1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0});
-  return x[0];
-}
 
 // The four sums of p0..p3 (lanes 0, 4, 8, 12 of the result), sharing the shuffles.
 SPT_INLINE_INTO_CLONES v16f hsum4(v16f p0, v16f p1, v16f p2, v16f p3) {

@@ -27,6 +27,7 @@
 #include "spt/backend/sparse_attention_math.h"
 #include "src/cpu/cpu_backend.h"
 #include "src/cpu/pq_scan.h"
+#include "src/cpu/v16.h"
 #include "src/cpu/vmath.h"
 
 namespace spt::cpu {
@@ -83,24 +84,6 @@ SPT_SIMD_CLONES void build_tables(float* lut, const float* q, const float* cbt, 
     }
   }
 }
-
-// 16 floats / ints / bytes as GCC vector types (one zmm on AVX-512, two ymm on AVX2).
-typedef float v16f __attribute__((vector_size(64), aligned(4)));
-typedef int32_t v16i __attribute__((vector_size(64)));
-typedef uint8_t v16b __attribute__((vector_size(16), aligned(1)));
-
-SPT_INLINE_INTO_CLONES float hmin(v16f x) {
-  v16f y = __builtin_shuffle(x, v16i{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
-  x = y < x ? y : x;
-  y = __builtin_shuffle(x, v16i{4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3});
-  x = y < x ? y : x;
-  y = __builtin_shuffle(x, v16i{2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1});
-  x = y < x ? y : x;
-  y = __builtin_shuffle(x, v16i{1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0});
-  x = y < x ? y : x;
-  return x[0];
-}
-SPT_INLINE_INTO_CLONES float hmax(v16f x) { return -hmin(-x); }
 
 // The quantised tables of one query with 16 codewords (the common case), one
 // table per vector, the same arithmetic as build_tables + sparse::lut_scale +
@@ -172,9 +155,10 @@ SPT_SIMD_CLONES int64_t rank_row(uint16_t* s, const int32_t* mrow, int64_t end, 
 
 // Candidates: the keys of s[0, end) with rank >= t0, in index order, their
 // indices into ci and ranks into cr (both with room for end + 16). Returns how many.
-int64_t gather_at_least_scalar(int32_t* ci, uint32_t* cr, const uint16_t* s, int64_t end, uint32_t t0) {
-  int64_t cnt = 0;
-  for (int64_t j = 0; j < end; ++j) {  // branch-free: the slot is overwritten unless taken
+// Keys [j0, end) appended after the first cnt candidates; returns the new count.
+int64_t gather_at_least_scalar(int32_t* ci, uint32_t* cr, const uint16_t* s, int64_t j0, int64_t end, uint32_t t0,
+                               int64_t cnt = 0) {
+  for (int64_t j = j0; j < end; ++j) {  // branch-free: the slot is overwritten unless taken
     ci[cnt] = static_cast<int32_t>(j);
     cr[cnt] = s[j];
     cnt += s[j] >= t0;
@@ -203,12 +187,7 @@ __attribute__((target("avx512f"))) int64_t gather_at_least_avx512(int32_t* ci, u
     cnt += __builtin_popcount(m);
     j = _mm512_add_epi32(j, step);
   }
-  for (; j0 < end; ++j0) {  // the tail
-    ci[cnt] = static_cast<int32_t>(j0);
-    cr[cnt] = s[j0];
-    cnt += s[j0] >= t0;
-  }
-  return cnt;
+  return gather_at_least_scalar(ci, cr, s, j0, end, t0, cnt);  // the tail
 }
 
 #pragma GCC diagnostic pop
@@ -306,7 +285,7 @@ struct RowSelector {
 
   int64_t gather(const uint16_t* s, int64_t end, uint32_t t0) {
     return simd_gather ? gather_at_least_avx512(ci.data(), cr.data(), s, end, t0)
-                       : gather_at_least_scalar(ci.data(), cr.data(), s, end, t0);
+                       : gather_at_least_scalar(ci.data(), cr.data(), s, 0, end, t0);
   }
 
   // A threshold with somewhat more than `want` of s[0, end) at or above it, read
