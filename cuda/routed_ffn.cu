@@ -2,12 +2,15 @@
 // spt/backend/routed_ffn_math.h): one thread per token for the router's top-k
 // and its backward; the grouping by block is a stable radix sort of the entries
 // by block (CUB), so each block lists its entries in increasing e as on the CPU,
-// with the offsets from per-block counts.
+// with the offsets from per-block counts. Gathers, the gated combine (each
+// output row summed over its slots in a fixed order) and the gate gradient run
+// one block per row.
 #include <cub/device/device_radix_sort.cuh>
 
 #include "backend_impl.h"
 #include "cuda_check.h"
 #include "device/indexing.cuh"
+#include "device/reduce.cuh"
 #include "launch.h"
 #include "spt/backend/routed_ffn_math.h"
 
@@ -41,6 +44,49 @@ __global__ void group_offsets_kernel(int32_t* offsets, int64_t blocks) {
     for (int64_t b = 0; b < blocks; ++b) offsets[b + 1] += offsets[b];
 }
 
+__global__ void group_pos_kernel(int32_t* pos, const int32_t* order, int64_t n) {
+  for (int64_t r = device::first_index(); r < n; r += device::index_stride()) pos[order[r]] = static_cast<int32_t>(r);
+}
+
+__global__ void gather_kernel(float* rows, const float* x, const int32_t* order, const float* gates, int64_t n,
+                              int64_t k, int64_t c) {
+  for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
+    const int32_t e = order[r];
+    const float g = gates ? gates[e] : 1.f;
+    const float* in = x + (e / k) * c;
+    float* out = rows + r * c;
+    for (int64_t j = threadIdx.x; j < c; j += blockDim.x) out[j] = g * in[j];
+  }
+}
+
+__global__ void combine_kernel(float* y, const float* rows, const int32_t* pos, const float* gates, int64_t tokens,
+                               int64_t k, int64_t c) {
+  for (int64_t n = blockIdx.x; n < tokens; n += gridDim.x)
+    for (int64_t j = threadIdx.x; j < c; j += blockDim.x) {
+      float acc = 0.f;
+      for (int64_t s = 0; s < k; ++s) {
+        const int64_t e = n * k + s;
+        acc += (gates ? gates[e] : 1.f) * rows[pos[e] * c + j];
+      }
+      y[n * c + j] = acc;
+    }
+}
+
+__global__ void gate_grad_kernel(float* dgates, float* dh, const float* h, const int32_t* order, const float* gates,
+                                 int64_t n, int64_t f) {
+  for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
+    float* d = dh + r * f;
+    const float* hr = h + r * f;
+    float part = 0.f;
+    for (int64_t j = threadIdx.x; j < f; j += blockDim.x) part += d[j] * hr[j];
+    const float dot = device::block_sum(part);
+    const int32_t e = order[r];
+    if (threadIdx.x == 0) dgates[e] = dot;
+    const float g = gates[e];
+    for (int64_t j = threadIdx.x; j < f; j += blockDim.x) d[j] *= g;
+  }
+}
+
 }  // namespace
 
 void CudaBackend::ffn_route_fwd(const RouteParams& p, Tensor& sel, Tensor& gates, const Tensor& logits) {
@@ -60,7 +106,7 @@ void CudaBackend::ffn_route_bwd(const RouteParams& p, Tensor& dlogits, const Ten
   SPT_CUDA_CHECK_LAUNCH("route_bwd_kernel");
 }
 
-void CudaBackend::ffn_group(const RouteParams& p, Tensor& order, Tensor& offsets, const Tensor& sel) {
+void CudaBackend::ffn_group(const RouteParams& p, Tensor& order, Tensor& offsets, Tensor& pos, const Tensor& sel) {
   const int64_t n = p.tokens * p.active;
   fill(offsets, 0.0);
   if (n == 0) return;
@@ -84,6 +130,45 @@ void CudaBackend::ffn_group(const RouteParams& p, Tensor& order, Tensor& offsets
   SPT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.as<void>(), temp_bytes, keys, keys_out.as<uint32_t>(),
                                                  values.as<int32_t>(), order.data<int32_t>(), n, 0, end_bit,
                                                  stream()));
+  group_pos_kernel<<<grid_for(n), kThreads, 0, stream()>>>(pos.data<int32_t>(), order.data<int32_t>(), n);
+  SPT_CUDA_CHECK_LAUNCH("group_pos_kernel");
+}
+
+void CudaBackend::ffn_gather(const RouteParams& p, Tensor& rows, const Tensor& x, const Tensor& order,
+                             const Tensor& gates) {
+  require_f32("ffn_gather", rows, x);
+  if (gates.defined()) require_f32("ffn_gather", gates);
+  const int64_t n = p.tokens * p.active, c = x.dim(-1);
+  if (n == 0 || c == 0) return;
+  const DeviceGuard guard(index_);
+  gather_kernel<<<grid_for_rows(n), threads_for_row(c), 0, stream()>>>(
+      rows.data<float>(), x.data<float>(), order.data<int32_t>(), gates.defined() ? gates.data<float>() : nullptr,
+      n, p.active, c);
+  SPT_CUDA_CHECK_LAUNCH("gather_kernel");
+}
+
+void CudaBackend::ffn_combine(const RouteParams& p, Tensor& y, const Tensor& rows, const Tensor& pos,
+                              const Tensor& gates) {
+  require_f32("ffn_combine", y, rows);
+  if (gates.defined()) require_f32("ffn_combine", gates);
+  const int64_t c = rows.dim(-1);
+  if (p.tokens == 0 || c == 0) return;
+  const DeviceGuard guard(index_);
+  combine_kernel<<<grid_for_rows(p.tokens), threads_for_row(c), 0, stream()>>>(
+      y.data<float>(), rows.data<float>(), pos.data<int32_t>(), gates.defined() ? gates.data<float>() : nullptr,
+      p.tokens, p.active, c);
+  SPT_CUDA_CHECK_LAUNCH("combine_kernel");
+}
+
+void CudaBackend::ffn_gate_grad(const RouteParams& p, Tensor& dgates, Tensor& dh, const Tensor& h,
+                                const Tensor& order, const Tensor& gates) {
+  require_f32("ffn_gate_grad", dgates, dh, h, gates);
+  const int64_t n = p.tokens * p.active, f = h.dim(-1);
+  if (n == 0) return;
+  const DeviceGuard guard(index_);
+  gate_grad_kernel<<<grid_for_rows(n), threads_for_row(f), 0, stream()>>>(
+      dgates.data<float>(), dh.data<float>(), h.data<float>(), order.data<int32_t>(), gates.data<float>(), n, f);
+  SPT_CUDA_CHECK_LAUNCH("gate_grad_kernel");
 }
 
 }  // namespace spt::cuda

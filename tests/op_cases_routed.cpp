@@ -4,12 +4,19 @@
 //              logits' gradient by finite differences (ties between logits are
 //              avoided: the choice is piecewise constant);
 //   ffn_group  the stable grouping by block against a reference: blocks left
-//              empty, every token in one block, one token.
+//              empty, every token in one block, one token;
+//   routed_ffn the block FFN on given routes against a double reference, every
+//              gradient (x, weights, biases, gates) by finite differences, with
+//              empty blocks, one block for every token, every block kept; and
+//              with its router in front (logits = x W_r^T, top-k, gates), so
+//              the router's gradient is checked through the whole chain.
 #include <algorithm>
 #include <cmath>
 #include <memory>
 #include <numeric>
 
+#include "spt/ops/linear.h"
+#include "spt/ops/residual.h"
 #include "spt/ops/routed_ffn.h"
 #include "tests/op_registry.h"
 
@@ -71,22 +78,176 @@ void add_group(std::vector<OpCase>& cases, const std::string& what, int64_t N, i
            std::to_string(nb);
   c.inputs = {index_in("sel", {N, k}, fixed(sel))};
   c.forward = [=](const Tensors& in) {
-    Tensor order, offsets;
-    ops::group_by_block(order, offsets, in[0], nb);
-    return Tensors{order, offsets};
+    Tensor order, offsets, pos;
+    ops::group_by_block(order, offsets, pos, in[0], nb);
+    return Tensors{order, offsets, pos};
   };
   c.reference = [=](const std::vector<std::vector<double>>& in) {
-    std::vector<double> order, offsets{0};
+    std::vector<double> order, offsets{0}, pos(static_cast<size_t>(N * k));
     for (int64_t b = 0; b < nb; ++b) {
       for (int64_t e = 0; e < N * k; ++e)
-        if (in[0][e] == static_cast<double>(b)) order.push_back(static_cast<double>(e));
+        if (in[0][e] == static_cast<double>(b)) {
+          pos[e] = static_cast<double>(order.size());
+          order.push_back(static_cast<double>(e));
+        }
       offsets.push_back(static_cast<double>(order.size()));
     }
-    return std::vector<std::vector<double>>{order, offsets};
+    return std::vector<std::vector<double>>{order, offsets, pos};
   };
   c.rtol = 0;
   c.atol = 0.5;  // integers equal
   cases.push_back(std::move(c));
+}
+
+double gelu(double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); }
+
+// The block FFN in double: y_n = b_down + sum_s g_ns gelu(x_n W_up[b]^T + b_up[b]) W_down[:, b]^T.
+std::vector<double> block_ffn_reference(const std::vector<double>& x, const std::vector<double>& uw,
+                                        const std::vector<double>& ub, const std::vector<double>& dw,
+                                        const std::vector<double>& db, const std::vector<double>& gates,
+                                        const std::vector<int64_t>& sel, int64_t N, int64_t d, int64_t F,
+                                        int64_t nb, int64_t k) {
+  const int64_t fb = F / nb;
+  std::vector<double> y(static_cast<size_t>(N * d));
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t j = 0; j < d; ++j) y[n * d + j] = db[j];
+    for (int64_t s = 0; s < k; ++s) {
+      const int64_t b = sel[n * k + s];
+      const double g = gates.empty() ? 1.0 : gates[n * k + s];
+      for (int64_t f = b * fb; f < (b + 1) * fb; ++f) {
+        double pre = ub[f];
+        for (int64_t i = 0; i < d; ++i) pre += x[n * d + i] * uw[f * d + i];
+        const double h = g * gelu(pre);
+        for (int64_t j = 0; j < d; ++j) y[n * d + j] += h * dw[j * F + f];
+      }
+    }
+  }
+  return y;
+}
+
+std::vector<InputSpec> block_ffn_inputs(int64_t N, int64_t d, int64_t F) {
+  return {act_in("x", {N, d}), param_in("up_w", {F, d}), param_in("up_b", {F}), param_in("down_w", {d, F}),
+          param_in("down_b", {d})};
+}
+
+ops::BlockFfn block_ffn_of(const Tensors& in, int64_t nb) {
+  ops::BlockFfn f;
+  f.up_w = in[1];
+  f.up_b = in[2];
+  f.down_w = in[3];
+  f.down_b = in[4];
+  f.blocks = nb;
+  return f;
+}
+
+ops::BlockFfnGrads block_grads_of(Tensors& g) { return {g[1], g[2], g[3], g[4]}; }
+
+// The block FFN on fixed routes sel (N, k); gates random in (0, 1), or none (all 1).
+void add_block_ffn(std::vector<OpCase>& cases, const std::string& what, int64_t N, int64_t d, int64_t F,
+                   int64_t nb, int64_t k, std::vector<double> sel, bool gated) {
+  OpCase c;
+  c.op = "routed_ffn";
+  c.name = "routed_ffn " + what + " N=" + std::to_string(N) + " d=" + std::to_string(d) + " F=" +
+           std::to_string(F) + " blocks=" + std::to_string(nb) + " k=" + std::to_string(k) +
+           (gated ? "" : " gates=1");
+  c.inputs = block_ffn_inputs(N, d, F);
+  if (gated) c.inputs.push_back(act_in("gates", {N, k}, 0.05, 1));
+  c.inputs.push_back(index_in("sel", {N, k}, fixed(sel)));
+  const size_t sel_at = c.inputs.size() - 1;
+  auto saved = std::make_shared<ops::RoutedFfnSaved>();
+  c.forward = [=](const Tensors& in) {
+    Tensor y;
+    ops::routed_ffn_forward(y, *saved, in[0], in[sel_at], gated ? in[5] : Tensor(), block_ffn_of(in, nb));
+    return Tensors{y};
+  };
+  c.backward = [=](const Tensors& in, const Tensors& dout, Tensors& g) {
+    ops::BlockFfnGrads grads = block_grads_of(g);
+    Tensor dgates;
+    ops::routed_ffn_backward(g[0], gated ? g[5] : dgates, grads, dout[0], in[0], gated ? in[5] : Tensor(), *saved,
+                             block_ffn_of(in, nb));
+  };
+  c.reference = [=](const std::vector<std::vector<double>>& in) {
+    std::vector<int64_t> routes(in[sel_at].begin(), in[sel_at].end());
+    return std::vector<std::vector<double>>{block_ffn_reference(in[0], in[1], in[2], in[3], in[4],
+                                                                gated ? in[5] : std::vector<double>{}, routes, N,
+                                                                d, F, nb, k)};
+  };
+  c.rtol = 1e-5;  // the f32 run sums two GEMMs and k blocks
+  c.atol = 1e-6;
+  cases.push_back(std::move(c));
+}
+
+// Router + top-k + block FFN: logits = x W_r^T, routes and gates from them.
+void add_routed_chain(std::vector<OpCase>& cases, int64_t N, int64_t d, int64_t F, int64_t nb, int64_t k,
+                      RouteGate gate) {
+  OpCase c;
+  c.op = "routed_ffn";
+  const bool softmax = gate == RouteGate::softmax;
+  c.name = "routed_ffn with router N=" + std::to_string(N) + " d=" + std::to_string(d) + " F=" + std::to_string(F) +
+           " blocks=" + std::to_string(nb) + " k=" + std::to_string(k) + (softmax ? " softmax" : " sigmoid");
+  c.inputs = block_ffn_inputs(N, d, F);
+  c.inputs.push_back(param_in("router_w", {nb, d}, -2, 2));
+  ops::RouteOptions o;
+  o.active = k;
+  o.gate = gate;
+  struct State {
+    Tensor logits, sel, gates;
+    ops::RoutedFfnSaved saved;
+  };
+  auto st = std::make_shared<State>();
+  c.forward = [=](const Tensors& in) {
+    *st = State();
+    ops::linear_forward(st->logits, in[0], in[5], Tensor());
+    ops::route_forward(st->sel, st->gates, st->logits, o);
+    Tensor y;
+    ops::routed_ffn_forward(y, st->saved, in[0], st->sel, st->gates, block_ffn_of(in, nb));
+    return Tensors{y};
+  };
+  c.backward = [=](const Tensors& in, const Tensors& dout, Tensors& g) {
+    ops::BlockFfnGrads grads = block_grads_of(g);
+    Tensor dgates, dlogits, dx_router, no_db;
+    ops::routed_ffn_backward(g[0], dgates, grads, dout[0], in[0], st->gates, st->saved, block_ffn_of(in, nb));
+    ops::route_backward(dlogits, dgates, st->gates, st->sel, nb, o);
+    ops::linear_backward(dx_router, g[5], no_db, dlogits, in[0], in[5]);
+    ops::accumulate(g[0], dx_router);
+  };
+  c.reference = [=](const std::vector<std::vector<double>>& in) {
+    std::vector<double> logits(static_cast<size_t>(N * nb));
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t b = 0; b < nb; ++b)
+        for (int64_t i = 0; i < d; ++i) logits[n * nb + b] += in[0][n * d + i] * in[5][b * d + i];
+    const std::vector<double> gates = route_reference(logits, N, nb, k, softmax)[0];
+    std::vector<int64_t> routes;
+    for (int64_t n = 0; n < N; ++n) {
+      std::vector<int64_t> b(static_cast<size_t>(nb));
+      std::iota(b.begin(), b.end(), 0);
+      const double* row = logits.data() + n * nb;
+      std::stable_sort(b.begin(), b.end(), [&](int64_t x, int64_t y) { return row[x] > row[y]; });
+      b.resize(static_cast<size_t>(k));
+      std::sort(b.begin(), b.end());
+      routes.insert(routes.end(), b.begin(), b.end());
+    }
+    return std::vector<std::vector<double>>{
+        block_ffn_reference(in[0], in[1], in[2], in[3], in[4], gates, routes, N, d, F, nb, k)};
+  };
+  c.fd_eps = 1e-7;
+  c.rtol = 1e-5;
+  c.atol = 1e-6;
+  cases.push_back(std::move(c));
+}
+
+std::vector<double> distinct_routes(int64_t N, int64_t nb, int64_t k, int64_t mul) {
+  std::vector<double> sel;
+  for (int64_t n = 0; n < N; ++n) {
+    std::vector<int64_t> b;
+    for (int64_t t = 0; static_cast<int64_t>(b.size()) < k; ++t) {
+      const int64_t v = (n * mul + t) % nb;
+      if (std::find(b.begin(), b.end(), v) == b.end()) b.push_back(v);
+    }
+    std::sort(b.begin(), b.end());
+    for (int64_t v : b) sel.push_back(static_cast<double>(v));
+  }
+  return sel;
 }
 
 }  // namespace
@@ -106,6 +267,16 @@ void add_routed_ffn_cases(std::vector<OpCase>& cases) {
   for (int64_t n = 0; n < 37; ++n)
     for (int64_t t = 0; t < 3; ++t) mixed.push_back(static_cast<double>((n * 7 + t * 5) % 11));
   add_group(cases, "mixed", 37, 3, 11, mixed);
+
+  add_block_ffn(cases, "mixed", 13, 6, 16, 4, 2, distinct_routes(13, 4, 2, 5), true);
+  add_block_ffn(cases, "mixed", 9, 5, 12, 3, 2, distinct_routes(9, 3, 2, 2), false);
+  std::vector<double> two_of_four;  // blocks 1 and 3 never chosen
+  for (int64_t n = 0; n < 7; ++n) two_of_four.insert(two_of_four.end(), {0, 2});
+  add_block_ffn(cases, "two empty blocks", 7, 4, 8, 4, 2, two_of_four, true);
+  add_block_ffn(cases, "every token in one block", 6, 5, 12, 4, 1, std::vector<double>(6, 2.0), true);
+  add_block_ffn(cases, "every block kept", 5, 4, 12, 3, 3, distinct_routes(5, 3, 3, 1), false);
+  add_routed_chain(cases, 11, 6, 16, 4, 2, RouteGate::sigmoid);
+  add_routed_chain(cases, 11, 6, 16, 4, 3, RouteGate::softmax);
 }
 
 }  // namespace spt::test

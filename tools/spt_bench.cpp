@@ -168,7 +168,7 @@ void run(Device dev, const Dims& d, int iters) {
   }
   {  // routed FFN routing: 8 blocks, 4 per token, sigmoid gates
     const int64_t nb = 8;
-    Tensor logits = randn({N, nb}, dev, 42), sel, gates, dlogits, order, offsets;
+    Tensor logits = randn({N, nb}, dev, 42), sel, gates, dlogits, order, offsets, pos;
     Tensor dgates = randn({N, nb / 2}, dev, 43);
     ops::RouteOptions o;
     o.active = nb / 2;
@@ -177,8 +177,28 @@ void run(Device dev, const Dims& d, int iters) {
     const std::string s = shp({N, nb}) + " k=4";
     b.row("ffn_route", s, "fwd", b.time([&] { ops::route_forward(sel, gates, logits, o); }), bytes, false);
     b.row("ffn_route", s, "bwd", b.time([&] { ops::route_backward(dlogits, dgates, gates, sel, nb, o); }), bytes, false);
-    b.row("ffn_group", s, "fwd", b.time([&] { ops::group_by_block(order, offsets, sel, nb); }), 2.0 * N * (nb / 2) * 4,
-          false);
+    b.row("ffn_group", s, "fwd", b.time([&] { ops::group_by_block(order, offsets, pos, sel, nb); }),
+          3.0 * N * (nb / 2) * 4, false);
+    // The block FFN behind that routing: d = C, F = 4 C, every weight trainable.
+    ops::BlockFfn f;
+    f.blocks = nb;
+    f.up_w = randn({4 * C, C}, dev, 44);
+    f.up_b = randn({4 * C}, dev, 45);
+    f.down_w = randn({C, 4 * C}, dev, 46);
+    f.down_b = randn({C}, dev, 47);
+    ops::BlockFfnGrads g;
+    g.up_w = Tensor::zeros(f.up_w.shape(), DType::f32, dev);
+    g.up_b = Tensor::zeros(f.up_b.shape(), DType::f32, dev);
+    g.down_w = Tensor::zeros(f.down_w.shape(), DType::f32, dev);
+    g.down_b = Tensor::zeros(f.down_b.shape(), DType::f32, dev);
+    Tensor x = randn({N, C}, dev, 48), dy = randn({N, C}, dev, 49), y, dx, dg;
+    ops::RoutedFfnSaved saved;
+    ops::routed_ffn_forward(y, saved, x, sel, gates, f);
+    const double fl = 2.0 * 2.0 * N * (nb / 2) * (4 * C / nb) * C;  // two GEMMs over the kept blocks
+    const std::string fs = shp({N, C}) + " F=" + std::to_string(4 * C) + " k=4/8";
+    b.row("routed_ffn", fs, "fwd", b.time([&] { ops::routed_ffn_forward(y, saved, x, sel, gates, f); }), fl, true);
+    b.row("routed_ffn", fs, "bwd",
+          b.time([&] { ops::routed_ffn_backward(dx, dg, g, dy, x, gates, saved, f); }), 2.0 * fl, true);
   }
   {  // layer norm
     Tensor x = randn({N, C}, dev, 9), w = randn({C}, dev, 10), bias = randn({C}, dev, 11);

@@ -67,7 +67,15 @@ class CpuBackend final : public Backend {
   void ffn_route_fwd(const RouteParams& p, Tensor& sel, Tensor& gates, const Tensor& logits) override;
   void ffn_route_bwd(const RouteParams& p, Tensor& dlogits, const Tensor& dgates, const Tensor& gates,
                      const Tensor& sel) override;
-  void ffn_group(const RouteParams& p, Tensor& order, Tensor& offsets, const Tensor& sel) override;
+  void ffn_group(const RouteParams& p, Tensor& order, Tensor& offsets, Tensor& pos, const Tensor& sel) override;
+  void ffn_gather(const RouteParams& p, Tensor& rows, const Tensor& x, const Tensor& order,
+                  const Tensor& gates) override;
+  void ffn_combine(const RouteParams& p, Tensor& y, const Tensor& rows, const Tensor& pos,
+                   const Tensor& gates) override;
+  void ffn_gate_grad(const RouteParams& p, Tensor& dgates, Tensor& dh, const Tensor& h, const Tensor& order,
+                     const Tensor& gates) override;
+  void gemm_grouped(const GemmParams& p, const GroupedGemm& g, Tensor& c, const Tensor& a,
+                    const Tensor& b) override;
 
   void embedding_fwd(Tensor& out, const Tensor& weight, const Tensor& ids) override;
   void embedding_bwd(Tensor& dweight, const Tensor& dout, const Tensor& ids) override;

@@ -1,5 +1,5 @@
 // CPU GEMM through OpenBLAS: C = alpha * op(A) op(B) + beta * C, row-major,
-// batched in two levels (see GemmParams).
+// batched in two levels (see GemmParams), and grouped (GroupedGemm).
 //
 // Large single GEMMs use OpenBLAS's own threads. Many small batch items (the
 // per-head products of attention) run one item per OpenMP thread instead;
@@ -7,6 +7,9 @@
 // never oversubscribe the cores.
 #include <cblas.h>
 #include <omp.h>
+
+#include <algorithm>
+#include <vector>
 
 #include "src/cpu/cpu_backend.h"
 
@@ -52,6 +55,53 @@ void gemm_batched(const GemmParams& p, T* c, const T* a, const T* b) {
 }
 
 }  // namespace
+
+void CpuBackend::gemm_grouped(const GemmParams& p, const GroupedGemm& g, Tensor& c, const Tensor& a,
+                              const Tensor& b) {
+  // Fixed tasks, each one single-threaded OpenBLAS call: up to kRows rows of C
+  // per task (m-grouped: rows of the group; k-grouped: rows of the group's
+  // m x n product, every task summing its group's whole k). The split does not
+  // depend on the thread count, and no sum is ever split, so results are
+  // bit-identical at any number of threads (OpenBLAS's own threads are not).
+  constexpr int64_t kRows = 64;
+  struct Task {
+    int64_t group, r0, rows;  // group; first row (of the group's rows or of C_g) and count
+  };
+  std::vector<Task> tasks;
+  for (size_t i = 0; i + 1 < g.offsets.size(); ++i) {
+    const int64_t size = g.offsets[i + 1] - g.offsets[i];
+    if (size == 0) continue;
+    const int64_t rows = g.group_k ? p.m : size;
+    for (int64_t r = 0; r < rows; r += kRows)
+      tasks.push_back({static_cast<int64_t>(i), r, std::min(kRows, rows - r)});
+  }
+  if (tasks.empty() || p.n == 0) return;
+  dispatch_float(c.dtype(), "gemm_grouped", [&](auto tag) {
+    using T = decltype(tag);
+    const T *base_a = a.data<T>(), *base_b = b.data<T>();
+    T* base_c = c.data<T>();
+    const int64_t count = static_cast<int64_t>(tasks.size());
+#pragma omp parallel for schedule(dynamic, 1) if (count > 1)
+    for (int64_t t = 0; t < count; ++t) {
+      const Task& task = tasks[static_cast<size_t>(t)];
+      const int64_t start = g.offsets[static_cast<size_t>(task.group)];
+      const int64_t size = g.offsets[static_cast<size_t>(task.group) + 1] - start;
+      GemmParams q = p;
+      q.m = task.rows;
+      if (g.group_k) {  // A^T (k, m) and B (k, n) from row `start`; C_g rows r0..
+        q.k = size;
+        gemm_one(q, base_a + start * p.lda + task.r0, base_b + start * p.ldb,
+                 base_c + task.group * p.stride_c_outer + task.r0 * p.ldc);
+      } else if (q.k > 0) {  // A and C from row start + r0, B_g
+        gemm_one(q, base_a + (start + task.r0) * p.lda, base_b + task.group * p.stride_b_outer,
+                 base_c + (start + task.r0) * p.ldc);
+      } else if (p.beta == 0.f) {
+        for (int64_t r = 0; r < q.m; ++r)
+          for (int64_t j = 0; j < p.n; ++j) base_c[(start + task.r0 + r) * p.ldc + j] = T(0);
+      }
+    }
+  });
+}
 
 void CpuBackend::gemm(const GemmParams& p, Tensor& c, const Tensor& a, const Tensor& b) {
   if (p.m == 0 || p.n == 0) return;

@@ -60,7 +60,7 @@ void route_backward(Tensor& dlogits, const Tensor& dgates, const Tensor& gates, 
   backend_for(gates.device()).ffn_route_bwd(p, dlogits, dgates, gates, sel);
 }
 
-void group_by_block(Tensor& order, Tensor& offsets, const Tensor& sel, int64_t blocks) {
+void group_by_block(Tensor& order, Tensor& offsets, Tensor& pos, const Tensor& sel, int64_t blocks) {
   SPT_PROFILE_SCOPE("group_by_block");
   const char* op = "ffn_group";
   check_index(op, "sel", sel);
@@ -73,7 +73,8 @@ void group_by_block(Tensor& order, Tensor& offsets, const Tensor& sel, int64_t b
   check_index_range(op, "sel", sel, blocks);
   ensure_output(op, "order", order, {p.tokens * p.active}, DType::i32, sel.device());
   ensure_output(op, "offsets", offsets, {blocks + 1}, DType::i32, sel.device());
-  backend_for(sel.device()).ffn_group(p, order, offsets, sel);
+  ensure_output(op, "pos", pos, {p.tokens * p.active}, DType::i32, sel.device());
+  backend_for(sel.device()).ffn_group(p, order, offsets, pos, sel);
 }
 
 }  // namespace spt::ops

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "spt/core/allocator.h"
 #include "spt/core/tensor.h"
@@ -121,6 +122,19 @@ struct RouteParams {
   RouteGate gate = RouteGate::sigmoid;
 };
 
+// A grouped GEMM (the routed FFN's per-block products, as MegaBlocks runs them):
+// group g = 0 .. offsets.size() - 2 is one product of GemmParams' shape whose
+// grouped dimension has offsets[g + 1] - offsets[g] rows (host values, in
+// increasing order). Grouped dim m: A (not transposed) and C start at row
+// offsets[g] (A + offsets[g] * lda, C + offsets[g] * ldc) and B at
+// g * stride_b_outer. Grouped dim k (beta must be 1): A (transposed, stored
+// (k, m)) and B (not transposed) start at row offsets[g], C at g * stride_c_outer.
+// Batch fields other than those strides are unused.
+struct GroupedGemm {
+  std::vector<int64_t> offsets;
+  bool group_k = false;
+};
+
 struct CrossEntropyParams {
   int64_t rows = 0;     // N
   int64_t classes = 0;  // V
@@ -218,7 +232,24 @@ class Backend {
   // The entries e = token * k + slot grouped by block, a stable counting sort:
   // order (N k) i32 lists block 0's entries in increasing e, then block 1's, ...;
   // offsets (blocks + 1) i32 the start of each block's run (offsets[blocks] = N k).
-  virtual void ffn_group(const RouteParams& p, Tensor& order, Tensor& offsets, const Tensor& sel) = 0;
+  // pos (N k) i32 is order's inverse: entry e sits at row pos[e] of the grouped rows.
+  virtual void ffn_group(const RouteParams& p, Tensor& order, Tensor& offsets, Tensor& pos,
+                         const Tensor& sel) = 0;
+  // Grouped rows (N k, C): rows[r] = g * x[order[r] / k], g = gates.flat[order[r]]
+  // (1 when gates is undefined); x (N, C).
+  virtual void ffn_gather(const RouteParams& p, Tensor& rows, const Tensor& x, const Tensor& order,
+                          const Tensor& gates) = 0;
+  // y (N, C) written: y[n] = sum over slots s in increasing order of
+  // g * rows[pos[n k + s]], g = gates[n, s] (1 when gates is undefined).
+  virtual void ffn_combine(const RouteParams& p, Tensor& y, const Tensor& rows, const Tensor& pos,
+                           const Tensor& gates) = 0;
+  // For every grouped row r with e = order[r]: dgates.flat[e] = dot(dh[r], h[r])
+  // (written), then dh[r] *= gates.flat[e]. dh, h (N k, F).
+  virtual void ffn_gate_grad(const RouteParams& p, Tensor& dgates, Tensor& dh, const Tensor& h,
+                             const Tensor& order, const Tensor& gates) = 0;
+  // C = alpha op(A) op(B) + beta C for every group of `g` (GroupedGemm).
+  virtual void gemm_grouped(const GemmParams& p, const GroupedGemm& g, Tensor& c, const Tensor& a,
+                            const Tensor& b) = 0;
 
   // out (N, C) = weight[ids]; ids (N) i32 already checked to lie in [0, V)
   virtual void embedding_fwd(Tensor& out, const Tensor& weight, const Tensor& ids) = 0;

@@ -10,8 +10,17 @@
 //           e = token * k + slot are order[offsets[b] .. offsets[b + 1]), in
 //           increasing e (a stable counting sort, so everything downstream sums
 //           in a fixed order)
-// Formulas in spt/backend/routed_ffn_math.h. The block FFNs themselves come next.
+//   block FFN: the FFN's F intermediate neurons as `blocks` blocks of F / blocks;
+//           entry e = (n, s) runs token n through block b = sel[n, s]:
+//             Y_e = act(x_n W_up[b]^T + b_up[b]) W_down[:, b]^T
+//             y_n = b_down + sum_s gates[n, s] Y_(n, s)      (slots in order)
+//           computed as gathered per-block GEMMs over the grouped rows
+//           (Backend::gemm_grouped). With every block kept and gates 1 this is
+//           the dense FFN.
+// Routing formulas in spt/backend/routed_ffn_math.h.
 #pragma once
+
+#include <vector>
 
 #include "spt/backend/backend.h"
 
@@ -27,7 +36,39 @@ void route_forward(Tensor& sel, Tensor& gates, const Tensor& logits, const Route
 // dlogits (N, blocks) written from dgates (N, k) and the forward's gates and sel.
 void route_backward(Tensor& dlogits, const Tensor& dgates, const Tensor& gates, const Tensor& sel,
                     int64_t blocks, const RouteOptions& o);
-// order (N k) and offsets (blocks + 1) written from sel (N, k).
-void group_by_block(Tensor& order, Tensor& offsets, const Tensor& sel, int64_t blocks);
+// order (N k), offsets (blocks + 1) and pos (N k, order's inverse) written from sel (N, k).
+void group_by_block(Tensor& order, Tensor& offsets, Tensor& pos, const Tensor& sel, int64_t blocks);
+
+// A dense FFN's weights read as neuron blocks: up (F, d), down (d, F), biases
+// (F) and (d) or undefined; block b is neurons [b F / blocks, (b + 1) F / blocks).
+struct BlockFfn {
+  Tensor up_w, up_b, down_w, down_b;
+  Activation act = Activation::gelu_erf;
+  int64_t blocks = 1;
+};
+
+// Gradients of BlockFfn's tensors, accumulated (+=); undefined = frozen.
+struct BlockFfnGrads {
+  Tensor up_w, up_b, down_w, down_b;
+};
+
+// What the routed FFN's backward needs: the grouping and the pre-activations of
+// the grouped rows (N k, F / blocks). The activations, gathered inputs and
+// per-entry outputs are recomputed, not stored.
+struct RoutedFfnSaved {
+  Tensor order, offsets, pos, pre;
+  std::vector<int64_t> host_offsets;  // offsets on the host (group sizes for the GEMMs)
+  int64_t active = 0;                 // k
+};
+
+// y (N, d) written from x (N, d), sel (N, k) i32 and gates (N, k) (undefined:
+// every gate is 1).
+void routed_ffn_forward(Tensor& y, RoutedFfnSaved& saved, const Tensor& x, const Tensor& sel,
+                        const Tensor& gates, const BlockFfn& f);
+// dx (when need_dx) and dgates (when gates are defined) written; parameter
+// gradients accumulated into g.
+void routed_ffn_backward(Tensor& dx, Tensor& dgates, BlockFfnGrads& g, const Tensor& dy, const Tensor& x,
+                         const Tensor& gates, const RoutedFfnSaved& saved, const BlockFfn& f,
+                         bool need_dx = true);
 
 }  // namespace spt::ops
