@@ -37,7 +37,8 @@ std::vector<std::vector<double>> route_reference(const std::vector<double>& l, i
     double m = -INFINITY, sum = 0;
     for (int64_t x : b) m = std::max(m, row[x]);
     for (int64_t x : b) sum += std::exp(row[x] - m);
-    for (int64_t x : b) gates.push_back(softmax ? std::exp(row[x] - m) / sum : 1.0 / (1.0 + std::exp(-row[x])));
+    for (int64_t x : b)
+      gates.push_back(softmax ? k * std::exp(row[x] - m) / sum : 2.0 / (1.0 + std::exp(-row[x])));
   }
   return {gates};
 }

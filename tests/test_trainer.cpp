@@ -38,7 +38,8 @@ namespace {
 // compares every file of the final model with an uninterrupted run's.
 void check_resume(const std::string& tag, const io::Json& extra) {
   const fs::path root = fresh_dir("resume_" + tag);
-  const fs::path model = make_tiny_bert(root, 0.1);  // dropout on: masks must replay too
+  // Dropout on: masks must replay too. 40 FFN neurons: a routed FFN can split them.
+  const fs::path model = make_tiny_bert(root, 0.1, extra.contains("ffn") ? 40 : 37);
   make_data(root / "train.tsv", 100, 1);
   const std::string bin = SPT_FINETUNE_BIN;
 
@@ -77,7 +78,7 @@ void check_resume(const std::string& tag, const io::Json& extra) {
     REQUIRE(!wa.empty());
     CHECK(wa == wb);
   }
-  if (extra.contains("lora") || extra.contains("attention"))
+  if (extra.contains("lora") || extra.contains("attention") || extra.contains("ffn"))
     CHECK(fs::exists(root / "b" / "final" / "spt_tensors.safetensors"));
   fs::remove_all(root);
 }
@@ -101,6 +102,13 @@ TEST_CASE("a sparse-attention run killed with SIGKILL and resumed ends bit-ident
                                          {"pq", {{"subvector_dim", 4}, {"rerank", 2}, {"update_every", 5},
                                                  {"calibration_batches", 2}}}}},
                           {"lora", {{"enabled", true}, {"rank", 4}, {"alpha", 8}, {"targets", {"attn.*"}}}}});
+}
+
+TEST_CASE("a routed-FFN run killed with SIGKILL and resumed ends bit-identical, routers included",
+          "[train][resume][routed]") {
+  // 2 of 4 blocks per token in layer 1, routers fitted before step 1 and trained.
+  check_resume("routed", {{"ffn", {{"type", "routed"}, {"blocks", 4}, {"active", 2}, {"layers", {"1"}},
+                                   {"calibration_batches", 2}}}});
 }
 
 TEST_CASE("gradient accumulation 4 x 8 equals batch 32", "[train][accumulation]") {

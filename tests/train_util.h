@@ -34,7 +34,7 @@ inline fs::path fresh_dir(const std::string& name) {
 }
 
 // A tiny BertModel in the Hugging Face format, vocabulary of the committed cased tokenizer.
-inline fs::path make_tiny_bert(const fs::path& root, double dropout) {
+inline fs::path make_tiny_bert(const fs::path& root, double dropout, int64_t intermediate = 37) {
   const fs::path dir = root / "tiny-bert";
   fs::create_directories(dir);
   const fs::path tok = test::fixtures_dir() / "tokenizers" / "bert_cased";
@@ -45,7 +45,7 @@ inline fs::path make_tiny_bert(const fs::path& root, double dropout) {
   }
   const io::Json j = {{"model_type", "bert"}, {"architectures", {"BertModel"}}, {"vocab_size", vocab},
                       {"hidden_size", 32}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
-                      {"intermediate_size", 37}, {"max_position_embeddings", 64}, {"type_vocab_size", 2},
+                      {"intermediate_size", intermediate}, {"max_position_embeddings", 64}, {"type_vocab_size", 2},
                       {"hidden_dropout_prob", dropout}, {"attention_probs_dropout_prob", dropout},
                       {"layer_norm_eps", 1e-12}, {"pad_token_id", 0}};
   std::ofstream(dir / "config.json") << j.dump(2);

@@ -131,6 +131,11 @@ std::string spt_tensor_kind(const std::string& name) {
     if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
       return "PQ codebooks";
   }
+  for (const char* s : {".ffn.router.weight", ".ffn.router.bias"}) {
+    const std::string suffix(s);
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return "FFN router";
+  }
   return "";
 }
 
@@ -243,6 +248,9 @@ std::vector<std::string> export_hf(const std::string& checkpoint_dir, const std:
       if (kind == "PQ codebooks")
         line += "; they only steer spt's sparse attention (the exported model runs dense attention "
                 "in transformers)";
+      if (kind == "FFN router")
+        line += "; they only choose the blocks of spt's routed FFN (the exported model runs the dense FFN "
+                "in transformers, on the same weights)";
       left_out.push_back(line);
     }
   }

@@ -42,7 +42,7 @@ struct BertLayer {
     const Tensor a = attention.forward(x, mask, ctx);
     ops::residual_forward(res1, a, x);
     ops::layernorm_forward(h1, s1, res1, ln1.w, ln1.b, ln1.eps);
-    const Tensor f = ffn.forward(h1, ctx);
+    const Tensor f = ffn.forward(h1, ctx, mask);
     ops::residual_forward(res2, f, h1);
     Tensor y;
     ops::layernorm_forward(y, s2, res2, ln2.w, ln2.b, ln2.eps);
@@ -109,6 +109,8 @@ BertEncoder::BertEncoder(const io::BertConfig& cfg, ParameterStore& ps, const Mo
     L.ffn.act = cfg.activation;
     L.ffn.p_out = static_cast<float>(cfg.hidden_dropout_prob);
     L.ffn.layer = static_cast<int>(l) + 1;  // 0 is the embeddings
+    L.ffn.index = l;
+    L.ffn.bind_routed(ps, opts.ffn);
     L.ln2 = LayerNormRef::bind(ps, p + "ffn_norm", eps);
     m.layers.push_back(std::move(L));
   }

@@ -33,7 +33,7 @@ struct Gpt2Block {
     const Tensor o = attention.forward(a, mask, c);
     ops::residual_forward(h, x, o);
     ops::layernorm_forward(m, s2, h, ln2.w, ln2.b, ln2.eps);
-    const Tensor f = mlp.forward(m, c);
+    const Tensor f = mlp.forward(m, c, mask);
     Tensor y;
     ops::residual_forward(y, h, f);
     return y;
@@ -103,6 +103,8 @@ Gpt2Decoder::Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps, const Mo
     b.attention.bind_sparse(ps, opts.attention);
     b.mlp.p_out = static_cast<float>(cfg.resid_pdrop);
     b.mlp.layer = static_cast<int>(l) + 1;
+    b.mlp.index = l;
+    b.mlp.bind_routed(ps, opts.ffn);
     m.blocks.push_back(std::move(b));
   }
   m.ln_f = LayerNormRef::bind(ps, "final_norm", eps);

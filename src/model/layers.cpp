@@ -145,25 +145,80 @@ Tensor SelfAttention::backward(const Tensor& dy) {
   return dx;
 }
 
-Tensor FeedForward::forward(const Tensor& x_in, const StepContext& step) {
+void FeedForward::bind_routed(ParameterStore& ps, const RoutedFfnOptions& opts) {
+  routed = opts.is_routed_layer(index);
+  if (!routed) return;
+  SPT_CHECK(!up.lora.active() && !down.lora.active(), "[ffn] layer ", index,
+            " is routed (ffn.layers) and its FFN linears have LoRA adapters; routed layers take none yet; hint: "
+            "drop ffn.up / ffn.down from lora.targets, or leave this layer dense");
+  router.w = ps.param(router_weight_name(index));
+  router.dw = ps.grad(router_weight_name(index));
+  router.b = ps.param(router_bias_name(index));
+  router.db = ps.grad(router_bias_name(index));
+  route = opts.route();
+  blocks = opts.blocks;
+}
+
+ops::BlockFfn FeedForward::block_ffn() const {
+  ops::BlockFfn f;
+  f.up_w = up.w;
+  f.up_b = up.b;
+  f.down_w = down.w;
+  f.down_b = down.b;
+  f.act = act;
+  f.blocks = blocks;
+  return f;
+}
+
+Tensor FeedForward::forward(const Tensor& x_in, const StepContext& step, const Tensor& token_mask) {
   x = x_in;
-  pre = hidden = Tensor();
-  up.forward(pre, x, step);
-  ops::activation_forward(act, hidden, pre);
+  pre = hidden = sel = gates = Tensor();
+  routed_saved = {};
+  if (step.ffn_probe) step.ffn_probe->inputs(index, x, token_mask);
+  ran_routed = routed && !step.dense_ffn;
   Tensor y;
-  down.forward(y, hidden, step);
+  if (ran_routed) {
+    y = forward_routed(step);
+  } else {
+    up.forward(pre, x, step);
+    ops::activation_forward(act, hidden, pre);
+    down.forward(y, hidden, step);
+  }
   d_out = dropout_at(step, p_out, layer, 2);
   ops::dropout_forward(y, y, d_out);
   return y;
 }
 
+Tensor FeedForward::forward_routed(const StepContext& step) {
+  const Tensor x2 = x.reshape({x.numel() / x.dim(-1), x.dim(-1)});
+  Tensor logits, y;
+  router.forward(logits, x2, step);
+  ops::route_forward(sel, gates, logits, route);
+  ops::routed_ffn_forward(y, routed_saved, x2, sel, gates, block_ffn());
+  if (step.ffn_probe) step.ffn_probe->load(index, routed_saved.host_offsets);
+  return y.reshape(x.shape());
+}
+
 Tensor FeedForward::backward(const Tensor& dy) {
   Tensor d_y, d_hidden, d_pre, dx;
   ops::dropout_backward(d_y, dy, d_out);
+  if (ran_routed) return backward_routed(d_y);
   down.backward(d_hidden, d_y, hidden);
   ops::activation_backward(act, d_pre, d_hidden, pre);
   up.backward(dx, d_pre, x);
   return dx;
+}
+
+Tensor FeedForward::backward_routed(const Tensor& d_y) {
+  const int64_t d = x.dim(-1), n = x.numel() / d;
+  const Tensor x2 = x.reshape({n, d});
+  Tensor dx, dgates, dlogits, dx_router;
+  ops::BlockFfnGrads g{up.dw, up.db, down.dw, down.db};
+  ops::routed_ffn_backward(dx, dgates, g, d_y.reshape({n, d}), x2, gates, routed_saved, block_ffn());
+  ops::route_backward(dlogits, dgates, gates, sel, blocks, route);
+  router.backward(dx_router, dlogits, x2);
+  ops::accumulate(dx, dx_router);
+  return dx.reshape(x.shape());
 }
 
 void ln_backward(Tensor& dx, LayerNormRef& ln, const Tensor& dy, const Tensor& x,

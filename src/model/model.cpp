@@ -23,6 +23,7 @@ std::vector<ParamInfo> model_param_infos(const io::ModelConfig& cfg, io::ModelHe
     out.push_back({s.name, s.shape, true, takes_weight_decay(s.name)});
   if (opts.lora.enabled) apply_lora(out, cfg, head, opts.lora);
   add_sparse_attention_params(out, cfg, opts.attention);
+  add_routed_ffn_params(out, cfg, opts.ffn);
   return out;
 }
 

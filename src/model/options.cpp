@@ -6,6 +6,7 @@ namespace spt::model {
 void ModelOptions::write_json(io::Json& spt) const {
   if (lora.enabled) spt["lora"] = lora.to_json();
   if (attention.enabled) spt["attention"] = attention.to_json();
+  if (ffn.enabled) spt["ffn"] = ffn.to_json();
 }
 
 ModelOptions ModelOptions::from_json(const io::Json& spt, const std::string& context) {
@@ -14,6 +15,8 @@ ModelOptions ModelOptions::from_json(const io::Json& spt, const std::string& con
     o.lora = LoraOptions::from_json(spt["lora"], context);
   if (spt.is_object() && spt.contains("attention") && spt["attention"].is_object())
     o.attention = SparseAttentionOptions::from_json(spt["attention"], context);
+  if (spt.is_object() && spt.contains("ffn") && spt["ffn"].is_object())
+    o.ffn = RoutedFfnOptions::from_json(spt["ffn"], context);
   return o;
 }
 

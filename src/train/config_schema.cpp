@@ -103,6 +103,24 @@ std::vector<KeySpec> build() {
       key("attention.cuda.deterministic", B, false,
           "CUDA fused backward: sum dK / dV per key in a fixed order (transposed index list) instead of "
           "atomics, so runs repeat bit for bit; slower (the CPU backend always is)"),
+      // ---- routed FFN ----
+      choice("ffn.type", "dense", {"dense", "routed"},
+             "dense FFN, or SPT's routed FFN: a router picks each token's top `active` blocks of FFN neurons "
+             "and only those run (docs/routed-ffn.md)"),
+      ranged("ffn.blocks", I, 8, 1, 128, "blocks the FFN's intermediate neurons are split into (must divide the "
+                                         "intermediate size)"),
+      ranged("ffn.active", I, 0, 0, 128, "blocks each token runs (0: half of ffn.blocks)"),
+      key("ffn.layers", L, Json::array(),
+          "routed layers (0-based): e.g. [\"3-5\"]; empty or [\"all\"]: every layer; the others stay dense"),
+      choice("ffn.gate", "sigmoid", {"sigmoid", "softmax"},
+             "gate of each chosen block: 2 sigmoid(logit), or k softmax over the chosen logits (both 1 at zero "
+             "logits, the dense FFN's weighting)"),
+      choice("ffn.router_init", "activations", {"activations", "random"},
+             "router start: fitted (ridge least squares) to each block's output norm on calibration batches, "
+             "or N(0, 0.02) as the SPT prototype"),
+      ranged("ffn.calibration_batches", I, 4, 1, 1 << 20,
+             "training batches whose FFN inputs fit the routers before the first step"),
+      ranged("ffn.max_samples", I, 8192, 16, 1 << 24, "tokens per layer used by the router fit"),
       // ---- task ----
       choice("task.type", "classification", {"glue", "classification", "regression", "causal_lm"},
              "what to train: a GLUE task, generic classification or regression, or causal LM"),

@@ -67,6 +67,8 @@ data::Metrics Trainer::Impl::evaluate() {
   std::vector<std::vector<int32_t>> preds_cls, gold_cls;
   quality.clear();
   const std::unique_ptr<model::AttentionProbe> probe = model_opts.attention.enabled ? quality_probe() : nullptr;
+  model::KeySamples ffn_inputs(1024);  // per routed layer, for ffn_share
+  const std::unique_ptr<model::FfnProbe> ffn_probe = model_opts.ffn.enabled ? ffn_share_probe(ffn_inputs) : nullptr;
   for (EvalSet& set : eval_sets) {
     data::BatchIterator it(set.data, eval_opt, pad_id);
     data::Batch b;
@@ -76,6 +78,7 @@ data::Metrics Trainer::Impl::evaluate() {
     int64_t n_targets = 0;
     model::StepContext ctx{};  // dropout off
     ctx.probe = probe.get();
+    ctx.ffn_probe = ffn_probe.get();
     while (it.next(b)) {
       Tensor labels;
       const model::EncoderBatch mb = to_model_batch(b, labels);
@@ -119,6 +122,10 @@ data::Metrics Trainer::Impl::evaluate() {
     for (const auto& [k, v] : m) all.push_back({prefix + k, v});
   }
   add_quality_metrics(all);
+  if (ffn_probe) {
+    finish_ffn_share(ffn_inputs);
+    add_ffn_metrics(all);
+  }
   if (glue && *glue == data::GlueTask::mnli && preds_cls.size() == 2) {
     for (const auto& kv : data::mnli_metrics(preds_cls[0], gold_cls[0], preds_cls[1], gold_cls[1]))
       all.push_back(kv);
@@ -126,7 +133,11 @@ data::Metrics Trainer::Impl::evaluate() {
   return all;
 }
 
-data::Metrics Trainer::evaluate() { return impl_->evaluate(); }
+data::Metrics Trainer::evaluate() {
+  impl_->calibrate_codebooks();  // a model without them (--eval-only on a Hugging Face folder)
+  impl_->calibrate_routers();
+  return impl_->evaluate();
+}
 
 double Trainer::Impl::forward_backward(const std::vector<data::Batch>& micro, uint64_t seed,
                                        model::KeySamples* keys, int64_t& tokens) {
@@ -140,6 +151,7 @@ double Trainer::Impl::forward_backward(const std::vector<data::Batch>& micro, ui
     const model::EncoderBatch mb = to_model_batch(micro[i], labels);
     model::StepContext ctx{true, seed, static_cast<uint64_t>(step), static_cast<uint64_t>(i)};
     if (i == 0) ctx.probe = probe.get();  // the first micro-batch's keys update the codebooks
+    if (model_opts.ffn.enabled) ctx.ffn_probe = &router_load;
     net->forward(mb, ctx);
     step_loss += net->loss(labels, norm);
     net->backward();
@@ -178,6 +190,7 @@ RunSummary Trainer::train(const std::string& resume) {
   m.best = m.greater_is_better ? -INFINITY : INFINITY;
   if (!resume.empty()) m.resume(resume == "latest" ? m.latest_checkpoint() : resume);
   m.calibrate_codebooks();
+  m.calibrate_routers();
 
   const uint64_t seed = static_cast<uint64_t>(m.cfg.integer("train.seed"));
   const int64_t log_every = m.cfg.integer("logging.every_steps");
@@ -210,6 +223,8 @@ RunSummary Trainer::train(const std::string& resume) {
     for (const auto& [layer, q] : m.quality)  // per sparse layer
       rec["attention_layers"][std::to_string(layer)] = {{"mass_share", q.mean_mass()}, {"recall", q.mean_recall()},
                                                         {"rows", q.rows}};
+    for (const auto& [layer, s] : m.ffn_share)  // per routed layer
+      rec["ffn_layers"][std::to_string(layer)] = {{"share", s.routed}, {"best", s.oracle}, {"tokens", s.tokens}};
     m.log_json(rec);
     spdlog::info("eval @ step {}:{}", m.step, line);
     const double v = data::metric_value(em, m.metric);
@@ -261,9 +276,11 @@ RunSummary Trainer::train(const std::string& resume) {
       spdlog::info("step {}/{} epoch {:.2f} loss {:.4f} lr {:.3e} tokens/s {:.0f} eta {} peak {:.0f} MiB (rss {:.0f} MiB)",
                    m.step, m.total_steps, epoch, sum.train_loss, p.lr, tps,
                    format_eta(per_step * static_cast<double>(m.total_steps - m.step)), mem, peak_rss_mib());
-      m.log_json({{"type", "train"}, {"step", m.step}, {"epoch", epoch}, {"loss", sum.train_loss},
-                  {"learning_rate", p.lr}, {"tokens_per_second", tps}, {"peak_memory_mib", mem},
-                  {"peak_rss_mib", peak_rss_mib()}});
+      nlohmann::json rec = {{"type", "train"}, {"step", m.step}, {"epoch", epoch}, {"loss", sum.train_loss},
+                            {"learning_rate", p.lr}, {"tokens_per_second", tps}, {"peak_memory_mib", mem},
+                            {"peak_rss_mib", peak_rss_mib()}};
+      if (m.model_opts.ffn.enabled) rec["router_load"] = m.take_router_load();
+      m.log_json(rec);
       t_log = now;
       loss_acc = 0;
       loss_steps = 0;
@@ -316,6 +333,17 @@ RunSummary Trainer::train(const std::string& resume) {
                  "true top keys, recall {:.3f} (per layer mass/recall:{})", q[0].second, q[1].second, layers);
     summary["attn_mass_share"] = q[0].second;
     summary["attn_recall"] = q[1].second;
+  }
+  if (!m.ffn_share.empty() || !m.ffn_share_start.empty()) {
+    data::Metrics f;
+    m.add_ffn_metrics(f);
+    double start = 0;
+    for (const auto& [layer, s] : m.ffn_share_start) start += s.routed / static_cast<double>(m.ffn_share_start.size());
+    if (!m.ffn_share_start.empty()) summary["ffn_share_step0"] = start;
+    if (!f.empty()) summary["ffn_share"] = f[0].second;
+    spdlog::info("[ffn] the chosen blocks carry {} of the block-output norm at step 0 and {} at the last evaluation",
+                 m.ffn_share_start.empty() ? std::string("(not fitted)") : fmt::format("{:.3f}", start),
+                 f.empty() ? std::string("(no evaluation)") : fmt::format("{:.3f}", f[0].second));
   }
   m.log_json(summary);
   return sum;

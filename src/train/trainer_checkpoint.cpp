@@ -106,6 +106,7 @@ void Trainer::Impl::resume(const std::string& dir) {
   bad_evals = st.at("bad_evals").get<int64_t>();
   train_it->restore(data::IteratorState::from_json(st.at("data")));
   codebooks_ready = true;  // restored with the other tensors
+  routers_ready = true;
   spdlog::info("resumed from {} at step {}", dir, step);
 }
 

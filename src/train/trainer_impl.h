@@ -20,6 +20,17 @@ namespace spt::train {
 
 enum class TaskKind { glue, classification, regression, causal_lm };
 
+// A `layers` config list: entries "3", "4-6" or "all" (empty list: all);
+// errors name `key` and the config file.
+std::vector<int64_t> parse_layers(const std::vector<std::string>& items, const std::string& key,
+                                  const std::string& source);
+
+// Tokens per block of every routed layer, summed over the forwards it observes.
+struct RouterLoad : model::FfnProbe {
+  std::map<int64_t, std::vector<int64_t>> counts;
+  void load(int64_t layer, const std::vector<int64_t>& offsets) override;
+};
+
 struct EvalSet {
   std::string name;  // "dev", or MNLI's "dev_matched" / "dev_mismatched"
   data::TokenizedDataset data;
@@ -91,6 +102,20 @@ struct Trainer::Impl {
   std::unique_ptr<model::AttentionProbe> quality_probe();
   // attn_mass_share / attn_recall (means over sparse layers) of the last evaluation.
   void add_quality_metrics(data::Metrics& m) const;
+  // Routed FFN (trainer_routed.cpp).
+  bool routers_ready = true;  // false: routers fitted (or drawn) before the first step
+  std::map<int64_t, model::FfnShare> ffn_share_start, ffn_share;  // step 0; the last evaluation
+  RouterLoad router_load;     // since the last log line
+  void setup_ffn();
+  void calibrate_routers();
+  std::string describe_ffn() const;
+  // Evaluation: a probe collecting routed layers' inputs, then ffn_share from them.
+  std::unique_ptr<model::FfnProbe> ffn_share_probe(model::KeySamples& samples) const;
+  void finish_ffn_share(const model::KeySamples& samples);
+  // ffn_share (mean over routed layers) of the last evaluation.
+  void add_ffn_metrics(data::Metrics& m) const;
+  // Router load since the last call ({"layer": {"imbalance": max/mean, "tokens": [...]}}), then reset.
+  nlohmann::json take_router_load();
   void setup_data();
   void setup_schedule();
   std::string plan() const;

@@ -96,6 +96,7 @@ void Trainer::Impl::setup_model() {
   }
   setup_lora(ckpt_lora, extra);
   setup_attention();
+  setup_ffn();
   ps = ParameterStore(model::model_param_infos(mcfg, head, model_opts), device);
   if (!from_spt) {
     const auto reader = io::open_tensors(model_source);
@@ -123,9 +124,18 @@ void Trainer::Impl::place_extra_tensors(const std::vector<std::pair<std::string,
   for (const auto& [name, t] : extra) have_adapters = have_adapters || io::spt_tensor_kind(name) == "LoRA adapter";
   if (model_opts.lora.enabled && !have_adapters)
     model::init_lora(ps, model_opts.lora, static_cast<uint64_t>(cfg.integer("train.seed")));
-  int64_t codebooks = 0, wanted = 0;
+  int64_t codebooks = 0, wanted = 0, routers = 0, routers_wanted = 0;
   for (const ParamInfo& p : ps.infos()) wanted += io::spt_tensor_kind(p.name) == "PQ codebooks";
+  for (const ParamInfo& p : ps.infos()) routers_wanted += io::spt_tensor_kind(p.name) == "FFN router";
   for (const auto& [name, t] : extra) {
+    if (io::spt_tensor_kind(name) == "FFN router") {
+      // Trained routers of the same layout are kept; another layout is fitted anew.
+      if (ps.has(name) && ps.info(name).shape == t.shape()) {
+        ps.param(name).copy_from(t);
+        ++routers;
+      }
+      continue;
+    }
     if (io::spt_tensor_kind(name) == "PQ codebooks") {
       // Codebooks steer selection only: reuse them when this run's layout matches.
       if (ps.has(name) && ps.info(name).shape == t.shape()) {
@@ -138,6 +148,8 @@ void Trainer::Impl::place_extra_tensors(const std::vector<std::pair<std::string,
     ps.param(name).copy_from(t);
   }
   codebooks_ready = codebooks == wanted;
+  routers_ready = routers == routers_wanted;
+  if (routers_wanted > 0 && routers_ready) spdlog::info("[ffn] routers of every routed layer from {}", model_source);
   if (wanted > 0 && codebooks_ready)
     spdlog::info("[sparse] codebooks of every sparse layer from {}", model_source);
   else if (codebooks > 0)
@@ -387,6 +399,7 @@ std::string Trainer::Impl::plan() const {
     int64_t n = 0;
     for (int64_t l = 0; l < a.layers; ++l) n += model_opts.attention.is_sparse_layer(l);
     s += str_cat("attention:   ", describe_attention(), "\n");
+    s += str_cat("ffn:         ", describe_ffn(), "\n");
     s += str_cat("             saved for backward at batch ", B, " x ", T, ": ",
                  fixed(static_cast<double>(n) * sparse_layer / 1048576.0, 1), " MiB in the sparse layers instead of ",
                  fixed(static_cast<double>(n) * dense_layer / 1048576.0, 1),

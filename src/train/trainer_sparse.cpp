@@ -11,10 +11,8 @@
 
 namespace spt::train {
 
-namespace {
-
-// attention.layers entries: "3", "4-6" or "all" (empty list: all).
-std::vector<int64_t> parse_layers(const std::vector<std::string>& items, const std::string& source) {
+std::vector<int64_t> parse_layers(const std::vector<std::string>& items, const std::string& key,
+                                  const std::string& source) {
   std::vector<int64_t> out;
   for (const std::string& it : items) {
     if (it == "all") return {};
@@ -32,14 +30,12 @@ std::vector<int64_t> parse_layers(const std::vector<std::string>& items, const s
         for (int64_t l = a; l <= b; ++l) out.push_back(l);
       }
     } catch (const std::exception&) {
-      fail("[config] ", source, ": attention.layers entry \"", it, "\" is not a layer index or range; "
+      fail("[config] ", source, ": ", key, " entry \"", it, "\" is not a layer index or range; "
            "hint: e.g. [\"0\", \"3-5\"], or [\"all\"]");
     }
   }
   return out;
 }
-
-}  // namespace
 
 void Trainer::Impl::setup_attention() {
   model::SparseAttentionOptions o;
@@ -50,7 +46,7 @@ void Trainer::Impl::setup_attention() {
   o.select.keep_first = cfg.integer("attention.keep_first");
   o.select.local_window = cfg.integer("attention.local_window");
   o.select.rerank = cfg.integer("attention.pq.rerank");
-  o.layers = parse_layers(cfg.strings("attention.layers"), cfg.source);
+  o.layers = parse_layers(cfg.strings("attention.layers"), "attention.layers", cfg.source);
   o.subvector_dim = cfg.integer("attention.pq.subvector_dim");
   o.codewords = cfg.integer("attention.pq.codewords");
   o.calibration_batches = cfg.integer("attention.pq.calibration_batches");

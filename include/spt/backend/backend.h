@@ -114,8 +114,8 @@ struct SparseSelectParams {
 
 // Routed FFN routing (spt/ops/routed_ffn.h): each of `tokens` tokens keeps its
 // `active` best of `blocks` router logits (ties: the smaller block), listed in
-// increasing block order; gates are the sigmoid of each kept logit, or the
-// softmax over the kept logits.
+// increasing block order; gates are 2 sigmoid of each kept logit, or k times the
+// softmax over the kept logits (both 1 for zero logits: the dense FFN's weighting).
 enum class RouteGate { sigmoid, softmax };
 struct RouteParams {
   int64_t tokens = 0, blocks = 0, active = 0;

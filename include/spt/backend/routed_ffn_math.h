@@ -3,12 +3,14 @@
 //
 // Forward: the k largest of the token's `blocks` logits l (ties: the smaller
 // block; a NaN logit is never preferred to a number), listed in increasing block
-// order as sel_0 < ... < sel_{k-1}; gates
-//   sigmoid: g_t = 1 / (1 + exp(-l_{sel_t}))
-//   softmax: g_t = exp(l_{sel_t} - m) / sum_u exp(l_{sel_u} - m),  m = max_u l_{sel_u}
+// order as sel_0 < ... < sel_{k-1}; gates, scaled so that equal (or zero)
+// logits give every kept block gate 1, i.e. the dense FFN's own weighting (a
+// router that starts with small logits starts from the pretrained function):
+//   sigmoid: g_t = 2 / (1 + exp(-l_{sel_t}))                       in (0, 2)
+//   softmax: g_t = k exp(l_{sel_t} - m) / sum_u exp(l_{sel_u} - m),  m = max_u l_{sel_u}
 // Backward (the choice is piecewise constant, so only the kept logits move):
-//   sigmoid: dl_{sel_t} = dg_t g_t (1 - g_t)
-//   softmax: dl_{sel_t} = g_t (dg_t - sum_u g_u dg_u)
+//   sigmoid: dl_{sel_t} = dg_t g_t (1 - g_t / 2)
+//   softmax: dl_{sel_t} = g_t (dg_t - sum_u g_u dg_u / k)
 // and dl = 0 at the blocks not kept.
 #pragma once
 
@@ -48,7 +50,7 @@ SPT_HD void route_row(int32_t* sel, T* gates, const T* l, int64_t blocks, int64_
     if (taken) sel[t++] = static_cast<int32_t>(b);
   }
   if (!softmax) {
-    for (t = 0; t < k; ++t) gates[t] = T(1) / (T(1) + route_exp(-l[sel[t]]));
+    for (t = 0; t < k; ++t) gates[t] = T(2) / (T(1) + route_exp(-l[sel[t]]));
     return;
   }
   T m = l[sel[0]];
@@ -58,7 +60,7 @@ SPT_HD void route_row(int32_t* sel, T* gates, const T* l, int64_t blocks, int64_
     gates[t] = route_exp(l[sel[t]] - m);
     sum += gates[t];
   }
-  for (t = 0; t < k; ++t) gates[t] /= sum;
+  for (t = 0; t < k; ++t) gates[t] *= T(k) / sum;
 }
 
 template <class T>
@@ -66,11 +68,12 @@ SPT_HD void route_row_bwd(T* dl, const T* dg, const T* g, const int32_t* sel, in
                           bool softmax) {
   for (int64_t b = 0; b < blocks; ++b) dl[b] = T(0);
   if (!softmax) {
-    for (int64_t t = 0; t < k; ++t) dl[sel[t]] = dg[t] * g[t] * (T(1) - g[t]);
+    for (int64_t t = 0; t < k; ++t) dl[sel[t]] = dg[t] * g[t] * (T(1) - g[t] / T(2));
     return;
   }
   T s = 0;
   for (int64_t t = 0; t < k; ++t) s += g[t] * dg[t];
+  s /= T(k);
   for (int64_t t = 0; t < k; ++t) dl[sel[t]] = g[t] * (dg[t] - s);
 }
 

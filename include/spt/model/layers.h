@@ -13,10 +13,12 @@
 #include "spt/backend/backend.h"
 #include "spt/model/lora.h"
 #include "spt/model/parameters.h"
+#include "spt/model/routed_ffn.h"
 #include "spt/model/sparse_attention.h"
 #include "spt/ops/attention.h"
 #include "spt/ops/layernorm.h"
 #include "spt/ops/lora.h"
+#include "spt/ops/routed_ffn.h"
 #include "spt/ops/sparse_attention.h"
 
 namespace spt::model {
@@ -33,6 +35,16 @@ struct AttentionProbe {
                          const ops::SparseAttentionParams& /*p*/) {}
 };
 
+// Observes FFN layers during a forward pass (router calibration, router load).
+// Every method has an empty default.
+struct FfnProbe {
+  virtual ~FfnProbe() = default;
+  // Input of FFN layer `layer`: x (B, T, d), token_mask (B, T) or undefined.
+  virtual void inputs(int64_t /*layer*/, const Tensor& /*x*/, const Tensor& /*token_mask*/) {}
+  // A routed layer's grouping: block b ran offsets[b + 1] - offsets[b] (token, slot) entries.
+  virtual void load(int64_t /*layer*/, const std::vector<int64_t>& /*offsets*/) {}
+};
+
 // What a forward pass needs besides its inputs.
 struct StepContext {
   bool training = false;  // dropout on
@@ -41,6 +53,8 @@ struct StepContext {
   uint64_t micro = 0;     // micro-batch within the step
   AttentionProbe* probe = nullptr;
   bool dense_attention = false;  // sparse layers run dense (codebook calibration)
+  FfnProbe* ffn_probe = nullptr;
+  bool dense_ffn = false;        // routed layers run dense (router calibration)
 };
 
 // Dropout parameters for one site: the Philox stream is (step, micro, layer, site),
@@ -113,23 +127,41 @@ struct SelfAttention {
   Tensor backward(const Tensor& dy);
 };
 
-// The position-wise feed-forward block, shared by BERT and GPT-2 (and the seam
-// where a routed FFN replaces the dense one):
+// The position-wise feed-forward block, shared by BERT and GPT-2:
 //   y = dropout(act(x W_up^T + b_up) W_down^T + b_down)
-// Dropout site 2 of its layer.
+// or, in the layers the model options route (spt/model/routed_ffn.h), the
+// routed FFN on the same weights: logits = x W_r^T + b_r, each token's top
+// `active` blocks with their gates (spt/ops/routed_ffn.h). Dropout site 2 of its layer.
 struct FeedForward {
   LinearRef up, down;
   Activation act = Activation::gelu_erf;
   float p_out = 0;
-  int layer = 0;
+  int layer = 0;       // dropout stream
+  int64_t index = 0;   // 0-based layer index (router names, probes)
+  bool routed = false;
+  LinearRef router;    // (blocks, d)
+  ops::RouteOptions route;
+  int64_t blocks = 1;
 
   // Saved by forward.
   Tensor x, pre, hidden;
+  Tensor sel, gates;
+  ops::RoutedFfnSaved routed_saved;
+  bool ran_routed = false;
   DropoutParams d_out;
 
-  Tensor forward(const Tensor& x_in, const StepContext& step);
+  // Makes this layer routed when `opts` says so (after up, down and index are set).
+  void bind_routed(ParameterStore& ps, const RoutedFfnOptions& opts);
+
+  // x (B, T, d); token_mask (B, T) or undefined, for probes only.
+  Tensor forward(const Tensor& x_in, const StepContext& step, const Tensor& token_mask = Tensor());
   // Gradient reaching x (written); parameter gradients accumulated.
   Tensor backward(const Tensor& dy);
+
+ private:
+  Tensor forward_routed(const StepContext& step);
+  Tensor backward_routed(const Tensor& d_y);
+  ops::BlockFfn block_ffn() const;
 };
 
 // Layer-norm backward through a LayerNormRef: dx written, dw/db accumulated

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "spt/model/lora.h"
+#include "spt/model/routed_ffn.h"
 #include "spt/model/sparse_attention.h"
 
 namespace spt::model {
@@ -12,9 +13,10 @@ namespace spt::model {
 struct ModelOptions {
   LoraOptions lora;                  // adapters on linear layers (disabled by default)
   SparseAttentionOptions attention;  // sparse attention layers (disabled by default)
+  RoutedFfnOptions ffn;              // routed FFN layers (disabled by default)
 
   // The "spt" object of a checkpoint's config.json: {"lora": {...}, "attention":
-  // {...}} for what is enabled.
+  // {...}, "ffn": {...}} for what is enabled.
   void write_json(io::Json& spt) const;
   static ModelOptions from_json(const io::Json& spt, const std::string& context);
 };

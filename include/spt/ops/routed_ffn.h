@@ -5,7 +5,8 @@
 // mixture-of-experts systems do).
 //
 //   route:  logits (N, blocks) -> sel (N, k) i32 (increasing block order),
-//           gates (N, k) (sigmoid of the kept logits, or softmax over them)
+//           gates (N, k) (2 sigmoid of the kept logits, or k softmax over them:
+//           1 each for zero logits)
 //   group:  sel -> order (N k) i32, offsets (blocks + 1) i32: block b's entries
 //           e = token * k + slot are order[offsets[b] .. offsets[b + 1]), in
 //           increasing e (a stable counting sort, so everything downstream sums

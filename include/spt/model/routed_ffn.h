@@ -1,0 +1,86 @@
+// The routed FFN in the models (the config's `ffn` section; docs/routed-ffn.md):
+// which layers route, how many neuron blocks each token runs, and the routers.
+//
+// A routed layer's router is a trained parameter spt adds to the model:
+//   layers.<l>.ffn.router.weight  (blocks, d)
+//   layers.<l>.ffn.router.bias    (blocks)
+// saved in checkpoints (spt_tensors.safetensors), never in the Hugging Face
+// file: the FFN weights themselves are untouched, so an exported model still
+// computes the dense FFN.
+//
+// router_init = activations fits the router before the first step, by ridge
+// least squares on calibration batches, to predict log ||Y_b|| (the norm of
+// block b's contribution to the FFN output) of each token, centred per token;
+// the logits are then scaled to a small spread (the gates, 1 at zero logits,
+// stay near 1, so the model starts close to the pretrained function while the
+// top-k already follows the blocks that matter). random draws N(0, 0.02).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "spt/io/json_util.h"
+#include "spt/io/model_config.h"
+#include "spt/model/parameters.h"
+#include "spt/model/sparse_attention.h"  // KeySamples
+#include "spt/ops/routed_ffn.h"
+
+namespace spt::model {
+
+enum class RouterInit { activations, random };
+
+struct RoutedFfnOptions {
+  bool enabled = false;          // ffn.type == "routed"
+  int64_t blocks = 8;
+  int64_t active = 0;            // blocks per token; 0: blocks / 2
+  std::vector<int64_t> layers;   // routed layers (empty: all)
+  RouteGate gate = RouteGate::sigmoid;
+  RouterInit router_init = RouterInit::activations;
+  int64_t calibration_batches = 4;
+  int64_t max_samples = 8192;    // tokens per layer for the router fit
+
+  bool is_routed_layer(int64_t layer) const;
+  int64_t active_blocks() const { return active > 0 ? active : (blocks + 1) / 2; }
+  ops::RouteOptions route() const { return {active_blocks(), gate}; }
+  // What checkpoints store (config.json "spt"."ffn") and read back.
+  io::Json to_json() const;
+  static RoutedFfnOptions from_json(const io::Json& j, const std::string& context);
+  // Checks the options against the model; errors start with `context`.
+  void validate(const io::ModelConfig& cfg, const std::string& context) const;
+};
+
+// FFN geometry of a model: layers, hidden size d, intermediate size F.
+struct FfnShape {
+  int64_t layers = 0, hidden = 0, intermediate = 0;
+};
+FfnShape ffn_shape(const io::ModelConfig& cfg);
+
+std::string router_weight_name(int64_t layer);
+std::string router_bias_name(int64_t layer);
+
+// Adds every routed layer's router (trainable).
+void add_routed_ffn_params(std::vector<ParamInfo>& params, const io::ModelConfig& cfg, const RoutedFfnOptions& opts);
+// Router weights N(0, 0.02), biases 0, from `seed` (router_init = random).
+void init_routers_random(ParameterStore& ps, const io::ModelConfig& cfg, const RoutedFfnOptions& opts,
+                         uint64_t seed);
+
+// How much of the dense FFN output the chosen blocks carry, per routed layer:
+// for each token, sum over kept blocks of ||Y_b|| / sum over all blocks of ||Y_b||,
+// averaged; with the router's choice, the best possible choice (the k largest
+// norms) and, for scale, k / blocks of a choice that ignores the token.
+struct FfnShare {
+  double routed = 0, oracle = 0;
+  int64_t tokens = 0;
+};
+
+// Ridge fit of every routed layer's router from FFN inputs gathered in
+// `samples` (rows of real tokens); returns the step-0 share per layer.
+std::map<int64_t, FfnShare> fit_routers(ParameterStore& ps, const io::ModelConfig& cfg, const RoutedFfnOptions& opts,
+                                        const KeySamples& samples);
+// The share of the current routers on the FFN inputs in `samples`.
+std::map<int64_t, FfnShare> measure_ffn_share(ParameterStore& ps, const io::ModelConfig& cfg,
+                                              const RoutedFfnOptions& opts, const KeySamples& samples);
+
+}  // namespace spt::model
