@@ -112,6 +112,52 @@ TEST_CASE("a routed model keeping every block with zero routers equals the dense
   }
 }
 
+TEST_CASE("the co-activation permutation leaves the dense model's output unchanged", "[routed][model]") {
+  const int64_t B = 4, T = 16;
+  std::vector<int64_t> ids, mask;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t) {
+      ids.push_back(1 + (b * 37 + t * 11) % 90);
+      mask.push_back(b == 2 && t >= 10 ? 0 : 1);
+    }
+  const io::Json j = {{"model_type", "bert"}, {"vocab_size", 100}, {"hidden_size", 48}, {"num_hidden_layers", 2},
+                      {"num_attention_heads", 3}, {"intermediate_size", 64}, {"max_position_embeddings", 64}};
+  io::ModelConfig cfg = io::parse_model_config(j, "bert-tiny");
+  cfg.num_labels = 2;
+  const io::ModelHead head = io::ModelHead::sequence_classification;
+  model::ModelOptions opts;
+  opts.ffn.enabled = true;
+  opts.ffn.blocks = 4;
+  opts.ffn.active = 2;
+  ParameterStore ps(model::model_param_infos(cfg, head, opts), Device::cpu());
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> nd(0.0, 0.3);
+  for (const ParamInfo& p : ps.infos()) {
+    std::vector<double> v(static_cast<size_t>(shape_numel(p.shape)));
+    for (double& x : v) x = p.name.find("norm.weight") != std::string::npos ? 1.0 : nd(rng);
+    ps.param(p.name).copy_from(Tensor::from_doubles(v, p.shape, DType::f32));
+  }
+  auto net = model::make_model(cfg, head, ps, opts);
+  const model::EncoderBatch batch{Tensor::from_ints(ids, {B, T}, DType::i32), Tensor(),
+                                  Tensor::from_ints(mask, {B, T}, DType::i32)};
+  struct Inputs : model::FfnProbe {
+    model::KeySamples samples{4096};
+    void inputs(int64_t layer, const Tensor& x, const Tensor& m) override { samples.add(layer, x, m); }
+  } probe;
+  model::StepContext ctx;
+  ctx.dense_ffn = true;
+  ctx.ffn_probe = &probe;
+  const Tensor before = net->forward(batch, ctx).to(Device::cpu());
+  const Tensor up_before = ps.param("layers.1.ffn.up.weight").to(Device::cpu());
+  const auto shares = model::permute_neurons(ps, cfg, opts.ffn, probe.samples, 9);
+  REQUIRE(shares.size() == 2);
+  for (const auto& [layer, s] : shares) CHECK(s.second >= s.first - 1e-9);  // the best share never drops
+  CHECK(max_abs_diff(ps.param("layers.1.ffn.up.weight"), up_before) > 0.1);  // the neurons moved
+  ctx.ffn_probe = nullptr;
+  const Tensor after = net->forward(batch, ctx).to(Device::cpu());
+  CHECK(max_abs_diff(after, before) <= 1e-5);
+}
+
 TEST_CASE("a routed run fits, trains and saves its routers and reports share and load", "[routed][train]") {
   const fs::path root = fresh_dir("routed_run");
   const fs::path model = make_tiny_bert(root, 0.1, 40);
@@ -121,6 +167,7 @@ TEST_CASE("a routed run fits, trains and saves its routers and reports share and
   j["data"]["dev"] = (root / "train.tsv").string();
   j["eval"]["every_epoch"] = true;
   j["ffn"] = {{"type", "routed"}, {"blocks", 4}, {"active", 2}, {"layers", {"1"}}, {"calibration_batches", 2}};
+  j["output"]["save_final"] = true;
   const std::string cfg_path = write_config(root / "run.json", j);
   REQUIRE(wait_exit(spawn({SPT_FINETUNE_BIN, "--config", cfg_path})) == 0);
 
@@ -142,6 +189,8 @@ TEST_CASE("a routed run fits, trains and saves its routers and reports share and
       // The fitted router does at least as well as a token-blind choice, and never beats the best one.
       CHECK(r.at("ffn_share").get<double>() > 0.5 - 1e-9);
       CHECK(r.at("ffn_share").get<double>() <= r.at("ffn_share_best").get<double>() + 1e-9);
+      // Permuting never lowers the best share.
+      CHECK(r.at("ffn_share_best").get<double>() >= r.at("ffn_share_best_unpermuted").get<double>() - 1e-9);
     }
     if (r.at("type") == "eval") {
       eval = true;
@@ -193,6 +242,7 @@ TEST_CASE("malformed ffn settings give clear errors", "[config][routed]") {
              Catch::Contains("ffn.layers entry \"x\" is not a layer index"));
   CHECK_THAT(with({{"type", "routed"}, {"gate", "relu"}}), Catch::Contains("sigmoid, softmax"));
   CHECK_THAT(with({{"type", "routed"}, {"router_init", "zeros"}}), Catch::Contains("activations, random"));
+  CHECK_THAT(with({{"type", "routed"}, {"permute", "sorted"}}), Catch::Contains("coactivation, none"));
   CHECK_THAT(with({{"type", "routed"}, {"bloks", 4}}), Catch::Contains("unknown key \"ffn.bloks\"") &&
                                                           Catch::Contains("ffn.blocks"));
   CHECK_THAT(with({{"type", "moe"}}), Catch::Contains("dense, routed"));
@@ -215,6 +265,7 @@ TEST_CASE("ffn settings round-trip through the checkpoint settings", "[routed]")
   o.layers = {2, 3};
   o.gate = RouteGate::softmax;
   o.router_init = model::RouterInit::random;
+  o.permute = false;
   const model::RoutedFfnOptions back = model::RoutedFfnOptions::from_json(o.to_json(), "test");
   CHECK(back.enabled);
   CHECK(back.blocks == 16);
@@ -222,6 +273,7 @@ TEST_CASE("ffn settings round-trip through the checkpoint settings", "[routed]")
   CHECK(back.layers == std::vector<int64_t>{2, 3});
   CHECK(back.gate == RouteGate::softmax);
   CHECK(back.router_init == model::RouterInit::random);
+  CHECK_FALSE(back.permute);
   io::Json bad = o.to_json();
   bad["gate"] = "tanh";
   CHECK_THROWS_WITH(model::RoutedFfnOptions::from_json(bad, "ckpt/config.json"),

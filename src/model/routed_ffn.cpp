@@ -21,6 +21,7 @@ io::Json RoutedFfnOptions::to_json() const {
           {"layers", layers},
           {"gate", gate == RouteGate::softmax ? "softmax" : "sigmoid"},
           {"router_init", router_init == RouterInit::random ? "random" : "activations"},
+          {"permute", permute ? "coactivation" : "none"},
           {"calibration_batches", calibration_batches},
           {"max_samples", max_samples}};
 }
@@ -37,6 +38,7 @@ RoutedFfnOptions RoutedFfnOptions::from_json(const io::Json& j, const std::strin
     SPT_CHECK(gate == "sigmoid" || gate == "softmax", context, ": ffn.gate is \"", gate, "\"; hint: sigmoid or softmax");
     o.gate = gate == "softmax" ? RouteGate::softmax : RouteGate::sigmoid;
     o.router_init = j.value("router_init", "activations") == "random" ? RouterInit::random : RouterInit::activations;
+    o.permute = j.value("permute", "coactivation") == "coactivation";
     o.calibration_batches = j.value("calibration_batches", int64_t{4});
     o.max_samples = j.value("max_samples", int64_t{8192});
   } catch (const nlohmann::json::exception& e) {

@@ -25,6 +25,8 @@ namespace {
 constexpr double kLogitStd = 0.1;
 constexpr double kNormEps = 1e-6;
 
+}  // namespace
+
 Activation ffn_activation(const io::ModelConfig& cfg) {
   switch (cfg.family) {
     case io::ModelFamily::bert: return cfg.bert.activation;
@@ -34,9 +36,8 @@ Activation ffn_activation(const io::ModelConfig& cfg) {
   return Activation::gelu_erf;
 }
 
-// ||Y_nb|| (n, blocks) of layer `l` for the rows x (n, d), on the CPU.
-std::vector<double> block_norms(ParameterStore& ps, const io::ModelConfig& cfg, const RoutedFfnOptions& opts,
-                                int64_t l, const Tensor& x) {
+std::vector<double> block_output_norms(ParameterStore& ps, const io::ModelConfig& cfg, const RoutedFfnOptions& opts,
+                                       int64_t l, const Tensor& x) {
   const std::string p = "layers." + std::to_string(l) + ".ffn.";
   ops::BlockFfn f;
   f.up_w = ps.param(p + "up.weight").to(Device::cpu());
@@ -60,6 +61,8 @@ std::vector<double> block_norms(ParameterStore& ps, const io::ModelConfig& cfg, 
   }
   return norms;
 }
+
+namespace {
 
 // The k largest of `scores` (ties: smaller index).
 std::vector<int64_t> top_k(const double* scores, int64_t blocks, int64_t k) {
@@ -135,6 +138,10 @@ void cholesky_solve(std::vector<double>& a, std::vector<double>& b, int64_t m, i
 
 }  // namespace
 
+double best_share(const std::vector<double>& norms, int64_t n, int64_t blocks, int64_t k) {
+  return share_of(norms, norms, n, blocks, k).oracle;
+}
+
 std::map<int64_t, FfnShare> fit_routers(ParameterStore& ps, const io::ModelConfig& cfg, const RoutedFfnOptions& opts,
                                         const KeySamples& samples) {
   std::map<int64_t, FfnShare> out;
@@ -144,7 +151,7 @@ std::map<int64_t, FfnShare> fit_routers(ParameterStore& ps, const io::ModelConfi
     const int64_t n = samples.count(l);
     if (n < 2) continue;
     const Tensor x = Tensor::from_doubles(std::vector<double>(rows.begin(), rows.end()), {n, d}, DType::f32);
-    const std::vector<double> norms = block_norms(ps, cfg, opts, l, x);
+    const std::vector<double> norms = block_output_norms(ps, cfg, opts, l, x);
     // Design [x, 1] (n, m) and targets (n, nb) in double.
     std::vector<double> xt(static_cast<size_t>(n * m)), t(static_cast<size_t>(n * nb));
     for (int64_t i = 0; i < n; ++i) {
@@ -198,7 +205,7 @@ std::map<int64_t, FfnShare> measure_ffn_share(ParameterStore& ps, const io::Mode
     const int64_t n = samples.count(l);
     if (n == 0) continue;
     const Tensor x = Tensor::from_doubles(std::vector<double>(rows.begin(), rows.end()), {n, d}, DType::f32);
-    const std::vector<double> norms = block_norms(ps, cfg, opts, l, x);
+    const std::vector<double> norms = block_output_norms(ps, cfg, opts, l, x);
     const std::vector<double> logits =
         router_logits(rows, n, d, ps.param(router_weight_name(l)), ps.param(router_bias_name(l)));
     out[l] = share_of(norms, logits, n, opts.blocks, opts.active_blocks());

@@ -118,8 +118,11 @@ std::vector<KeySpec> build() {
       choice("ffn.router_init", "activations", {"activations", "random"},
              "router start: fitted (ridge least squares) to each block's output norm on calibration batches, "
              "or N(0, 0.02) as the SPT prototype"),
+      choice("ffn.permute", "coactivation", {"coactivation", "none"},
+             "before the router fit, reorder each routed layer's neurons so that neurons firing on the same "
+             "tokens share a block (balanced k-means; the dense function is unchanged)"),
       ranged("ffn.calibration_batches", I, 4, 1, 1 << 20,
-             "training batches whose FFN inputs fit the routers before the first step"),
+             "training batches whose FFN inputs permute the neurons and fit the routers before the first step"),
       ranged("ffn.max_samples", I, 8192, 16, 1 << 24, "tokens per layer used by the router fit"),
       // ---- task ----
       choice("task.type", "classification", {"glue", "classification", "regression", "causal_lm"},

@@ -52,6 +52,7 @@ void Trainer::Impl::setup_ffn() {
   o.layers = parse_layers(cfg.strings("ffn.layers"), "ffn.layers", cfg.source);
   o.gate = cfg.str("ffn.gate") == "softmax" ? RouteGate::softmax : RouteGate::sigmoid;
   o.router_init = cfg.str("ffn.router_init") == "random" ? model::RouterInit::random : model::RouterInit::activations;
+  o.permute = cfg.str("ffn.permute") == "coactivation";
   o.calibration_batches = cfg.integer("ffn.calibration_batches");
   o.max_samples = cfg.integer("ffn.max_samples");
   if (o.enabled) {
@@ -83,14 +84,15 @@ std::string Trainer::Impl::describe_ffn() const {
                  o.gate == RouteGate::softmax ? "softmax" : "sigmoid", " gates, router from ",
                  o.router_init == model::RouterInit::random ? "random init" : "the FFN's activations",
                  "; FFN FLOPs per token in those layers ", fmt::format("{:.0f}", 100.0 * routed / dense),
-                 "% of dense");
+                 "% of dense", o.permute ? "; neurons permuted by co-activation" : "");
 }
 
 void Trainer::Impl::calibrate_routers() {
   if (routers_ready) return;
   const model::RoutedFfnOptions& o = model_opts.ffn;
   const uint64_t seed = static_cast<uint64_t>(cfg.integer("train.seed"));
-  if (o.router_init == model::RouterInit::random) {
+  const bool random = o.router_init == model::RouterInit::random;
+  if (random && !o.permute) {
     model::init_routers_random(ps, mcfg, o, seed);
     routers_ready = true;
     spdlog::info("[ffn] routers drawn at random (N(0, 0.02), seed {})", seed);
@@ -112,21 +114,46 @@ void Trainer::Impl::calibrate_routers() {
     net->forward(to_model_batch(b, labels), ctx);
     ++batches;
   }
-  ffn_share_start = model::fit_routers(ps, mcfg, o, samples);
+  nlohmann::json rec = {{"type", "router_fit"}, {"step", step}};
+  if (o.permute) {
+    // The layers' inputs do not change: permuting neurons leaves the dense function as it is.
+    const auto shares = model::permute_neurons(ps, mcfg, o, samples, seed);
+    double before = 0, after = 0;
+    std::string layers;
+    for (const auto& [layer, s] : shares) {
+      before += s.first / static_cast<double>(shares.size());
+      after += s.second / static_cast<double>(shares.size());
+      layers += fmt::format(" {}:{:.3f}->{:.3f}", layer, s.first, s.second);
+      rec["ffn_layers"][std::to_string(layer)]["best_unpermuted"] = s.first;
+    }
+    spdlog::info("[ffn] neurons permuted by co-activation: the best {} of {} blocks carry {:.3f} of the block-output "
+                 "norm instead of {:.3f} (per layer:{})", o.active_blocks(), o.blocks, after, before, layers);
+    rec["ffn_share_best_unpermuted"] = before;
+  }
+  if (random) {
+    model::init_routers_random(ps, mcfg, o, seed);
+    ffn_share_start = model::measure_ffn_share(ps, mcfg, o, samples);
+  } else {
+    ffn_share_start = model::fit_routers(ps, mcfg, o, samples);
+  }
   routers_ready = true;
   std::string layers;
   for (const auto& [layer, s] : ffn_share_start)
     layers += fmt::format(" {}:{:.3f}/{:.3f}", layer, s.routed, s.oracle);
-  spdlog::info("[ffn] routers fitted to the FFN activations of {} calibration batches in {:.1f} s; at step 0 the "
-               "chosen blocks carry {:.3f} of the block-output norm (best possible {:.3f}, a token-blind choice "
-               "{:.3f}; per layer routed/best:{})",
-               batches, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+  spdlog::info("[ffn] routers {} ({} calibration batches, {:.1f} s); at step 0 the chosen blocks carry {:.3f} of the "
+               "block-output norm (best possible {:.3f}, a token-blind choice {:.3f}; per layer routed/best:{})",
+               random ? "drawn at random" : "fitted to the FFN activations", batches,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
                mean_routed(ffn_share_start), mean_oracle(ffn_share_start),
                static_cast<double>(o.active_blocks()) / static_cast<double>(o.blocks), layers);
-  nlohmann::json rec = {{"type", "router_fit"}, {"step", step}, {"ffn_share", mean_routed(ffn_share_start)},
-                        {"ffn_share_best", mean_oracle(ffn_share_start)}};
-  for (const auto& [layer, s] : ffn_share_start)
-    rec["ffn_layers"][std::to_string(layer)] = {{"share", s.routed}, {"best", s.oracle}, {"tokens", s.tokens}};
+  rec["ffn_share"] = mean_routed(ffn_share_start);
+  rec["ffn_share_best"] = mean_oracle(ffn_share_start);
+  for (const auto& [layer, s] : ffn_share_start) {
+    io::Json& r = rec["ffn_layers"][std::to_string(layer)];
+    r["share"] = s.routed;
+    r["best"] = s.oracle;
+    r["tokens"] = s.tokens;
+  }
   log_json(rec);
 }
 

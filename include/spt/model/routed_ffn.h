@@ -14,6 +14,11 @@
 // the logits are then scaled to a small spread (the gates, 1 at zero logits,
 // stay near 1, so the model starts close to the pretrained function while the
 // top-k already follows the blocks that matter). random draws N(0, 0.02).
+//
+// permute = coactivation first reorders each routed layer's neurons so that
+// neurons firing on the same tokens share a block (neuron_permutation.cpp): the
+// dense function is unchanged, the permuted weights are what checkpoints and
+// exports hold.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +43,7 @@ struct RoutedFfnOptions {
   std::vector<int64_t> layers;   // routed layers (empty: all)
   RouteGate gate = RouteGate::sigmoid;
   RouterInit router_init = RouterInit::activations;
+  bool permute = true;           // ffn.permute == "coactivation"
   int64_t calibration_batches = 4;
   int64_t max_samples = 8192;    // tokens per layer for the router fit
 
@@ -74,6 +80,20 @@ struct FfnShare {
   double routed = 0, oracle = 0;
   int64_t tokens = 0;
 };
+
+// The activation function of a model's FFN.
+Activation ffn_activation(const io::ModelConfig& cfg);
+// ||Y_nb|| (n, blocks): the norm of block b's output for each row of x (n, d) in layer `layer` (on the CPU).
+std::vector<double> block_output_norms(ParameterStore& ps, const io::ModelConfig& cfg, const RoutedFfnOptions& opts,
+                                       int64_t layer, const Tensor& x);
+// The share of the norm mass the best k of `blocks` carry, averaged over the n rows of norms.
+double best_share(const std::vector<double>& norms, int64_t n, int64_t blocks, int64_t k);
+
+// Co-activation permutation of every routed layer's neurons from the FFN inputs
+// in `samples`; returns the best possible share (best_share) per layer before and after.
+std::map<int64_t, std::pair<double, double>> permute_neurons(ParameterStore& ps, const io::ModelConfig& cfg,
+                                                             const RoutedFfnOptions& opts, const KeySamples& samples,
+                                                             uint64_t seed);
 
 // Ridge fit of every routed layer's router from FFN inputs gathered in
 // `samples` (rows of real tokens); returns the step-0 share per layer.
