@@ -200,6 +200,31 @@ void add_activation(std::vector<OpCase>& cases, const std::string& key, Activati
   cases.push_back(std::move(c));
 }
 
+// Gated activation h = act(g) * u, with a reference for silu (SwiGLU).
+void add_glu(std::vector<OpCase>& cases, Activation act, Shape xs) {
+  OpCase c;
+  c.op = "glu";
+  c.name = std::string("glu ") + activation_name(act) + " x" + dims(xs);
+  c.inputs = {act_in("g", xs, -3, 3), act_in("u", xs, -2, 2)};
+  c.forward = [act](const Tensors& in) {
+    Tensor h;
+    ops::glu_forward(act, h, in[0], in[1]);
+    return Tensors{h};
+  };
+  c.backward = [act](const Tensors& in, const Tensors& d, Tensors& g) {
+    ops::glu_backward(act, g[0], g[1], d[0], in[0], in[1]);
+  };
+  if (act == Activation::silu)
+    c.reference = [](const std::vector<std::vector<double>>& in) {
+      std::vector<double> h(in[0].size());
+      for (size_t i = 0; i < h.size(); ++i) h[i] = in[0][i] / (1.0 + std::exp(-in[0][i])) * in[1][i];
+      return std::vector<std::vector<double>>{h};
+    };
+  c.rtol = 1e-5;  // f32 silu uses the vectorised exp
+  c.atol = 1e-6;
+  cases.push_back(std::move(c));
+}
+
 // lens empty: no padding mask.
 void add_softmax(std::vector<OpCase>& cases, Shape xs, std::vector<int64_t> lens, bool causal,
                  float scale) {
@@ -419,6 +444,8 @@ std::vector<OpCase> build_cases() {
   add_activation(cases, "relu", Activation::relu, {3, 37});
   add_activation(cases, "silu", Activation::silu, {3, 37});
   add_activation(cases, "tanh", Activation::tanh, {2, 13});
+  add_glu(cases, Activation::silu, {3, 37});
+  add_glu(cases, Activation::gelu_tanh, {2, 19});
   add_softmax(cases, {2, 3, 13, 13}, {13, 5}, false, 1.0f);
   add_softmax(cases, {2, 1, 13, 13}, {9, 0}, false, 0.125f);  // batch item 1 fully padded
   add_softmax(cases, {1, 2, 37, 37}, {}, true, 0.5f);

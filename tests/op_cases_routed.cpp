@@ -101,13 +101,17 @@ void add_group(std::vector<OpCase>& cases, const std::string& what, int64_t N, i
 }
 
 double gelu(double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); }
+double silu(double v) { return v / (1.0 + std::exp(-v)); }
 
-// The block FFN in double: y_n = b_down + sum_s g_ns gelu(x_n W_up[b]^T + b_up[b]) W_down[:, b]^T.
+// The block FFN in double: y_n = b_down + sum_s g_ns h W_down[:, b]^T with
+// h = gelu(x_n W_up[b]^T + b_up[b]), or silu(x_n W_gate[b]^T + b_gate[b]) (x_n W_up[b]^T + b_up[b])
+// when gate weights gw (F, d) and gb (F) are given.
 std::vector<double> block_ffn_reference(const std::vector<double>& x, const std::vector<double>& uw,
                                         const std::vector<double>& ub, const std::vector<double>& dw,
                                         const std::vector<double>& db, const std::vector<double>& gates,
                                         const std::vector<int64_t>& sel, int64_t N, int64_t d, int64_t F,
-                                        int64_t nb, int64_t k) {
+                                        int64_t nb, int64_t k, const std::vector<double>& gw = {},
+                                        const std::vector<double>& gb = {}) {
   const int64_t fb = F / nb;
   std::vector<double> y(static_cast<size_t>(N * d));
   for (int64_t n = 0; n < N; ++n) {
@@ -118,7 +122,12 @@ std::vector<double> block_ffn_reference(const std::vector<double>& x, const std:
       for (int64_t f = b * fb; f < (b + 1) * fb; ++f) {
         double pre = ub[f];
         for (int64_t i = 0; i < d; ++i) pre += x[n * d + i] * uw[f * d + i];
-        const double h = g * gelu(pre);
+        double h = g * gelu(pre);
+        if (!gw.empty()) {
+          double pg = gb[f];
+          for (int64_t i = 0; i < d; ++i) pg += x[n * d + i] * gw[f * d + i];
+          h = g * silu(pg) * pre;
+        }
         for (int64_t j = 0; j < d; ++j) y[n * d + j] += h * dw[j * F + f];
       }
     }
@@ -126,52 +135,72 @@ std::vector<double> block_ffn_reference(const std::vector<double>& x, const std:
   return y;
 }
 
-std::vector<InputSpec> block_ffn_inputs(int64_t N, int64_t d, int64_t F) {
-  return {act_in("x", {N, d}), param_in("up_w", {F, d}), param_in("up_b", {F}), param_in("down_w", {d, F}),
-          param_in("down_b", {d})};
+// x, up_w, up_b, down_w, down_b (and gate_w, gate_b when gated: inputs 5 and 6).
+std::vector<InputSpec> block_ffn_inputs(int64_t N, int64_t d, int64_t F, bool gated = false) {
+  std::vector<InputSpec> in = {act_in("x", {N, d}), param_in("up_w", {F, d}), param_in("up_b", {F}),
+                               param_in("down_w", {d, F}), param_in("down_b", {d})};
+  if (gated) {
+    in.push_back(param_in("gate_w", {F, d}));
+    in.push_back(param_in("gate_b", {F}));
+  }
+  return in;
 }
 
-ops::BlockFfn block_ffn_of(const Tensors& in, int64_t nb) {
+ops::BlockFfn block_ffn_of(const Tensors& in, int64_t nb, bool gated = false) {
   ops::BlockFfn f;
   f.up_w = in[1];
   f.up_b = in[2];
   f.down_w = in[3];
   f.down_b = in[4];
   f.blocks = nb;
+  if (gated) {
+    f.gate_w = in[5];
+    f.gate_b = in[6];
+    f.act = Activation::silu;
+  }
   return f;
 }
 
-ops::BlockFfnGrads block_grads_of(Tensors& g) { return {g[1], g[2], g[3], g[4]}; }
+ops::BlockFfnGrads block_grads_of(Tensors& g, bool gated = false) {
+  ops::BlockFfnGrads out{g[1], g[2], g[3], g[4]};
+  if (gated) {
+    out.gate_w = g[5];
+    out.gate_b = g[6];
+  }
+  return out;
+}
 
 // The block FFN on fixed routes sel (N, k); gates random in (0, 1), or none (all 1).
 void add_block_ffn(std::vector<OpCase>& cases, const std::string& what, int64_t N, int64_t d, int64_t F,
-                   int64_t nb, int64_t k, std::vector<double> sel, bool gated) {
+                   int64_t nb, int64_t k, std::vector<double> sel, bool gated, bool swiglu = false) {
   OpCase c;
   c.op = "routed_ffn";
   c.name = "routed_ffn " + what + " N=" + std::to_string(N) + " d=" + std::to_string(d) + " F=" +
            std::to_string(F) + " blocks=" + std::to_string(nb) + " k=" + std::to_string(k) +
-           (gated ? "" : " gates=1");
-  c.inputs = block_ffn_inputs(N, d, F);
+           (gated ? "" : " gates=1") + (swiglu ? " swiglu" : "");
+  c.inputs = block_ffn_inputs(N, d, F, swiglu);
+  const size_t gates_at = c.inputs.size();
   if (gated) c.inputs.push_back(act_in("gates", {N, k}, 0.05, 1));
   c.inputs.push_back(index_in("sel", {N, k}, fixed(sel)));
   const size_t sel_at = c.inputs.size() - 1;
   auto saved = std::make_shared<ops::RoutedFfnSaved>();
   c.forward = [=](const Tensors& in) {
     Tensor y;
-    ops::routed_ffn_forward(y, *saved, in[0], in[sel_at], gated ? in[5] : Tensor(), block_ffn_of(in, nb));
+    ops::routed_ffn_forward(y, *saved, in[0], in[sel_at], gated ? in[gates_at] : Tensor(),
+                            block_ffn_of(in, nb, swiglu));
     return Tensors{y};
   };
   c.backward = [=](const Tensors& in, const Tensors& dout, Tensors& g) {
-    ops::BlockFfnGrads grads = block_grads_of(g);
+    ops::BlockFfnGrads grads = block_grads_of(g, swiglu);
     Tensor dgates;
-    ops::routed_ffn_backward(g[0], gated ? g[5] : dgates, grads, dout[0], in[0], gated ? in[5] : Tensor(), *saved,
-                             block_ffn_of(in, nb));
+    ops::routed_ffn_backward(g[0], gated ? g[gates_at] : dgates, grads, dout[0], in[0],
+                             gated ? in[gates_at] : Tensor(), *saved, block_ffn_of(in, nb, swiglu));
   };
   c.reference = [=](const std::vector<std::vector<double>>& in) {
     std::vector<int64_t> routes(in[sel_at].begin(), in[sel_at].end());
-    return std::vector<std::vector<double>>{block_ffn_reference(in[0], in[1], in[2], in[3], in[4],
-                                                                gated ? in[5] : std::vector<double>{}, routes, N,
-                                                                d, F, nb, k)};
+    return std::vector<std::vector<double>>{block_ffn_reference(
+        in[0], in[1], in[2], in[3], in[4], gated ? in[gates_at] : std::vector<double>{}, routes, N, d, F, nb, k,
+        swiglu ? in[5] : std::vector<double>{}, swiglu ? in[6] : std::vector<double>{})};
   };
   c.rtol = 1e-5;  // the f32 run sums two GEMMs and k blocks
   c.atol = 1e-6;
@@ -276,6 +305,8 @@ void add_routed_ffn_cases(std::vector<OpCase>& cases) {
   add_block_ffn(cases, "two empty blocks", 7, 4, 8, 4, 2, two_of_four, true);
   add_block_ffn(cases, "every token in one block", 6, 5, 12, 4, 1, std::vector<double>(6, 2.0), true);
   add_block_ffn(cases, "every block kept", 5, 4, 12, 3, 3, distinct_routes(5, 3, 3, 1), false);
+  add_block_ffn(cases, "mixed", 11, 6, 16, 4, 2, distinct_routes(11, 4, 2, 3), true, /*swiglu=*/true);
+  add_block_ffn(cases, "two empty blocks", 7, 4, 8, 4, 2, two_of_four, false, /*swiglu=*/true);
   add_routed_chain(cases, 11, 6, 16, 4, 2, RouteGate::sigmoid);
   add_routed_chain(cases, 11, 6, 16, 4, 3, RouteGate::softmax);
 }

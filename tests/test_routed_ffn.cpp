@@ -11,6 +11,7 @@
 #include "spt/core/runtime.h"
 #include "spt/ops/activation.h"
 #include "spt/ops/linear.h"
+#include "spt/ops/residual.h"
 #include "spt/ops/routed_ffn.h"
 #include "tests/reference_util.h"
 
@@ -88,6 +89,43 @@ TEST_CASE("routed FFN with every block kept and gates 1 equals the dense FFN", "
       }
     }
   }
+}
+
+TEST_CASE("gated routed FFN (SwiGLU) with every block kept equals the dense SwiGLU FFN", "[routed]") {
+  const int64_t N = 41, d = 16, F = 64, blocks = 4;
+  const Tensor x = random_tensor({N, d}, 7), dy = random_tensor({N, d}, 8);
+  const Tensor gate_w = random_tensor({F, d}, 9, 0.2);
+  // Dense: y = (silu(x W_gate^T) * (x W_up^T + b_up)) W_down^T + b_down.
+  Ffn dense(d, F, blocks, 40);
+  Tensor dgate_dense = Tensor::zeros({F, d}, DType::f32);
+  Tensor pg, pu, h, y_dense, dh, dpg, dpu, dx_dense, dx_gate, none;
+  ops::linear_forward(pg, x, gate_w, Tensor());
+  ops::linear_forward(pu, x, dense.f.up_w, dense.f.up_b);
+  ops::glu_forward(Activation::silu, h, pg, pu);
+  ops::linear_forward(y_dense, h, dense.f.down_w, dense.f.down_b);
+  ops::linear_backward(dh, dense.g.down_w, dense.g.down_b, dy, h, dense.f.down_w);
+  ops::glu_backward(Activation::silu, dpg, dpu, dh, pg, pu);
+  ops::linear_backward(dx_dense, dense.g.up_w, dense.g.up_b, dpu, x, dense.f.up_w);
+  ops::linear_backward(dx_gate, dgate_dense, none, dpg, x, gate_w);
+  ops::accumulate(dx_dense, dx_gate);
+
+  std::vector<int64_t> routes;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t s = 0; s < blocks; ++s) routes.push_back(s);
+  const Tensor sel = Tensor::from_ints(routes, {N, blocks}, DType::i32);
+  Ffn routed(d, F, blocks, 40);
+  routed.f.gate_w = gate_w;
+  routed.f.act = Activation::silu;
+  routed.g.gate_w = Tensor::zeros({F, d}, DType::f32);
+  Tensor y, dx, dgates;
+  ops::RoutedFfnSaved saved;
+  ops::routed_ffn_forward(y, saved, x, sel, Tensor(), routed.f);
+  ops::routed_ffn_backward(dx, dgates, routed.g, dy, x, Tensor(), saved, routed.f);
+  CHECK(max_abs_diff(y, y_dense) <= 1e-5);
+  CHECK(max_abs_diff(dx, dx_dense) <= 1e-5);
+  CHECK(max_abs_diff(routed.g.up_w, dense.g.up_w) <= 1e-5);
+  CHECK(max_abs_diff(routed.g.gate_w, dgate_dense) <= 1e-5);
+  CHECK(max_abs_diff(routed.g.down_w, dense.g.down_w) <= 1e-5);
 }
 
 TEST_CASE("routed FFN is bit-identical at 1 and 2 threads", "[routed]") {

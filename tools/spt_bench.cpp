@@ -218,6 +218,13 @@ void run(Device dev, const Dims& d, int iters) {
     b.row(name, shp({N, F}), "fwd", b.time([&] { ops::activation_forward(act, y, x); }), bytes, false);
     b.row(name, shp({N, F}), "bwd", b.time([&] { ops::activation_backward(act, dx, dy, x); }), 1.5 * bytes, false);
   }
+  {  // SwiGLU: h = silu(g) * u
+    Tensor g = randn({N, F}, dev, 17), u = randn({N, F}, dev, 18), h, dg, du, dh = randn({N, F}, dev, 19);
+    const double bytes = 3.0 * N * F * f4;
+    b.row("glu", shp({N, F}) + " silu", "fwd", b.time([&] { ops::glu_forward(Activation::silu, h, g, u); }), bytes, false);
+    b.row("glu", shp({N, F}) + " silu", "bwd",
+          b.time([&] { ops::glu_backward(Activation::silu, dg, du, dh, g, u); }), 5.0 / 3.0 * bytes, false);
+  }
   {  // softmax on attention scores
     Tensor x = randn({d.B, d.H, d.T, d.T}, dev, 15), y, dx, dy = randn({d.B, d.H, d.T, d.T}, dev, 16);
     const double bytes = 2.0 * x.numel() * f4;

@@ -5,6 +5,7 @@
 //   silu:        y = x * sigmoid(x)
 //   tanh:        y = tanh(x), dy/dx = 1 - y^2   (the BERT pooler)
 // Backward writes dx = dy * f'(x).
+// Gated (GLU, e.g. LLaMA's SwiGLU with silu): h = f(g) * u; dg = dh * u * f'(g), du = dh * f(g).
 // f32 GELU and SiLU use the vectorised exp/erfc of vmath.h (a few ulp; libm's
 // erff/expf are scalar calls that dominated the FFN); f64 uses libm throughout.
 #include <cmath>
@@ -146,6 +147,42 @@ void CpuBackend::activation_bwd(Activation act, Tensor& dx, const Tensor& dy, co
 #pragma omp parallel for schedule(static) if (n > 16384)
       for (int64_t i = 0; i < n; ++i) o[i] = g[i] * act_grad(act, s[i]);
     }
+  });
+}
+
+void CpuBackend::glu_fwd(Activation act, Tensor& h, const Tensor& g, const Tensor& u) {
+  dispatch_float(h.dtype(), "glu", [&](auto tag) {
+    using T = decltype(tag);
+    T* o = h.data<T>();
+    const T *gv = g.data<T>(), *uv = u.data<T>();
+    parallel_chunks(h.numel(), [&](int64_t b, int64_t e) {
+      if constexpr (std::is_same_v<T, float>) fwd_f32(act, o + b, gv + b, e - b);
+      else
+        for (int64_t i = b; i < e; ++i) o[i] = act_fwd(act, gv[i]);
+      for (int64_t i = b; i < e; ++i) o[i] *= uv[i];
+    });
+  });
+}
+
+void CpuBackend::glu_bwd(Activation act, Tensor& dg, Tensor& du, const Tensor& dh, const Tensor& g, const Tensor& u) {
+  dispatch_float(dh.dtype(), "glu", [&](auto tag) {
+    using T = decltype(tag);
+    T *odg = dg.data<T>(), *odu = du.data<T>();
+    const T *d = dh.data<T>(), *gv = g.data<T>(), *uv = u.data<T>();
+    parallel_chunks(dh.numel(), [&](int64_t b, int64_t e) {
+      // du = dh f(g); dg = (dh u) f'(g).
+      for (int64_t i = b; i < e; ++i) odg[i] = d[i] * uv[i];
+      if constexpr (std::is_same_v<T, float>) {
+        fwd_f32(act, odu + b, gv + b, e - b);
+        bwd_f32(act, odg + b, odg + b, gv + b, e - b);
+      } else {
+        for (int64_t i = b; i < e; ++i) {
+          odu[i] = act_fwd(act, gv[i]);
+          odg[i] *= act_grad(act, gv[i]);
+        }
+      }
+      for (int64_t i = b; i < e; ++i) odu[i] *= d[i];
+    });
   });
 }
 

@@ -38,6 +38,8 @@ class CpuBackend final : public Backend {
 
   void activation_fwd(Activation act, Tensor& y, const Tensor& x) override;
   void activation_bwd(Activation act, Tensor& dx, const Tensor& dy, const Tensor& x) override;
+  void glu_fwd(Activation act, Tensor& h, const Tensor& g, const Tensor& u) override;
+  void glu_bwd(Activation act, Tensor& dg, Tensor& du, const Tensor& dh, const Tensor& g, const Tensor& u) override;
 
   void layernorm_fwd(const LayerNormParams& p, Tensor& y, Tensor& mean, Tensor& rstd,
                      const Tensor& x, const Tensor& w, const Tensor& b) override;

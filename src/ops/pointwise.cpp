@@ -124,6 +124,31 @@ void activation_backward(Activation act, Tensor& dx, const Tensor& dy, const Ten
   backend_for(x.device()).activation_bwd(act, dx, dy, x);
 }
 
+void glu_forward(Activation act, Tensor& h, const Tensor& g, const Tensor& u) {
+  SPT_PROFILE_SCOPE("glu_forward");
+  const char* op = "glu";
+  check_float(op, "g", g);
+  check_float(op, "u", u);
+  check_shape(op, "u", u, g.shape());
+  check_same(op, {&g, &u});
+  ensure_output(op, "h", h, g.shape(), g.dtype(), g.device());
+  backend_for(g.device()).glu_fwd(act, h, g, u);
+}
+
+void glu_backward(Activation act, Tensor& dg, Tensor& du, const Tensor& dh, const Tensor& g, const Tensor& u) {
+  SPT_PROFILE_SCOPE("glu_backward");
+  const char* op = "glu";
+  check_float(op, "g", g);
+  check_float(op, "u", u);
+  check_float(op, "dh", dh);
+  check_shape(op, "u", u, g.shape());
+  check_shape(op, "dh", dh, g.shape());
+  check_same(op, {&g, &u, &dh});
+  ensure_output(op, "dg", dg, g.shape(), g.dtype(), g.device());
+  ensure_output(op, "du", du, g.shape(), g.dtype(), g.device());
+  backend_for(g.device()).glu_bwd(act, dg, du, dh, g, u);
+}
+
 // ---- softmax ----
 
 static SoftmaxParams softmax_params(const char* op, const Tensor& x, float scale) {

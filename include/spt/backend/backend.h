@@ -181,6 +181,11 @@ class Backend {
   virtual void activation_fwd(Activation act, Tensor& y, const Tensor& x) = 0;
   // dx = dy * act'(x)
   virtual void activation_bwd(Activation act, Tensor& dx, const Tensor& dy, const Tensor& x) = 0;
+  // Gated activation (GLU; SwiGLU with silu): h = act(g) * u, all the same shape.
+  virtual void glu_fwd(Activation act, Tensor& h, const Tensor& g, const Tensor& u) = 0;
+  // dg = dh * u * act'(g), du = dh * act(g) (written).
+  virtual void glu_bwd(Activation act, Tensor& dg, Tensor& du, const Tensor& dh, const Tensor& g,
+                       const Tensor& u) = 0;
 
   // mean, rstd: (N) in the accumulation dtype (f32, or f64 for f64 input)
   virtual void layernorm_fwd(const LayerNormParams& p, Tensor& y, Tensor& mean, Tensor& rstd,

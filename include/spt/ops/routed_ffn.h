@@ -42,8 +42,11 @@ void group_by_block(Tensor& order, Tensor& offsets, Tensor& pos, const Tensor& s
 
 // A dense FFN's weights read as neuron blocks: up (F, d), down (d, F), biases
 // (F) and (d) or undefined; block b is neurons [b F / blocks, (b + 1) F / blocks).
+// Gated FFNs (LLaMA's SwiGLU: h = act(x W_gate^T) * (x W_up^T)) also have gate (F, d)
+// (and its bias or undefined); gate and up use the same neuron blocks.
 struct BlockFfn {
   Tensor up_w, up_b, down_w, down_b;
+  Tensor gate_w, gate_b;
   Activation act = Activation::gelu_erf;
   int64_t blocks = 1;
 };
@@ -51,6 +54,7 @@ struct BlockFfn {
 // Gradients of BlockFfn's tensors, accumulated (+=); undefined = frozen.
 struct BlockFfnGrads {
   Tensor up_w, up_b, down_w, down_b;
+  Tensor gate_w, gate_b;
 };
 
 // What the routed FFN's backward needs: the grouping and the pre-activations of
@@ -58,6 +62,7 @@ struct BlockFfnGrads {
 // per-entry outputs are recomputed, not stored.
 struct RoutedFfnSaved {
   Tensor order, offsets, pos, pre;
+  Tensor pre_gate;  // gated FFNs
   std::vector<int64_t> host_offsets;  // offsets on the host (group sizes for the GEMMs)
   int64_t active = 0;                 // k
 };
