@@ -93,7 +93,7 @@ class CudaBackend final : public Backend {
                   const Tensor& gates) override;
   void ffn_combine(const RouteParams& p, Tensor& y, const Tensor& rows, const Tensor& pos,
                    const Tensor& gates) override;
-  void ffn_gate_grad(const RouteParams& p, Tensor& dgates, Tensor& dh, const Tensor& h, const Tensor& order,
+  void ffn_gate_grad(const RouteParams& p, Tensor& dgates, Tensor& dh, Tensor& h, const Tensor& order,
                      const Tensor& gates) override;
   void gemm_grouped(const GemmParams& p, const GroupedGemm& g, Tensor& c, const Tensor& a,
                     const Tensor& b) override;

@@ -72,18 +72,21 @@ __global__ void combine_kernel(float* y, const float* rows, const int32_t* pos, 
     }
 }
 
-__global__ void gate_grad_kernel(float* dgates, float* dh, const float* h, const int32_t* order, const float* gates,
+__global__ void gate_grad_kernel(float* dgates, float* dh, float* h, const int32_t* order, const float* gates,
                                  int64_t n, int64_t f) {
   for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
     float* d = dh + r * f;
-    const float* hr = h + r * f;
+    float* hr = h + r * f;
     float part = 0.f;
     for (int64_t j = threadIdx.x; j < f; j += blockDim.x) part += d[j] * hr[j];
     const float dot = device::block_sum(part);
     const int32_t e = order[r];
     if (threadIdx.x == 0) dgates[e] = dot;
     const float g = gates[e];
-    for (int64_t j = threadIdx.x; j < f; j += blockDim.x) d[j] *= g;
+    for (int64_t j = threadIdx.x; j < f; j += blockDim.x) {
+      d[j] *= g;
+      hr[j] *= g;
+    }
   }
 }
 
@@ -160,7 +163,7 @@ void CudaBackend::ffn_combine(const RouteParams& p, Tensor& y, const Tensor& row
   SPT_CUDA_CHECK_LAUNCH("combine_kernel");
 }
 
-void CudaBackend::ffn_gate_grad(const RouteParams& p, Tensor& dgates, Tensor& dh, const Tensor& h,
+void CudaBackend::ffn_gate_grad(const RouteParams& p, Tensor& dgates, Tensor& dh, Tensor& h,
                                 const Tensor& order, const Tensor& gates) {
   require_f32("ffn_gate_grad", dgates, dh, h, gates);
   const int64_t n = p.tokens * p.active, f = h.dim(-1);

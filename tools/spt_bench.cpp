@@ -23,6 +23,7 @@
 #include "spt/ops/op_list.h"
 #include "spt/ops/ops.h"
 #include "tools/bench/attention_bench.h"
+#include "tools/bench/ffn_bench.h"
 #include "tools/bench/selection_bench.h"
 
 using namespace spt;
@@ -400,8 +401,16 @@ int main(int argc, char** argv) {
   app.add_option("--dropout", ab.dropout, "--attention: attention dropout probability (default 0.1)");
   app.add_option("--sparse-kernel", ab.kernel, "--attention on CUDA: fused (default) or cusparse (the prototype's path)");
   app.add_flag("--deterministic", ab.deterministic, "--attention on CUDA: the sparse backward without atomics");
-  app.add_option("--json", ab.json, "--attention: append the rows to this JSONL file");
+  app.add_option("--json", ab.json, "--attention / --ffn: append the rows to this JSONL file");
   app.add_flag("--sparse-only", ab.sparse_only, "--attention: time sparse attention alone (profiling)");
+  bench::FfnBenchOptions fb;
+  std::vector<std::string> ffn_shapes;
+  app.add_option("--ffn", ffn_shapes,
+                 "compare the routed FFN (router + top-k + grouping + block FFN, fwd + bwd) with spt's dense FFN at "
+                 "these shapes d:F or d:F:swiglu, e.g. 384:1536 576:1536:swiglu 768:3072");
+  app.add_option("--tokens", fb.tokens, "--ffn: tokens (default 4096)");
+  app.add_option("--blocks", fb.blocks, "--ffn: neuron blocks (default 8)");
+  app.add_option("--active", fb.active, "--ffn: blocks per token (default 4)");
   bench::SelectionBenchOptions sb;
   app.add_option("--selection", sb.model, "measure sparse attention's selection on this model folder over --text "
                  "(T = --seq; k-means on 4 windows, measured on 8)");
@@ -415,6 +424,14 @@ int main(int argc, char** argv) {
       if (app.count("--rerank")) sb.rerank = ab.rerank;
       if (app.count("--top-ratio")) sb.top_ratio = ab.top_ratio;
       bench::run_selection_bench(sb);
+      return 0;
+    }
+    if (!ffn_shapes.empty()) {
+      for (const std::string& sh : ffn_shapes) fb.shapes.push_back(bench::parse_ffn_shape(sh));
+      fb.iters = app.count("--iters") ? iters : 3;
+      fb.json = ab.json;
+      spdlog::info("{}", runtime_summary());
+      bench::run_ffn_bench(device_from_name(device), fb);
       return 0;
     }
     if (!attention_seqs.empty()) {

@@ -63,7 +63,7 @@ void CpuBackend::gemm_grouped(const GemmParams& p, const GroupedGemm& g, Tensor&
   // m x n product, every task summing its group's whole k). The split does not
   // depend on the thread count, and no sum is ever split, so results are
   // bit-identical at any number of threads (OpenBLAS's own threads are not).
-  constexpr int64_t kRows = 64;
+  constexpr int64_t kRows = 128;
   struct Task {
     int64_t group, r0, rows;  // group; first row (of the group's rows or of C_g) and count
   };

@@ -114,23 +114,26 @@ void CpuBackend::ffn_combine(const RouteParams& p, Tensor& y, const Tensor& rows
   });
 }
 
-void CpuBackend::ffn_gate_grad(const RouteParams& p, Tensor& dgates, Tensor& dh, const Tensor& h,
+void CpuBackend::ffn_gate_grad(const RouteParams& p, Tensor& dgates, Tensor& dh, Tensor& h,
                                const Tensor& order, const Tensor& gates) {
   const int64_t n = p.tokens * p.active, f = h.dim(-1);
   dispatch_float(h.dtype(), "ffn_gate_grad", [&](auto tag) {
     using T = decltype(tag);
-    const T *hv = h.data<T>(), *g = gates.data<T>();
-    T *dg = dgates.data<T>(), *d = dh.data<T>();
+    const T* g = gates.data<T>();
+    T *dg = dgates.data<T>(), *d = dh.data<T>(), *hv = h.data<T>();
     const int32_t* ord = order.data<int32_t>();
     parallel_rows(n, f, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         T* dr = d + r * f;
-        const T* hr = hv + r * f;
+        T* hr = hv + r * f;
         T dot = 0;
         for (int64_t j = 0; j < f; ++j) dot += dr[j] * hr[j];
         dg[ord[r]] = dot;
         const T scale = g[ord[r]];
-        for (int64_t j = 0; j < f; ++j) dr[j] *= scale;
+        for (int64_t j = 0; j < f; ++j) {
+          dr[j] *= scale;
+          hr[j] *= scale;
+        }
       }
     });
   });

@@ -10,8 +10,8 @@
 //             y_n   = b_down + sum_s g_ns Y_pos(n,s)     (ffn_combine)
 //   backward  G_r   = dy[token(r)]                       (ffn_gather)
 //             dH_r  = G_r W_down[:, b]                   (unscaled by the gate)
-//             dg_e  = dH_r . act(pre_r), dH_r *= g_e     (ffn_gate_grad: dL/dg = dy . Y)
-//             dW_down[:, b] += (g G)_b^T act(pre)_b,  db_down += sum_n dy_n
+//             dg_e  = dH_r . h_r, dH_r *= g_e, h_r *= g_e  (ffn_gate_grad: dL/dg = dy . Y)
+//             dW_down[:, b] += G_b^T (g h)_b,  db_down += sum_n dy_n
 //             dpre  = act'(pre) dH  (gated: glu_bwd gives dpre for gate and up)
 //             dW_up[b] += dpre_b^T X_b,  db_up[b] += sum_r dpre_r  (and the gate's)
 //             dx_n  = sum_s (dpre W_up[b] (+ dpre_gate W_gate[b]))_pos(n,s)  (ffn_combine, gates 1)
@@ -189,10 +189,8 @@ void routed_ffn_backward(Tensor& dx, Tensor& dgates, BlockFfnGrads& g, const Ten
   grouped_rows(be, s, dh, buf, f.down_w, false, d.fb, d.d, d.f, d.fb);
   hidden(be, f, s, h);
   if (gates.defined()) be.ffn_gate_grad(p, dgates, dh, h, s.order, gates);
-  if (g.down_w.defined()) {
-    if (gates.defined()) be.ffn_gather(p, buf, dy, s.order, gates);
-    grouped_accumulate(be, s, g.down_w, buf, h, d.d, d.fb, d.f, d.fb);
-  }
+  // dW_down[:, b] += G_b^T (g h)_b: the gate scaled h's rows above.
+  if (g.down_w.defined()) grouped_accumulate(be, s, g.down_w, buf, h, d.d, d.fb, d.f, d.fb);
   Tensor& dpre = h;  // h is not needed any more
   Tensor dpre_gate;
   if (f.gate_w.defined()) {

@@ -249,8 +249,8 @@ class Backend {
   virtual void ffn_combine(const RouteParams& p, Tensor& y, const Tensor& rows, const Tensor& pos,
                            const Tensor& gates) = 0;
   // For every grouped row r with e = order[r]: dgates.flat[e] = dot(dh[r], h[r])
-  // (written), then dh[r] *= gates.flat[e]. dh, h (N k, F).
-  virtual void ffn_gate_grad(const RouteParams& p, Tensor& dgates, Tensor& dh, const Tensor& h,
+  // (written), then dh[r] *= gates.flat[e] and h[r] *= gates.flat[e]. dh, h (N k, F).
+  virtual void ffn_gate_grad(const RouteParams& p, Tensor& dgates, Tensor& dh, Tensor& h,
                              const Tensor& order, const Tensor& gates) = 0;
   // C = alpha op(A) op(B) + beta C for every group of `g` (GroupedGemm).
   virtual void gemm_grouped(const GemmParams& p, const GroupedGemm& g, Tensor& c, const Tensor& a,
