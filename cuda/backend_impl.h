@@ -89,6 +89,8 @@ class CudaBackend final : public Backend {
   void ffn_route_bwd(const RouteParams& p, Tensor& dlogits, const Tensor& dgates, const Tensor& gates,
                      const Tensor& sel) override;
   void ffn_group(const RouteParams& p, Tensor& order, Tensor& offsets, Tensor& pos, const Tensor& sel) override;
+  void ffn_balance(const RouteParams& p, Tensor& loss, Tensor& dlogits, const Tensor& logits, const Tensor& fractions,
+                   float weight) override;
   void ffn_gather(const RouteParams& p, Tensor& rows, const Tensor& x, const Tensor& order,
                   const Tensor& gates) override;
   void ffn_combine(const RouteParams& p, Tensor& y, const Tensor& rows, const Tensor& pos,

@@ -90,7 +90,43 @@ __global__ void gate_grad_kernel(float* dgates, float* dh, float* h, const int32
   }
 }
 
+// Per token: dlogits written, contrib[n] = sum_b f_b p_nb.
+__global__ void balance_kernel(float* dlogits, float* contrib, const float* logits, const float* f, int64_t tokens,
+                               int64_t blocks, float scale) {
+  for (int64_t n = device::first_index(); n < tokens; n += device::index_stride()) {
+    const float* row = logits + n * blocks;
+    float m = row[0], sum = 0.f, fp = 0.f;
+    for (int64_t b = 1; b < blocks; ++b) m = fmaxf(m, row[b]);
+    for (int64_t b = 0; b < blocks; ++b) sum += expf(row[b] - m);
+    for (int64_t b = 0; b < blocks; ++b) fp += f[b] * expf(row[b] - m) / sum;
+    contrib[n] = fp;
+    for (int64_t b = 0; b < blocks; ++b) dlogits[n * blocks + b] = scale * expf(row[b] - m) / sum * (f[b] - fp);
+  }
+}
+
+// loss[0] = scale * sum_n contrib[n], one block, a fixed order.
+__global__ void balance_sum_kernel(float* loss, const float* contrib, int64_t tokens, float scale) {
+  float part = 0.f;
+  for (int64_t n = threadIdx.x; n < tokens; n += blockDim.x) part += contrib[n];
+  const float total = device::block_sum(part);
+  if (threadIdx.x == 0) loss[0] = scale * total;
+}
+
 }  // namespace
+
+void CudaBackend::ffn_balance(const RouteParams& p, Tensor& loss, Tensor& dlogits, const Tensor& logits,
+                              const Tensor& fractions, float weight) {
+  require_f32("ffn_balance", loss, dlogits, logits, fractions);
+  const DeviceGuard guard(index_);
+  const float scale = weight * static_cast<float>(p.blocks) / static_cast<float>(p.tokens);
+  ScratchBuffer contrib(allocator_, static_cast<size_t>(p.tokens) * sizeof(float));
+  balance_kernel<<<grid_for(p.tokens), kThreads, 0, stream()>>>(dlogits.data<float>(), contrib.as<float>(),
+                                                                 logits.data<float>(), fractions.data<float>(),
+                                                                 p.tokens, p.blocks, scale);
+  SPT_CUDA_CHECK_LAUNCH("balance_kernel");
+  balance_sum_kernel<<<1, 256, 0, stream()>>>(loss.data<float>(), contrib.as<float>(), p.tokens, scale);
+  SPT_CUDA_CHECK_LAUNCH("balance_sum_kernel");
+}
 
 void CudaBackend::ffn_route_fwd(const RouteParams& p, Tensor& sel, Tensor& gates, const Tensor& logits) {
   require_f32("ffn_route", gates, logits);

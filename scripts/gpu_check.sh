@@ -248,6 +248,14 @@ for variant in "--sparse-kernel cusparse" "--deterministic"; do
 done
 
 say ""
+say "## Routed FFN benchmark (spt-bench --device cuda --ffn)"
+if run_logged bench-ffn 60 "$BUILD_DIR/spt-bench" --device cuda --ffn 384:1536 576:1536:swiglu 768:3072 --tokens 16384 --iters 5; then
+  section_log bench-ffn 10
+else
+  fail "spt-bench --device cuda --ffn"; section_log bench-ffn 20
+fi
+
+say ""
 say "## compute-sanitizer"
 if command -v compute-sanitizer >/dev/null; then
   for tool in memcheck racecheck; do
@@ -258,7 +266,7 @@ if command -v compute-sanitizer >/dev/null; then
     # racecheck: the ops whose kernels use shared memory (block reductions).
     if [[ $tool == racecheck ]]; then
       filter=""
-      for op in layernorm softmax attention sparse_select sparse_attention cross_entropy mse embedding clip_grad_norm; do
+      for op in layernorm softmax attention sparse_select sparse_attention routed_ffn cross_entropy mse embedding clip_grad_norm; do
         filter+="${filter:+,}op $op: cuda matches cpu"
       done
     fi

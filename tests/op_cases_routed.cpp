@@ -162,7 +162,7 @@ ops::BlockFfn block_ffn_of(const Tensors& in, int64_t nb, bool gated = false) {
 }
 
 ops::BlockFfnGrads block_grads_of(Tensors& g, bool gated = false) {
-  ops::BlockFfnGrads out{g[1], g[2], g[3], g[4]};
+  ops::BlockFfnGrads out{g[1], g[2], g[3], g[4], Tensor(), Tensor()};
   if (gated) {
     out.gate_w = g[5];
     out.gate_b = g[6];
@@ -266,6 +266,48 @@ void add_routed_chain(std::vector<OpCase>& cases, int64_t N, int64_t d, int64_t 
   cases.push_back(std::move(c));
 }
 
+// The load-balancing loss; fractions are a constant input (held fixed, as Switch does).
+void add_balance(std::vector<OpCase>& cases, int64_t N, int64_t nb, float weight) {
+  OpCase c;
+  c.op = "ffn_balance";
+  c.name = "ffn_balance N=" + std::to_string(N) + " blocks=" + std::to_string(nb) + " weight=" + std::to_string(weight);
+  std::vector<double> f;
+  for (int64_t b = 0; b < nb; ++b) f.push_back(static_cast<double>(b % 3 + 1));
+  double sum = 0;
+  for (double v : f) sum += v;
+  for (double& v : f) v /= sum;
+  InputSpec fractions = const_in("fractions", {nb});
+  fractions.gen = fixed(f);
+  c.inputs = {act_in("logits", {N, nb}, -3, 3), fractions};
+  auto dl = std::make_shared<Tensor>();
+  c.forward = [=](const Tensors& in) {
+    Tensor loss;
+    *dl = Tensor();
+    ops::route_balance(loss, *dl, in[0], in[1], weight);
+    return Tensors{loss};
+  };
+  c.backward = [=](const Tensors&, const Tensors& d, Tensors& g) {
+    // dlogits of the loss times the loss's cotangent.
+    const double cot = d[0].to_doubles()[0];
+    std::vector<double> v = dl->to_doubles();
+    for (double& x : v) x *= cot;
+    g[0] = Tensor::from_doubles(v, dl->shape(), dl->dtype(), dl->device());
+  };
+  c.reference = [=](const std::vector<std::vector<double>>& in) {
+    double total = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      double m = -INFINITY, s = 0;
+      for (int64_t b = 0; b < nb; ++b) m = std::max(m, in[0][n * nb + b]);
+      for (int64_t b = 0; b < nb; ++b) s += std::exp(in[0][n * nb + b] - m);
+      for (int64_t b = 0; b < nb; ++b) total += in[1][b] * std::exp(in[0][n * nb + b] - m) / s;
+    }
+    return std::vector<std::vector<double>>{{weight * nb * total / N}};
+  };
+  c.rtol = 1e-5;
+  c.atol = 1e-7;
+  cases.push_back(std::move(c));
+}
+
 std::vector<double> distinct_routes(int64_t N, int64_t nb, int64_t k, int64_t mul) {
   std::vector<double> sel;
   for (int64_t n = 0; n < N; ++n) {
@@ -307,6 +349,8 @@ void add_routed_ffn_cases(std::vector<OpCase>& cases) {
   add_block_ffn(cases, "every block kept", 5, 4, 12, 3, 3, distinct_routes(5, 3, 3, 1), false);
   add_block_ffn(cases, "mixed", 11, 6, 16, 4, 2, distinct_routes(11, 4, 2, 3), true, /*swiglu=*/true);
   add_block_ffn(cases, "two empty blocks", 7, 4, 8, 4, 2, two_of_four, false, /*swiglu=*/true);
+  add_balance(cases, 13, 8, 0.01f);
+  add_balance(cases, 1, 3, 1.f);
   add_routed_chain(cases, 11, 6, 16, 4, 2, RouteGate::sigmoid);
   add_routed_chain(cases, 11, 6, 16, 4, 3, RouteGate::softmax);
 }

@@ -36,7 +36,7 @@ struct Ffn {
     f.down_b = random_tensor({d}, seed + 3, 0.1);
     f.blocks = blocks;
     g = {Tensor::zeros({F, d}, DType::f32), Tensor::zeros({F}, DType::f32), Tensor::zeros({d, F}, DType::f32),
-         Tensor::zeros({d}, DType::f32)};
+         Tensor::zeros({d}, DType::f32), Tensor(), Tensor()};
   }
 };
 

@@ -56,30 +56,13 @@ Pass run_pass(const io::ModelConfig& cfg, io::ModelHead head, const model::Model
 
 TEST_CASE("a routed model keeping every block with zero routers equals the dense model", "[routed][model]") {
   const int64_t B = 2, T = 13;
-  std::vector<int64_t> ids, mask;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < T; ++t) {
-      ids.push_back(1 + (b * 31 + t * 7) % 90);
-      mask.push_back(b == 1 && t >= 9 ? 0 : 1);
-    }
   for (const char* family : {"bert", "gpt2"}) {
     INFO(family);
-    const bool bert = std::string(family) == "bert";
-    const io::Json j = bert ? io::Json{{"model_type", "bert"}, {"vocab_size", 100}, {"hidden_size", 48},
-                                       {"num_hidden_layers", 2}, {"num_attention_heads", 3},
-                                       {"intermediate_size", 40}, {"max_position_embeddings", 64}}
-                            : io::Json{{"model_type", "gpt2"}, {"vocab_size", 100}, {"n_embd", 48},
-                                       {"n_layer", 2}, {"n_head", 3}, {"n_positions", 64}};
-    io::ModelConfig cfg = io::parse_model_config(j, std::string(family) + "-tiny");
-    cfg.num_labels = 3;
-    const io::ModelHead head = bert ? io::ModelHead::sequence_classification : io::ModelHead::causal_lm;
-    model::EncoderBatch batch{Tensor::from_ints(ids, {B, T}, DType::i32), Tensor(),
-                              Tensor::from_ints(mask, {B, T}, DType::i32)};
-    std::vector<int64_t> lab;
-    if (bert) lab = {2, 0};
-    else
-      for (int64_t i = 0; i < B * T; ++i) lab.push_back(mask[i] ? ids[i] : -100);
-    const Tensor labels = Tensor::from_ints(lab, bert ? Shape{B} : Shape{B, T}, DType::i32);
+    const TinyCase tc = tiny_case(family, B, T, 9);
+    const io::ModelConfig& cfg = tc.cfg;
+    const io::ModelHead head = tc.head;
+    const model::EncoderBatch& batch = tc.batch;
+    const Tensor& labels = tc.labels;
 
     model::ModelOptions dense, routed;
     routed.ffn.enabled = true;
@@ -113,18 +96,9 @@ TEST_CASE("a routed model keeping every block with zero routers equals the dense
 }
 
 TEST_CASE("the co-activation permutation leaves the dense model's output unchanged", "[routed][model]") {
-  const int64_t B = 4, T = 16;
-  std::vector<int64_t> ids, mask;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < T; ++t) {
-      ids.push_back(1 + (b * 37 + t * 11) % 90);
-      mask.push_back(b == 2 && t >= 10 ? 0 : 1);
-    }
-  const io::Json j = {{"model_type", "bert"}, {"vocab_size", 100}, {"hidden_size", 48}, {"num_hidden_layers", 2},
-                      {"num_attention_heads", 3}, {"intermediate_size", 64}, {"max_position_embeddings", 64}};
-  io::ModelConfig cfg = io::parse_model_config(j, "bert-tiny");
-  cfg.num_labels = 2;
-  const io::ModelHead head = io::ModelHead::sequence_classification;
+  TinyCase tc = tiny_case("bert", 4, 16, 10);
+  const io::ModelConfig& cfg = tc.cfg;
+  const io::ModelHead head = tc.head;
   model::ModelOptions opts;
   opts.ffn.enabled = true;
   opts.ffn.blocks = 4;
@@ -138,8 +112,7 @@ TEST_CASE("the co-activation permutation leaves the dense model's output unchang
     ps.param(p.name).copy_from(Tensor::from_doubles(v, p.shape, DType::f32));
   }
   auto net = model::make_model(cfg, head, ps, opts);
-  const model::EncoderBatch batch{Tensor::from_ints(ids, {B, T}, DType::i32), Tensor(),
-                                  Tensor::from_ints(mask, {B, T}, DType::i32)};
+  const model::EncoderBatch& batch = tc.batch;
   struct Inputs : model::FfnProbe {
     model::KeySamples samples{4096};
     void inputs(int64_t layer, const Tensor& x, const Tensor& m) override { samples.add(layer, x, m); }
@@ -166,7 +139,8 @@ TEST_CASE("a routed run fits, trains and saves its routers and reports share and
   j["train"]["max_steps"] = 10;
   j["data"]["dev"] = (root / "train.tsv").string();
   j["eval"]["every_epoch"] = true;
-  j["ffn"] = {{"type", "routed"}, {"blocks", 4}, {"active", 2}, {"layers", {"1"}}, {"calibration_batches", 2}};
+  j["ffn"] = {{"type", "routed"}, {"blocks", 4}, {"active", 2}, {"layers", {"1"}}, {"calibration_batches", 2},
+              {"balance_loss", 0.01}};
   j["output"]["save_final"] = true;
   const std::string cfg_path = write_config(root / "run.json", j);
   REQUIRE(wait_exit(spawn({SPT_FINETUNE_BIN, "--config", cfg_path})) == 0);
@@ -204,6 +178,9 @@ TEST_CASE("a routed run fits, trains and saves its routers and reports share and
       for (const auto& v : l1.at("tokens")) total += v.get<int64_t>();
       CHECK(total > 0);
       CHECK(l1.at("imbalance").get<double>() >= 1.0);
+      // Switch's balance loss weight x blocks x sum_b f_b P_b lies in (0, weight x blocks].
+      CHECK(r.at("balance_loss").get<double>() > 0.0);
+      CHECK(r.at("balance_loss").get<double>() <= 0.01 * 4 + 1e-9);
     }
   }
   CHECK(fit);
@@ -246,6 +223,8 @@ TEST_CASE("malformed ffn settings give clear errors", "[config][routed]") {
   CHECK_THAT(with({{"type", "routed"}, {"bloks", 4}}), Catch::Contains("unknown key \"ffn.bloks\"") &&
                                                           Catch::Contains("ffn.blocks"));
   CHECK_THAT(with({{"type", "moe"}}), Catch::Contains("dense, routed"));
+  CHECK_THAT(with({{"type", "routed"}, {"balance_loss", -1}}),
+             Catch::Contains("ffn.balance_loss") && Catch::Contains("out of range"));
   // Routed layers take no LoRA adapters on their FFN linears (yet); attention adapters are fine.
   io::Json lora = run_config(model, root / "train.tsv", root / "out");
   lora["ffn"] = {{"type", "routed"}, {"blocks", 4}};

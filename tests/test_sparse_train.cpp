@@ -69,31 +69,14 @@ std::vector<std::pair<std::string, Tensor>> random_weights(const io::ModelConfig
 
 TEST_CASE("a sparse model keeping every key equals the dense model", "[sparse][model]") {
   const int64_t B = 2, T = 19;
-  std::vector<int64_t> ids, mask;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < T; ++t) {
-      ids.push_back(1 + (b * 31 + t * 7) % 90);
-      mask.push_back(b == 1 && t >= 11 ? 0 : 1);
-    }
   for (const char* family : {"bert", "gpt2"}) {
     INFO(family);
-    const bool bert = std::string(family) == "bert";
-    const io::Json j = bert ? io::Json{{"model_type", "bert"}, {"vocab_size", 100}, {"hidden_size", 48},
-                                       {"num_hidden_layers", 2}, {"num_attention_heads", 3},
-                                       {"intermediate_size", 40}, {"max_position_embeddings", 64}}
-                            : io::Json{{"model_type", "gpt2"}, {"vocab_size", 100}, {"n_embd", 48},
-                                       {"n_layer", 2}, {"n_head", 3}, {"n_positions", 64}};
-    io::ModelConfig cfg = io::parse_model_config(j, std::string(family) + "-tiny");
-    cfg.num_labels = 3;
-    const io::ModelHead head = bert ? io::ModelHead::sequence_classification : io::ModelHead::causal_lm;
+    const TinyCase tc = tiny_case(family, B, T, 11);
+    const io::ModelConfig& cfg = tc.cfg;
+    const io::ModelHead head = tc.head;
     const auto w = random_weights(cfg, head);
-    model::EncoderBatch batch{Tensor::from_ints(ids, {B, T}, DType::i32), Tensor(),
-                              Tensor::from_ints(mask, {B, T}, DType::i32)};
-    std::vector<int64_t> lab;
-    if (bert) lab = {2, 0};
-    else
-      for (int64_t i = 0; i < B * T; ++i) lab.push_back(mask[i] ? ids[i] : -100);
-    const Tensor labels = Tensor::from_ints(lab, bert ? Shape{B} : Shape{B, T}, DType::i32);
+    const model::EncoderBatch& batch = tc.batch;
+    const Tensor& labels = tc.labels;
 
     model::ModelOptions dense, sparse;
     sparse.attention.enabled = true;

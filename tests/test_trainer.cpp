@@ -106,9 +106,9 @@ TEST_CASE("a sparse-attention run killed with SIGKILL and resumed ends bit-ident
 
 TEST_CASE("a routed-FFN run killed with SIGKILL and resumed ends bit-identical, routers included",
           "[train][resume][routed]") {
-  // 2 of 4 blocks per token in layer 1, routers fitted before step 1 and trained.
+  // 2 of 4 blocks per token in layer 1, routers fitted before step 1 and trained, balance loss on.
   check_resume("routed", {{"ffn", {{"type", "routed"}, {"blocks", 4}, {"active", 2}, {"layers", {"1"}},
-                                   {"calibration_batches", 2}}}});
+                                   {"calibration_batches", 2}, {"balance_loss", 0.01}}}});
 }
 
 TEST_CASE("gradient accumulation 4 x 8 equals batch 32", "[train][accumulation]") {

@@ -18,6 +18,7 @@
 #include "spt/io/safetensors.h"
 #include "spt/io/weight_map.h"
 #include "spt/core/error.h"
+#include "spt/model/model.h"
 #include "spt/train/config.h"
 #include "spt/train/trainer.h"
 #include "tests/test_paths.h"
@@ -25,6 +26,43 @@
 namespace spt::test {
 
 namespace fs = std::filesystem;
+
+// A tiny random-weight model in memory (BERT: classification with 3 labels;
+// GPT-2: causal LM), d = 48, 2 layers, 3 heads, FFN 40 (BERT) / 192 (GPT-2), and
+// a batch of B rows of T ids whose row 1 is padded from position `pad_from`.
+struct TinyCase {
+  io::ModelConfig cfg;
+  io::ModelHead head;
+  model::EncoderBatch batch;
+  Tensor labels;
+};
+
+inline TinyCase tiny_case(const std::string& family, int64_t B, int64_t T, int64_t pad_from) {
+  std::vector<int64_t> ids, mask;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t) {
+      ids.push_back(1 + (b * 31 + t * 7) % 90);
+      mask.push_back(b == 1 && t >= pad_from ? 0 : 1);
+    }
+  const bool bert = family == "bert";
+  const io::Json j = bert ? io::Json{{"model_type", "bert"}, {"vocab_size", 100}, {"hidden_size", 48},
+                                     {"num_hidden_layers", 2}, {"num_attention_heads", 3},
+                                     {"intermediate_size", 40}, {"max_position_embeddings", 64}}
+                          : io::Json{{"model_type", "gpt2"}, {"vocab_size", 100}, {"n_embd", 48},
+                                     {"n_layer", 2}, {"n_head", 3}, {"n_positions", 64}};
+  TinyCase c;
+  c.cfg = io::parse_model_config(j, family + "-tiny");
+  c.cfg.num_labels = 3;
+  c.head = bert ? io::ModelHead::sequence_classification : io::ModelHead::causal_lm;
+  c.batch = {Tensor::from_ints(ids, {B, T}, DType::i32), Tensor(), Tensor::from_ints(mask, {B, T}, DType::i32)};
+  std::vector<int64_t> lab;
+  if (bert)
+    for (int64_t b = 0; b < B; ++b) lab.push_back((2 * b + 2) % 3);
+  else
+    for (int64_t i = 0; i < B * T; ++i) lab.push_back(mask[i] ? ids[i] : -100);
+  c.labels = Tensor::from_ints(lab, bert ? Shape{B} : Shape{B, T}, DType::i32);
+  return c;
+}
 
 inline fs::path fresh_dir(const std::string& name) {
   const fs::path d = fs::temp_directory_path() / ("spt_test_" + name + "_" + std::to_string(getpid()));

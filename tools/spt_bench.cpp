@@ -180,6 +180,10 @@ void run(Device dev, const Dims& d, int iters) {
     b.row("ffn_route", s, "bwd", b.time([&] { ops::route_backward(dlogits, dgates, gates, sel, nb, o); }), bytes, false);
     b.row("ffn_group", s, "fwd", b.time([&] { ops::group_by_block(order, offsets, pos, sel, nb); }),
           3.0 * N * (nb / 2) * 4, false);
+    Tensor bal_loss, bal_grad;
+    const Tensor fractions = Tensor::from_doubles(std::vector<double>(static_cast<size_t>(nb), 1.0 / static_cast<double>(nb)), {nb}, DType::f32, dev);
+    b.row("ffn_balance", s, "f+b", b.time([&] { ops::route_balance(bal_loss, bal_grad, logits, fractions, 0.01f); }),
+          2.0 * N * nb * f4, false);
     // The block FFN behind that routing: d = C, F = 4 C, every weight trainable.
     ops::BlockFfn f;
     f.blocks = nb;

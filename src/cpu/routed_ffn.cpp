@@ -3,6 +3,7 @@
 // in fixed chunks); the grouping is one stable counting sort; the gathers and
 // the gated combine are row loops (each output row summed in a fixed order).
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "spt/backend/routed_ffn_math.h"
@@ -136,6 +137,29 @@ void CpuBackend::ffn_gate_grad(const RouteParams& p, Tensor& dgates, Tensor& dh,
         }
       }
     });
+  });
+}
+
+void CpuBackend::ffn_balance(const RouteParams& p, Tensor& loss, Tensor& dlogits, const Tensor& logits,
+                             const Tensor& fractions, float weight) {
+  dispatch_float(logits.dtype(), "ffn_balance", [&](auto tag) {
+    using T = decltype(tag);
+    const T *l = logits.data<T>(), *f = fractions.data<T>();
+    T* dl = dlogits.data<T>();
+    const double scale = static_cast<double>(weight) * static_cast<double>(p.blocks) / static_cast<double>(p.tokens);
+    std::vector<double> prob(static_cast<size_t>(p.blocks));
+    double total = 0;  // tokens in order: the same sum at any thread count
+    for (int64_t n = 0; n < p.tokens; ++n) {
+      const T* row = l + n * p.blocks;
+      double m = static_cast<double>(row[0]), sum = 0, fp = 0;
+      for (int64_t b = 1; b < p.blocks; ++b) m = std::max(m, static_cast<double>(row[b]));
+      for (int64_t b = 0; b < p.blocks; ++b) sum += prob[b] = std::exp(static_cast<double>(row[b]) - m);
+      for (int64_t b = 0; b < p.blocks; ++b) fp += static_cast<double>(f[b]) * (prob[b] /= sum);
+      total += fp;
+      for (int64_t b = 0; b < p.blocks; ++b)
+        dl[n * p.blocks + b] = static_cast<T>(scale * prob[b] * (static_cast<double>(f[b]) - fp));
+    }
+    loss.data<T>()[0] = static_cast<T>(scale * total);
   });
 }
 

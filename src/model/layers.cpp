@@ -11,6 +11,12 @@
 
 namespace spt::model {
 
+double AuxLosses::total() const {
+  double sum = 0;
+  for (const Tensor& t : terms) sum += t.to_doubles()[0];
+  return sum;
+}
+
 DropoutParams dropout_at(const StepContext& ctx, float p, int layer, int site) {
   DropoutParams d;
   d.p = ctx.training ? p : 0.f;
@@ -157,6 +163,7 @@ void FeedForward::bind_routed(ParameterStore& ps, const RoutedFfnOptions& opts) 
   router.db = ps.grad(router_bias_name(index));
   route = opts.route();
   blocks = opts.blocks;
+  balance = static_cast<float>(opts.balance_loss);
 }
 
 ops::BlockFfn FeedForward::block_ffn() const {
@@ -172,7 +179,7 @@ ops::BlockFfn FeedForward::block_ffn() const {
 
 Tensor FeedForward::forward(const Tensor& x_in, const StepContext& step, const Tensor& token_mask) {
   x = x_in;
-  pre = hidden = sel = gates = Tensor();
+  pre = hidden = sel = gates = balance_grad = Tensor();
   routed_saved = {};
   if (step.ffn_probe) step.ffn_probe->inputs(index, x, token_mask);
   ran_routed = routed && !step.dense_ffn;
@@ -196,6 +203,13 @@ Tensor FeedForward::forward_routed(const StepContext& step) {
   ops::route_forward(sel, gates, logits, route);
   ops::routed_ffn_forward(y, routed_saved, x2, sel, gates, block_ffn());
   if (step.ffn_probe) step.ffn_probe->load(index, routed_saved.host_offsets);
+  if (step.training && balance > 0 && x2.dim(0) > 0) {
+    const std::vector<double> f = ops::block_fractions(routed_saved.host_offsets);
+    const Tensor fractions = Tensor::from_doubles(f, {blocks}, logits.dtype()).to(logits.device());
+    Tensor loss;
+    ops::route_balance(loss, balance_grad, logits, fractions, balance * static_cast<float>(step.aux_scale));
+    if (step.aux) step.aux->terms.push_back(loss);
+  }
   return y.reshape(x.shape());
 }
 
@@ -213,9 +227,10 @@ Tensor FeedForward::backward_routed(const Tensor& d_y) {
   const int64_t d = x.dim(-1), n = x.numel() / d;
   const Tensor x2 = x.reshape({n, d});
   Tensor dx, dgates, dlogits, dx_router;
-  ops::BlockFfnGrads g{up.dw, up.db, down.dw, down.db};
+  ops::BlockFfnGrads g{up.dw, up.db, down.dw, down.db, Tensor(), Tensor()};
   ops::routed_ffn_backward(dx, dgates, g, d_y.reshape({n, d}), x2, gates, routed_saved, block_ffn());
   ops::route_backward(dlogits, dgates, gates, sel, blocks, route);
+  if (balance_grad.defined()) ops::accumulate(dlogits, balance_grad);
   router.backward(dx_router, dlogits, x2);
   ops::accumulate(dx, dx_router);
   return dx.reshape(x.shape());

@@ -22,6 +22,7 @@ io::Json RoutedFfnOptions::to_json() const {
           {"gate", gate == RouteGate::softmax ? "softmax" : "sigmoid"},
           {"router_init", router_init == RouterInit::random ? "random" : "activations"},
           {"permute", permute ? "coactivation" : "none"},
+          {"balance_loss", balance_loss},
           {"calibration_batches", calibration_batches},
           {"max_samples", max_samples}};
 }
@@ -39,6 +40,7 @@ RoutedFfnOptions RoutedFfnOptions::from_json(const io::Json& j, const std::strin
     o.gate = gate == "softmax" ? RouteGate::softmax : RouteGate::sigmoid;
     o.router_init = j.value("router_init", "activations") == "random" ? RouterInit::random : RouterInit::activations;
     o.permute = j.value("permute", "coactivation") == "coactivation";
+    o.balance_loss = j.value("balance_loss", 0.0);
     o.calibration_batches = j.value("calibration_batches", int64_t{4});
     o.max_samples = j.value("max_samples", int64_t{8192});
   } catch (const nlohmann::json::exception& e) {
@@ -70,6 +72,7 @@ void RoutedFfnOptions::validate(const io::ModelConfig& cfg, const std::string& c
   SPT_CHECK(active >= 0 && active <= blocks, context, ": ffn.active = ", active, " blocks per token, but there are ",
             blocks, " blocks; hint: 1 to ", blocks, " (0: half of them)");
   SPT_CHECK(calibration_batches >= 1, context, ": ffn.calibration_batches must be >= 1");
+  SPT_CHECK(balance_loss >= 0, context, ": ffn.balance_loss = ", balance_loss, " must be >= 0 (0: none); hint: 0.01");
   SPT_CHECK(max_samples >= 16, context, ": ffn.max_samples = ", max_samples, " must be >= 16");
   for (int64_t l : layers)
     SPT_CHECK(l >= 0 && l < f.layers, context, ": ffn.layers names layer ", l, " but ", cfg.source, " has layers 0..",

@@ -60,6 +60,32 @@ void route_backward(Tensor& dlogits, const Tensor& dgates, const Tensor& gates, 
   backend_for(gates.device()).ffn_route_bwd(p, dlogits, dgates, gates, sel);
 }
 
+void route_balance(Tensor& loss, Tensor& dlogits, const Tensor& logits, const Tensor& fractions, float weight) {
+  SPT_PROFILE_SCOPE("route_balance");
+  const char* op = "ffn_balance";
+  check_float(op, "logits", logits);
+  check_ndim(op, "logits", logits, 2, "(tokens, blocks)");
+  check_float(op, "fractions", fractions);
+  check_shape(op, "fractions", fractions, {logits.dim(1)});
+  check_same(op, {&logits, &fractions});
+  SPT_CHECK(logits.dim(0) >= 1, "[", op, "] no tokens");
+  SPT_CHECK(weight >= 0.f, "[", op, "] weight ", weight, " must be >= 0");
+  RouteParams p;
+  p.tokens = logits.dim(0);
+  p.blocks = logits.dim(1);
+  ensure_output(op, "loss", loss, {1}, logits.dtype(), logits.device());
+  ensure_output(op, "dlogits", dlogits, logits.shape(), logits.dtype(), logits.device());
+  backend_for(logits.device()).ffn_balance(p, loss, dlogits, logits, fractions, weight);
+}
+
+std::vector<double> block_fractions(const std::vector<int64_t>& host_offsets) {
+  std::vector<double> f;
+  const double total = host_offsets.empty() ? 0.0 : static_cast<double>(host_offsets.back());
+  for (size_t b = 0; b + 1 < host_offsets.size(); ++b)
+    f.push_back(total > 0 ? static_cast<double>(host_offsets[b + 1] - host_offsets[b]) / total : 0.0);
+  return f;
+}
+
 void group_by_block(Tensor& order, Tensor& offsets, Tensor& pos, const Tensor& sel, int64_t blocks) {
   SPT_PROFILE_SCOPE("group_by_block");
   const char* op = "ffn_group";

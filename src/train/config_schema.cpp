@@ -121,6 +121,9 @@ std::vector<KeySpec> build() {
       choice("ffn.permute", "coactivation", {"coactivation", "none"},
              "before the router fit, reorder each routed layer's neurons so that neurons firing on the same "
              "tokens share a block (balanced k-means; the dense function is unchanged)"),
+      ranged("ffn.balance_loss", N, 0.0, 0, 1e6,
+             "weight of the load-balancing loss (Switch Transformer's: blocks x sum_b fraction_b x mean router "
+             "probability_b) added per routed layer; 0: none"),
       ranged("ffn.calibration_batches", I, 4, 1, 1 << 20,
              "training batches whose FFN inputs permute the neurons and fit the routers before the first step"),
       ranged("ffn.max_samples", I, 8192, 16, 1 << 24, "tokens per layer used by the router fit"),

@@ -152,10 +152,16 @@ double Trainer::Impl::forward_backward(const std::vector<data::Batch>& micro, ui
     model::StepContext ctx{true, seed, static_cast<uint64_t>(step), static_cast<uint64_t>(i)};
     if (i == 0) ctx.probe = probe.get();  // the first micro-batch's keys update the codebooks
     if (model_opts.ffn.enabled) ctx.ffn_probe = &router_load;
+    ctx.aux = &aux;
+    ctx.aux_scale = 1.0 / static_cast<double>(micro.size());
     net->forward(mb, ctx);
     step_loss += net->loss(labels, norm);
     net->backward();
     for (int32_t x : micro[i].attention_mask) tokens += x;
+  }
+  if (!aux.terms.empty()) {
+    aux_acc += aux.total();
+    aux.terms.clear();
   }
   return step_loss;
 }
@@ -280,6 +286,10 @@ RunSummary Trainer::train(const std::string& resume) {
                             {"learning_rate", p.lr}, {"tokens_per_second", tps}, {"peak_memory_mib", mem},
                             {"peak_rss_mib", peak_rss_mib()}};
       if (m.model_opts.ffn.enabled) rec["router_load"] = m.take_router_load();
+      if (m.model_opts.ffn.balance_loss > 0) {
+        rec["balance_loss"] = m.aux_acc / static_cast<double>(loss_steps);
+        m.aux_acc = 0;
+      }
       m.log_json(rec);
       t_log = now;
       loss_acc = 0;

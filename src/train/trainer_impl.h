@@ -95,6 +95,10 @@ struct Trainer::Impl {
   bool codebooks_ready = true;  // false: k-means on calibration batches before the first step
   std::map<int64_t, model::SelectionQuality> quality;  // of the last evaluation, per sparse layer
   void setup_attention();
+  // Forward passes (no backward) over the first `batches` training batches in
+  // file order with `ctx` (its probes collect what calibration needs); returns
+  // the batches run.
+  int64_t calibration_forward(int64_t batches, const model::StepContext& ctx);
   void calibrate_codebooks();
   bool codebook_update_due() const;  // this step's first micro-batch feeds a codebook update
   std::string describe_attention() const;
@@ -106,6 +110,8 @@ struct Trainer::Impl {
   bool routers_ready = true;  // false: routers fitted (or drawn) before the first step
   std::map<int64_t, model::FfnShare> ffn_share_start, ffn_share;  // step 0; the last evaluation
   RouterLoad router_load;     // since the last log line
+  model::AuxLosses aux;       // this step's auxiliary losses (balance)
+  double aux_acc = 0;         // their sum since the last log line
   void setup_ffn();
   void calibrate_routers();
   std::string describe_ffn() const;

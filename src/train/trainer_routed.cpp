@@ -53,6 +53,7 @@ void Trainer::Impl::setup_ffn() {
   o.gate = cfg.str("ffn.gate") == "softmax" ? RouteGate::softmax : RouteGate::sigmoid;
   o.router_init = cfg.str("ffn.router_init") == "random" ? model::RouterInit::random : model::RouterInit::activations;
   o.permute = cfg.str("ffn.permute") == "coactivation";
+  o.balance_loss = cfg.number("ffn.balance_loss");
   o.calibration_batches = cfg.integer("ffn.calibration_batches");
   o.max_samples = cfg.integer("ffn.max_samples");
   if (o.enabled) {
@@ -84,7 +85,8 @@ std::string Trainer::Impl::describe_ffn() const {
                  o.gate == RouteGate::softmax ? "softmax" : "sigmoid", " gates, router from ",
                  o.router_init == model::RouterInit::random ? "random init" : "the FFN's activations",
                  "; FFN FLOPs per token in those layers ", fmt::format("{:.0f}", 100.0 * routed / dense),
-                 "% of dense", o.permute ? "; neurons permuted by co-activation" : "");
+                 "% of dense", o.permute ? "; neurons permuted by co-activation" : "",
+                 o.balance_loss > 0 ? fmt::format("; balance loss {}", o.balance_loss) : std::string());
 }
 
 void Trainer::Impl::calibrate_routers() {
@@ -101,19 +103,10 @@ void Trainer::Impl::calibrate_routers() {
   const auto t0 = std::chrono::steady_clock::now();
   model::KeySamples samples(o.max_samples);
   FfnInputs probe(samples, o);
-  data::BatchOptions opt = eval_opt;  // the training data in file order
-  opt.batch_size = static_cast<size_t>(micro_batch);
-  data::BatchIterator it(train_data, opt, pad_id);
-  data::Batch b;
-  int64_t batches = 0;
   model::StepContext ctx;
   ctx.ffn_probe = &probe;
   ctx.dense_ffn = true;  // the dense FFN the routers learn to predict
-  while (batches < o.calibration_batches && it.next(b)) {
-    Tensor labels;
-    net->forward(to_model_batch(b, labels), ctx);
-    ++batches;
-  }
+  const int64_t batches = calibration_forward(o.calibration_batches, ctx);
   nlohmann::json rec = {{"type", "router_fit"}, {"step", step}};
   if (o.permute) {
     // The layers' inputs do not change: permuting neurons leaves the dense function as it is.

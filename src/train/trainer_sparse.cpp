@@ -90,25 +90,30 @@ void Trainer::Impl::calibrate_codebooks() {
   const auto t0 = std::chrono::steady_clock::now();
   model::KeySamples samples(o.max_samples);
   model::KeySampleProbe probe(samples);
-  data::BatchOptions opt = eval_opt;  // the training data in file order
-  opt.batch_size = static_cast<size_t>(micro_batch);
-  data::BatchIterator it(train_data, opt, pad_id);
-  data::Batch b;
-  int64_t batches = 0;
   model::StepContext ctx;
   ctx.probe = &probe;
   ctx.dense_attention = true;  // the keys of the model as it is
-  while (batches < o.calibration_batches && it.next(b)) {
-    Tensor labels;
-    net->forward(to_model_batch(b, labels), ctx);
-    ++batches;
-  }
+  const int64_t batches = calibration_forward(o.calibration_batches, ctx);
   model::kmeans_codebooks(ps, mcfg, o, samples, static_cast<uint64_t>(cfg.integer("train.seed")));
   codebooks_ready = true;
   int64_t keys = 0;
   for (const auto& [layer, rows] : samples.rows()) keys = std::max(keys, samples.count(layer));
   spdlog::info("[sparse] codebooks learned by k-means from {} keys per layer ({} calibration batches) in {:.1f} s",
                keys, batches, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
+int64_t Trainer::Impl::calibration_forward(int64_t batches, const model::StepContext& ctx) {
+  data::BatchOptions opt = eval_opt;  // the training data in file order
+  opt.batch_size = static_cast<size_t>(micro_batch);
+  data::BatchIterator it(train_data, opt, pad_id);
+  data::Batch b;
+  int64_t n = 0;
+  while (n < batches && it.next(b)) {
+    Tensor labels;
+    net->forward(to_model_batch(b, labels), ctx);
+    ++n;
+  }
+  return n;
 }
 
 std::unique_ptr<model::AttentionProbe> Trainer::Impl::key_probe(model::KeySamples& keys) const {

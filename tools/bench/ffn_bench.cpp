@@ -96,7 +96,7 @@ void run_ffn_bench(Device dev, const FfnBenchOptions& o) {
     f.act = act;
     f.blocks = nb;
     ops::BlockFfnGrads g{zeros_like(f.up_w), f.up_b.defined() ? zeros_like(f.up_b) : Tensor(), zeros_like(f.down_w),
-                         f.down_b.defined() ? zeros_like(f.down_b) : Tensor()};
+                         f.down_b.defined() ? zeros_like(f.down_b) : Tensor(), Tensor(), Tensor()};
     if (sh.swiglu) g.gate_w = zeros_like(f.gate_w);
     const Tensor router = randn({nb, sh.d}, dev, 8, 0.5);
     Tensor router_grad = zeros_like(router), none;

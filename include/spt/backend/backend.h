@@ -240,6 +240,14 @@ class Backend {
   // pos (N k) i32 is order's inverse: entry e sits at row pos[e] of the grouped rows.
   virtual void ffn_group(const RouteParams& p, Tensor& order, Tensor& offsets, Tensor& pos,
                          const Tensor& sel) = 0;
+  // Load-balancing loss (Switch Transformer's) of one routed layer, with
+  // fractions f (blocks) of the (token, slot) entries each block received and
+  // p_n = softmax(logits_n) over all blocks:
+  //   loss = weight * blocks / N * sum_n sum_b f_b p_nb            (loss (1) written)
+  //   dlogits_nj = weight * blocks / N * p_nj (f_j - sum_b f_b p_nb)  (written; f held fixed)
+  // Summed over tokens in a fixed order.
+  virtual void ffn_balance(const RouteParams& p, Tensor& loss, Tensor& dlogits, const Tensor& logits,
+                           const Tensor& fractions, float weight) = 0;
   // Grouped rows (N k, C): rows[r] = g * x[order[r] / k], g = gates.flat[order[r]]
   // (1 when gates is undefined); x (N, C).
   virtual void ffn_gather(const RouteParams& p, Tensor& rows, const Tensor& x, const Tensor& order,

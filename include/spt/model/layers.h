@@ -45,6 +45,13 @@ struct FfnProbe {
   virtual void load(int64_t /*layer*/, const std::vector<int64_t>& /*offsets*/) {}
 };
 
+// Auxiliary losses a training forward adds (the routed FFN's balance loss):
+// one (1) tensor per term, already weighted; their gradients flow in backward.
+struct AuxLosses {
+  std::vector<Tensor> terms;
+  double total() const;  // sum on the host
+};
+
 // What a forward pass needs besides its inputs.
 struct StepContext {
   bool training = false;  // dropout on
@@ -55,6 +62,8 @@ struct StepContext {
   bool dense_attention = false;  // sparse layers run dense (codebook calibration)
   FfnProbe* ffn_probe = nullptr;
   bool dense_ffn = false;        // routed layers run dense (router calibration)
+  AuxLosses* aux = nullptr;      // training: auxiliary loss terms are added here
+  double aux_scale = 1.0;        // weight of this micro-batch's auxiliary terms (1 / micro-batches)
 };
 
 // Dropout parameters for one site: the Philox stream is (step, micro, layer, site),
@@ -142,10 +151,11 @@ struct FeedForward {
   LinearRef router;    // (blocks, d)
   ops::RouteOptions route;
   int64_t blocks = 1;
+  float balance = 0;   // load-balancing loss weight (training only)
 
   // Saved by forward.
   Tensor x, pre, hidden;
-  Tensor sel, gates;
+  Tensor sel, gates, balance_grad;
   ops::RoutedFfnSaved routed_saved;
   bool ran_routed = false;
   DropoutParams d_out;

@@ -44,6 +44,7 @@ struct RoutedFfnOptions {
   RouteGate gate = RouteGate::sigmoid;
   RouterInit router_init = RouterInit::activations;
   bool permute = true;           // ffn.permute == "coactivation"
+  double balance_loss = 0;       // weight of the load-balancing loss (0: none)
   int64_t calibration_batches = 4;
   int64_t max_samples = 8192;    // tokens per layer for the router fit
 

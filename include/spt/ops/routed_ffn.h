@@ -37,6 +37,13 @@ void route_forward(Tensor& sel, Tensor& gates, const Tensor& logits, const Route
 // dlogits (N, blocks) written from dgates (N, k) and the forward's gates and sel.
 void route_backward(Tensor& dlogits, const Tensor& dgates, const Tensor& gates, const Tensor& sel,
                     int64_t blocks, const RouteOptions& o);
+// Load-balancing loss of a routed layer (Backend::ffn_balance): loss (1) and
+// dlogits (N, blocks) written from logits (N, blocks), fractions (blocks) of the
+// entries each block received (held fixed), and the loss weight. tokens >= 1.
+void route_balance(Tensor& loss, Tensor& dlogits, const Tensor& logits, const Tensor& fractions, float weight);
+// Fractions (blocks) of the N k entries per block from the grouping's host offsets.
+std::vector<double> block_fractions(const std::vector<int64_t>& host_offsets);
+
 // order (N k), offsets (blocks + 1) and pos (N k, order's inverse) written from sel (N, k).
 void group_by_block(Tensor& order, Tensor& offsets, Tensor& pos, const Tensor& sel, int64_t blocks);
 
