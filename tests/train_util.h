@@ -3,11 +3,14 @@
 // config, and running spt-finetune as a child process.
 #pragma once
 
+#include <catch2/catch.hpp>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <fstream>
 #include <random>
 #include <string>
@@ -21,6 +24,7 @@
 #include "spt/model/model.h"
 #include "spt/train/config.h"
 #include "spt/train/trainer.h"
+#include "tests/reference_util.h"
 #include "tests/test_paths.h"
 
 namespace spt::test {
@@ -62,6 +66,42 @@ inline TinyCase tiny_case(const std::string& family, int64_t B, int64_t T, int64
     for (int64_t i = 0; i < B * T; ++i) lab.push_back(mask[i] ? ids[i] : -100);
   c.labels = Tensor::from_ints(lab, bert ? Shape{B} : Shape{B, T}, DType::i32);
   return c;
+}
+
+// Logits and every trainable gradient of one forward/backward of tc's model
+// built with `opts`, its parameters set by `init`.
+struct TinyPass {
+  Tensor logits;
+  std::map<std::string, Tensor> grads;
+};
+
+inline TinyPass tiny_pass(const TinyCase& tc, const model::ModelOptions& opts,
+                          const std::function<void(ParameterStore&)>& init) {
+  ParameterStore ps(model::model_param_infos(tc.cfg, tc.head, opts), Device::cpu());
+  init(ps);
+  auto net = model::make_model(tc.cfg, tc.head, ps, opts);
+  TinyPass out;
+  out.logits = net->forward(tc.batch, model::StepContext{}).to(Device::cpu());
+  net->loss(tc.labels);
+  net->backward();
+  for (const ParamInfo& p : ps.infos())
+    if (p.trainable) out.grads[p.name] = ps.grad(p.name).to(Device::cpu());
+  return out;
+}
+
+// b's logits and every gradient a has equal a's (rel L2 <= 1e-5). The key bias
+// gets no gradient in exact arithmetic (softmax is shift-invariant): both sides
+// are rounding noise there, compared in absolute terms.
+inline void check_same_pass(const TinyPass& a, const TinyPass& b) {
+  CHECK(rel_l2(b.logits, a.logits) <= 1e-5);
+  for (const auto& [name, g] : a.grads) {
+    INFO(name);
+    REQUIRE(b.grads.count(name));
+    if (name.find("attn.k.bias") != std::string::npos)
+      CHECK(max_abs_diff(b.grads.at(name), g) <= 1e-6);
+    else
+      CHECK(rel_l2(b.grads.at(name), g) <= 1e-5);
+  }
 }
 
 inline fs::path fresh_dir(const std::string& name) {
