@@ -68,6 +68,12 @@ TEST_CASE("GPT-2 causal LM matches transformers", "[model][gpt2]") {
   check_case("gpt2_lm", io::ModelHead::causal_lm, false);
 }
 
+TEST_CASE("GPT-2 causal LM with an untied lm_head matches transformers", "[model][gpt2]") {
+  // tie_word_embeddings = false: logits come from lm_head.weight, which gets its
+  // own gradient, and wte's gradient is the embedding's alone.
+  check_case("gpt2_lm_untied", io::ModelHead::causal_lm, false);
+}
+
 TEST_CASE("GPT-2 sequence classification matches transformers", "[model][gpt2]") {
   check_case("gpt2_cls", io::ModelHead::sequence_classification, false);
 }

@@ -156,7 +156,7 @@ void Gpt2Decoder::backward(const Tensor& d_hidden) {
 
 struct Gpt2LanguageModel::Impl {
   std::unique_ptr<Gpt2Decoder> decoder;
-  LinearRef head;  // tied: wte as an (V, C) linear without bias
+  LinearRef head;  // lm_head, or when tied wte as an (V, C) linear without bias
   Tensor hidden, logits, targets;
   ops::CrossEntropySaved ce;
 };
@@ -165,6 +165,10 @@ Gpt2LanguageModel::Gpt2LanguageModel(const io::Gpt2Config& cfg, ParameterStore& 
                                      const ModelOptions& opts)
     : impl_(new Impl) {
   impl_->decoder = std::make_unique<Gpt2Decoder>(cfg, ps, opts);
+  if (ps.has("lm_head.weight")) {  // tie_word_embeddings = false: its own (V, C) matrix
+    impl_->head = LinearRef::bind(ps, "lm_head", false);
+    return;
+  }
   impl_->head.w = ps.param("embeddings.word.weight");
   impl_->head.dw = ps.grad("embeddings.word.weight");
 }
