@@ -8,6 +8,8 @@
 //   spt-convert export-peft CHECKPOINT OUT_DIR   LoRA adapters -> a PEFT adapter folder
 //   spt-convert import-peft PEFT_DIR OUT_DIR --base HF_DIR   PEFT adapter + base -> spt checkpoint
 //   spt-convert merge-lora CHECKPOINT OUT_DIR    adapters folded in -> a plain Hugging Face folder
+//   spt-convert import-gguf FILE OUT_DIR     a LLaMA GGUF file -> Hugging Face folder (f32 weights,
+//                                            tokenizer.json, tokenizer_config.json with the chat template)
 //
 // Exit status 0 on success, 1 with a message on any error (malformed input included).
 #include <CLI/CLI.hpp>
@@ -20,6 +22,7 @@
 
 #include "spt/core/error.h"
 #include "spt/io/checkpoint.h"
+#include "spt/io/gguf_import.h"
 #include "spt/io/json_util.h"
 #include "spt/io/safetensors.h"
 #include "spt/io/tensor_reader.h"
@@ -149,7 +152,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string path, in, out, head;
   auto* ins = app.add_subcommand("inspect", "list tensors, dtypes, shapes, parameter count, metadata");
-  ins->add_option("PATH", path, "a .safetensors / .bin / *.index.json file or a model folder")->required();
+  ins->add_option("PATH", path, "a .safetensors / .bin / .gguf / *.index.json file or a model folder")->required();
   auto* imp = app.add_subcommand("import-hf", "Hugging Face model folder -> spt checkpoint");
   imp->add_option("HF_DIR", in, "model folder (config.json + weights)")->required();
   imp->add_option("OUT_DIR", out, "spt checkpoint folder to write")->required();
@@ -169,6 +172,9 @@ int main(int argc, char** argv) {
   auto* ml = app.add_subcommand("merge-lora", "spt LoRA checkpoint -> Hugging Face folder with merged weights");
   ml->add_option("CHECKPOINT", in, "spt checkpoint trained with the lora section")->required();
   ml->add_option("OUT_DIR", out, "folder to write (new or empty)")->required();
+  auto* gg = app.add_subcommand("import-gguf", "LLaMA-architecture GGUF file -> Hugging Face folder");
+  gg->add_option("FILE", in, "a .gguf file (llama.cpp)")->required();
+  gg->add_option("OUT_DIR", out, "folder to write (new or empty)")->required();
   auto* b2s = app.add_subcommand("bin-to-safetensors", "pytorch_model.bin -> .safetensors");
   b2s->add_option("IN", in, "torch.save file")->required();
   b2s->add_option("OUT", out, "safetensors file to write")->required();
@@ -203,6 +209,10 @@ int main(int argc, char** argv) {
       spdlog::info("wrote Hugging Face folder {} with the LoRA adapters merged", out);
     }
     if (*b2s) bin_to_safetensors(in, out);
+    if (*gg) {
+      import_gguf(in, out);
+      spdlog::info("wrote Hugging Face folder {} (LlamaForCausalLM, f32) from {}", out, in);
+    }
   } catch (const spt::Error& e) {
     spdlog::error("{}", e.what());
     return 1;

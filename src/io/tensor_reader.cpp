@@ -5,6 +5,7 @@
 #include <map>
 
 #include "spt/core/error.h"
+#include "spt/io/gguf.h"
 #include "spt/io/json_util.h"
 #include "spt/io/safetensors.h"
 #include "spt/io/sharded.h"
@@ -64,6 +65,7 @@ namespace {
 std::unique_ptr<TensorReader> open_file(const std::string& path) {
   const std::string ext = fs::path(path).extension().string();
   if (ext == ".safetensors") return std::make_unique<SafetensorsReader>(path);
+  if (ext == ".gguf") return std::make_unique<GgufTensorReader>(path);
   if (ext == ".bin" || ext == ".pt" || ext == ".pth" || looks_like_zip(path))
     return std::make_unique<TorchBinReader>(path);
   return std::make_unique<SafetensorsReader>(path);

@@ -6,6 +6,7 @@ target_sources(spt_tests PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/test_model_config.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_weight_map.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_checkpoint.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_gguf.cpp
 )
 # The malformed-file tests also run the spt-convert tool itself.
 if(TARGET spt-convert)

@@ -2,7 +2,8 @@
 //
 // Implementations: a safetensors file (safetensors.h), a sharded safetensors
 // checkpoint (model.safetensors.index.json), a torch.save zip
-// (pytorch_model.bin, torch_bin.h). All validate the file completely when
+// (pytorch_model.bin, torch_bin.h), a GGUF file (gguf.h; its tensors
+// dequantised to F32). All validate the file completely when
 // opened; load() then converts one tensor into a runtime Tensor on the CPU.
 #pragma once
 
@@ -70,7 +71,7 @@ class TensorReader {
   std::unordered_map<std::string, size_t> index_;
 };
 
-// Opens a checkpoint file (.safetensors, .bin / .pt torch zip, or a
+// Opens a checkpoint file (.safetensors, .bin / .pt torch zip, .gguf, or a
 // *.index.json shard index) or a folder holding model.safetensors,
 // model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json
 // (in that order of preference).
