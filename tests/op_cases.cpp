@@ -183,6 +183,35 @@ void add_layernorm(std::vector<OpCase>& cases, Shape xs, float eps) {
   cases.push_back(std::move(c));
 }
 
+void add_rmsnorm(std::vector<OpCase>& cases, Shape xs, float eps) {
+  const int64_t C = xs.back();
+  OpCase c;
+  c.op = "rmsnorm";
+  c.name = "rmsnorm x" + dims(xs) + " eps=" + std::to_string(eps);
+  c.inputs = {act_in("x", xs, -2, 2), param_in("w", {C}, 0.5, 1.5)};
+  auto saved = std::make_shared<ops::RmsNormSaved>();
+  c.forward = [saved, eps](const Tensors& in) {
+    Tensor y;
+    *saved = {};
+    ops::rmsnorm_forward(y, *saved, in[0], in[1], eps);
+    return Tensors{y};
+  };
+  c.backward = [saved](const Tensors& in, const Tensors& d, Tensors& g) {
+    ops::rmsnorm_backward(g[0], g[1], d[0], in[0], in[1], *saved);
+  };
+  c.reference = [C, eps](const std::vector<std::vector<double>>& in) {  // LlamaRMSNorm
+    std::vector<double> y(in[0].size());
+    for (size_t r = 0; r * C < y.size(); ++r) {
+      double s = 0;
+      for (int64_t k = 0; k < C; ++k) s += in[0][r * C + k] * in[0][r * C + k];
+      const double inv = 1.0 / std::sqrt(s / static_cast<double>(C) + eps);
+      for (int64_t k = 0; k < C; ++k) y[r * C + k] = in[1][k] * in[0][r * C + k] * inv;
+    }
+    return std::vector<std::vector<double>>{y};
+  };
+  cases.push_back(std::move(c));
+}
+
 void add_activation(std::vector<OpCase>& cases, const std::string& key, Activation act, Shape xs) {
   OpCase c;
   c.op = key;
@@ -439,6 +468,9 @@ std::vector<OpCase> build_cases() {
   add_embedding(cases, 5, 80, {1, 37});
   add_layernorm(cases, {13, 80}, 1e-5f);
   add_layernorm(cases, {3, 37, 64}, 1e-12f);
+  add_rmsnorm(cases, {13, 80}, 1e-5f);
+  add_rmsnorm(cases, {3, 37, 64}, 1e-6f);
+  add_rmsnorm(cases, {2, 576}, 1e-5f);
   add_activation(cases, "gelu", Activation::gelu_erf, {3, 37});
   add_activation(cases, "gelu_tanh", Activation::gelu_tanh, {3, 37});
   add_activation(cases, "relu", Activation::relu, {3, 37});

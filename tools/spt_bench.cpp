@@ -215,6 +215,16 @@ void run(Device dev, const Dims& d, int iters) {
     b.row("layernorm", shp({N, C}), "fwd", b.time([&] { ops::layernorm_forward(y, saved, x, w, bias, 1e-12f); }), bytes, false);
     b.row("layernorm", shp({N, C}), "bwd", b.time([&] { ops::layernorm_backward(dx, dw, db, dy, x, w, saved); }), 1.5 * bytes, false);
   }
+  {  // RMS norm
+    Tensor x = randn({N, C}, dev, 9), w = randn({C}, dev, 10);
+    Tensor y, dx, dw = Tensor::zeros({C}, DType::f32, dev);
+    ops::RmsNormSaved saved;
+    ops::rmsnorm_forward(y, saved, x, w, 1e-5f);
+    Tensor dy = randn({N, C}, dev, 12);
+    const double bytes = 2.0 * N * C * f4;
+    b.row("rmsnorm", shp({N, C}), "fwd", b.time([&] { ops::rmsnorm_forward(y, saved, x, w, 1e-5f); }), bytes, false);
+    b.row("rmsnorm", shp({N, C}), "bwd", b.time([&] { ops::rmsnorm_backward(dx, dw, dy, x, w, saved); }), 1.5 * bytes, false);
+  }
   for (auto [name, act] : {std::pair{"gelu", Activation::gelu_erf}, std::pair{"gelu_tanh", Activation::gelu_tanh},
                            std::pair{"relu", Activation::relu}, std::pair{"silu", Activation::silu},
                            std::pair{"tanh", Activation::tanh}}) {

@@ -47,6 +47,11 @@ class CpuBackend final : public Backend {
                      const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
                      const Tensor& rstd) override;
 
+  void rmsnorm_fwd(const LayerNormParams& p, Tensor& y, Tensor& rstd, const Tensor& x,
+                   const Tensor& w) override;
+  void rmsnorm_bwd(const LayerNormParams& p, Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x,
+                   const Tensor& w, const Tensor& rstd) override;
+
   void softmax_fwd(const SoftmaxParams& p, Tensor& y, const Tensor& x,
                    const Tensor& key_mask) override;
   void softmax_bwd(const SoftmaxParams& p, Tensor& dx, const Tensor& dy, const Tensor& y,

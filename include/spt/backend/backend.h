@@ -194,6 +194,13 @@ class Backend {
                              const Tensor& dy, const Tensor& x, const Tensor& w,
                              const Tensor& mean, const Tensor& rstd) = 0;
 
+  // RMS norm (rows, cols as for layer norm): rstd (N) in the accumulation dtype;
+  // dx written, dw accumulated.
+  virtual void rmsnorm_fwd(const LayerNormParams& p, Tensor& y, Tensor& rstd, const Tensor& x,
+                           const Tensor& w) = 0;
+  virtual void rmsnorm_bwd(const LayerNormParams& p, Tensor& dx, Tensor& dw, const Tensor& dy,
+                           const Tensor& x, const Tensor& w, const Tensor& rstd) = 0;
+
   // key_mask: (B, Tk) i32, nonzero = visible; undefined tensor = no padding mask
   virtual void softmax_fwd(const SoftmaxParams& p, Tensor& y, const Tensor& x,
                            const Tensor& key_mask) = 0;
