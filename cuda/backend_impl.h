@@ -7,7 +7,7 @@
 //   gemm.cpp          gemm (cuBLAS)
 //   elementwise.cu    add, axpy, scale, add_bias, mse
 //   reduce.cu         sum_rows, sum, sum_squares
-//   activation.cu, layernorm.cu, rmsnorm.cu, softmax.cu, dropout.cu, embedding.cu,
+//   activation.cu, layernorm.cu, rmsnorm.cu, rope.cu, softmax.cu, dropout.cu, embedding.cu,
 //   cross_entropy.cu, adamw.cu
 // with helpers in allocator.*, handles.* (device guard, stream, scratch),
 // library_handles.* (cuBLAS, cuBLASLt, cuSPARSE), launch.h, reduce.h and device/.
@@ -70,6 +70,9 @@ class CudaBackend final : public Backend {
                    const Tensor& w) override;
   void rmsnorm_bwd(const LayerNormParams& p, Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x,
                    const Tensor& w, const Tensor& rstd) override;
+
+  void rope(const RopeParams& p, Tensor& y, const Tensor& x, const Tensor& pos, const Tensor& cos,
+            const Tensor& sin) override;
 
   void softmax_fwd(const SoftmaxParams& p, Tensor& y, const Tensor& x,
                    const Tensor& key_mask) override;

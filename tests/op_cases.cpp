@@ -212,6 +212,40 @@ void add_rmsnorm(std::vector<OpCase>& cases, Shape xs, float eps) {
   cases.push_back(std::move(c));
 }
 
+void add_rope(std::vector<OpCase>& cases, int64_t N, int64_t heads, int64_t D, int64_t P) {
+  OpCase c;
+  c.op = "rope";
+  c.name = "rope N=" + std::to_string(N) + " heads=" + std::to_string(heads) + " D=" + std::to_string(D) +
+           " P=" + std::to_string(P);
+  const int64_t half = D / 2;
+  c.inputs = {act_in("x", {N, heads * D}, -2, 2), index_in("pos", {N}, indices(P)),
+              const_in("cos", {P, half}), const_in("sin", {P, half})};
+  c.forward = [heads](const Tensors& in) {
+    Tensor y;
+    ops::rope_forward(y, in[0], in[1], in[2], in[3], heads);
+    return Tensors{y};
+  };
+  c.backward = [heads](const Tensors& in, const Tensors& d, Tensors& g) {
+    ops::rope_backward(g[0], d[0], in[1], in[2], in[3], heads);
+  };
+  c.reference = [N, heads, D, half](const std::vector<std::vector<double>>& in) {  // HF rotate_half
+    std::vector<double> y(in[0].size());
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t k = 0; k < D; ++k) {
+          const int64_t p = static_cast<int64_t>(in[1][static_cast<size_t>(n)]), j = k % half;
+          const double x = in[0][static_cast<size_t>((n * heads + h) * D + k)];
+          const double rot = k < half ? -in[0][static_cast<size_t>((n * heads + h) * D + k + half)]
+                                      : in[0][static_cast<size_t>((n * heads + h) * D + k - half)];
+          y[static_cast<size_t>((n * heads + h) * D + k)] =
+              x * in[2][static_cast<size_t>(p * half + j)] + rot * in[3][static_cast<size_t>(p * half + j)];
+        }
+    return std::vector<std::vector<double>>{y};
+  };
+  c.atol = 1e-6;  // f32 run: a x c - b x s cancels
+  cases.push_back(std::move(c));
+}
+
 void add_activation(std::vector<OpCase>& cases, const std::string& key, Activation act, Shape xs) {
   OpCase c;
   c.op = key;
@@ -471,6 +505,9 @@ std::vector<OpCase> build_cases() {
   add_rmsnorm(cases, {13, 80}, 1e-5f);
   add_rmsnorm(cases, {3, 37, 64}, 1e-6f);
   add_rmsnorm(cases, {2, 576}, 1e-5f);
+  add_rope(cases, 7, 3, 8, 11);
+  add_rope(cases, 5, 2, 64, 9);
+  add_rope(cases, 4, 1, 2, 3);
   add_activation(cases, "gelu", Activation::gelu_erf, {3, 37});
   add_activation(cases, "gelu_tanh", Activation::gelu_tanh, {3, 37});
   add_activation(cases, "relu", Activation::relu, {3, 37});

@@ -215,6 +215,17 @@ void run(Device dev, const Dims& d, int iters) {
     b.row("layernorm", shp({N, C}), "fwd", b.time([&] { ops::layernorm_forward(y, saved, x, w, bias, 1e-12f); }), bytes, false);
     b.row("layernorm", shp({N, C}), "bwd", b.time([&] { ops::layernorm_backward(dx, dw, db, dy, x, w, saved); }), 1.5 * bytes, false);
   }
+  {  // RoPE on q (N, C): heads of 64
+    const int64_t D = 64, P = 2048;
+    Tensor x = randn({N, C}, dev, 9), y, dx, dy = randn({N, C}, dev, 12);
+    Tensor cs = randn({P, D / 2}, dev, 10), sn = randn({P, D / 2}, dev, 11);
+    std::vector<int64_t> pv(static_cast<size_t>(N));
+    for (int64_t i = 0; i < N; ++i) pv[static_cast<size_t>(i)] = i % P;
+    const Tensor pos = Tensor::from_ints(pv, {N}, DType::i32, dev);
+    const double bytes = 2.0 * N * C * f4;
+    b.row("rope", shp({N, C}), "fwd", b.time([&] { ops::rope_forward(y, x, pos, cs, sn, C / D); }), bytes, false);
+    b.row("rope", shp({N, C}), "bwd", b.time([&] { ops::rope_backward(dx, dy, pos, cs, sn, C / D); }), bytes, false);
+  }
   {  // RMS norm
     Tensor x = randn({N, C}, dev, 9), w = randn({C}, dev, 10);
     Tensor y, dx, dw = Tensor::zeros({C}, DType::f32, dev);

@@ -52,6 +52,9 @@ class CpuBackend final : public Backend {
   void rmsnorm_bwd(const LayerNormParams& p, Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x,
                    const Tensor& w, const Tensor& rstd) override;
 
+  void rope(const RopeParams& p, Tensor& y, const Tensor& x, const Tensor& pos, const Tensor& cos,
+            const Tensor& sin) override;
+
   void softmax_fwd(const SoftmaxParams& p, Tensor& y, const Tensor& x,
                    const Tensor& key_mask) override;
   void softmax_bwd(const SoftmaxParams& p, Tensor& dx, const Tensor& dy, const Tensor& y,

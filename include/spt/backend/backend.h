@@ -49,6 +49,15 @@ struct LayerNormParams {
   float eps = 1e-5f;
 };
 
+// Rotary position embeddings (spt/ops/rope.h): x (rows, heads * head_dim),
+// pos (rows) i32, cos / sin (P, head_dim / 2); inverse rotates by -angle (backward).
+struct RopeParams {
+  int64_t rows = 0;
+  int64_t heads = 0;
+  int64_t head_dim = 0;  // even
+  bool inverse = false;
+};
+
 // Softmax over the last dim of scores (B, H, Tq, Tk), with an optional key
 // padding mask (B, Tk) and an optional causal mask. Rows with no visible key
 // produce all-zero probabilities (and zero gradients) instead of NaN.
@@ -200,6 +209,10 @@ class Backend {
                            const Tensor& w) = 0;
   virtual void rmsnorm_bwd(const LayerNormParams& p, Tensor& dx, Tensor& dw, const Tensor& dy,
                            const Tensor& x, const Tensor& w, const Tensor& rstd) = 0;
+
+  // y = x rotated per (row, head) by the angles of row pos[n] (y written; y may not alias x).
+  virtual void rope(const RopeParams& p, Tensor& y, const Tensor& x, const Tensor& pos, const Tensor& cos,
+                    const Tensor& sin) = 0;
 
   // key_mask: (B, Tk) i32, nonzero = visible; undefined tensor = no padding mask
   virtual void softmax_fwd(const SoftmaxParams& p, Tensor& y, const Tensor& x,

@@ -7,6 +7,7 @@
 #include "spt/ops/embedding.h"
 #include "spt/ops/layernorm.h"
 #include "spt/ops/rmsnorm.h"
+#include "spt/ops/rope.h"
 #include "spt/ops/linear.h"
 #include "spt/ops/lora.h"
 #include "spt/ops/loss.h"
