@@ -79,4 +79,19 @@ inline void check_index_range(const char* op, const char* name, const Tensor& id
             "); hint: check the tokenizer's vocabulary size against the model's");
 }
 
+// Rows and columns of a normalisation over the last dim (layer norm, RMS norm):
+// x (..., C) float, w (C), eps > 0.
+inline LayerNormParams norm_params(const char* op, const Tensor& x, const Tensor& w, float eps) {
+  check_float(op, "x", x);
+  check_float(op, "w", w);
+  SPT_CHECK(x.ndim() >= 1, "[", op, "] x must have shape (..., C), got ", x.str());
+  check_shape(op, "w", w, {x.dim(-1)});
+  SPT_CHECK(eps > 0.f, "[", op, "] eps must be positive, got ", eps);
+  LayerNormParams p;
+  p.cols = x.dim(-1);
+  p.rows = p.cols ? x.numel() / p.cols : 0;
+  p.eps = eps;
+  return p;
+}
+
 }  // namespace spt::ops

@@ -44,25 +44,11 @@ void embedding_backward(Tensor& dweight, const Tensor& dout, const Tensor& ids) 
 
 // ---- layer norm ----
 
-static LayerNormParams layernorm_params(const char* op, const Tensor& x, const Tensor& w,
-                                        float eps) {
-  check_float(op, "x", x);
-  check_float(op, "w", w);
-  SPT_CHECK(x.ndim() >= 1, "[", op, "] x must have shape (..., C), got ", x.str());
-  check_shape(op, "w", w, {x.dim(-1)});
-  SPT_CHECK(eps > 0.f, "[", op, "] eps must be positive, got ", eps);
-  LayerNormParams p;
-  p.cols = x.dim(-1);
-  p.rows = p.cols ? x.numel() / p.cols : 0;
-  p.eps = eps;
-  return p;
-}
-
 void layernorm_forward(Tensor& y, LayerNormSaved& saved, const Tensor& x, const Tensor& w,
                        const Tensor& b, float eps) {
   SPT_PROFILE_SCOPE("layernorm_forward");
   const char* op = "layernorm";
-  const LayerNormParams p = layernorm_params(op, x, w, eps);
+  const LayerNormParams p = norm_params(op, x, w, eps);
   check_float(op, "b", b);
   check_shape(op, "b", b, w.shape());
   check_same(op, {&x, &w, &b});
@@ -76,7 +62,7 @@ void layernorm_backward(Tensor& dx, Tensor& dw, Tensor& db, const Tensor& dy, co
                         const Tensor& w, const LayerNormSaved& saved) {
   SPT_PROFILE_SCOPE("layernorm_backward");
   const char* op = "layernorm backward";
-  const LayerNormParams p = layernorm_params(op, x, w, 1.f);
+  const LayerNormParams p = norm_params(op, x, w, 1.f);
   check_float(op, "dy", dy);
   check_shape(op, "dy", dy, x.shape());
   check_float(op, "dw", dw);

@@ -6,27 +6,10 @@
 
 namespace spt::ops {
 
-namespace {
-
-LayerNormParams rmsnorm_params(const char* op, const Tensor& x, const Tensor& w, float eps) {
-  check_float(op, "x", x);
-  check_float(op, "w", w);
-  SPT_CHECK(x.ndim() >= 1, "[", op, "] x must have shape (..., C), got ", x.str());
-  check_shape(op, "w", w, {x.dim(-1)});
-  SPT_CHECK(eps > 0.f, "[", op, "] eps must be positive, got ", eps);
-  LayerNormParams p;
-  p.cols = x.dim(-1);
-  p.rows = p.cols ? x.numel() / p.cols : 0;
-  p.eps = eps;
-  return p;
-}
-
-}  // namespace
-
 void rmsnorm_forward(Tensor& y, RmsNormSaved& saved, const Tensor& x, const Tensor& w, float eps) {
   SPT_PROFILE_SCOPE("rmsnorm_forward");
   const char* op = "rmsnorm";
-  const LayerNormParams p = rmsnorm_params(op, x, w, eps);
+  const LayerNormParams p = norm_params(op, x, w, eps);
   check_same(op, {&x, &w});
   ensure_output(op, "y", y, x.shape(), x.dtype(), x.device());
   ensure_output(op, "rstd", saved.rstd, {p.rows}, x.dtype(), x.device());
@@ -37,7 +20,7 @@ void rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x,
                       const RmsNormSaved& saved) {
   SPT_PROFILE_SCOPE("rmsnorm_backward");
   const char* op = "rmsnorm backward";
-  const LayerNormParams p = rmsnorm_params(op, x, w, 1.f);
+  const LayerNormParams p = norm_params(op, x, w, 1.f);
   check_float(op, "dy", dy);
   check_shape(op, "dy", dy, x.shape());
   check_float(op, "dw", dw);
