@@ -72,7 +72,7 @@ std::string hf_name(const std::string& g, int64_t layers, const std::string& whe
 
 // GPT-2's bytes_to_unicode spelling is what tokenizer.ggml.tokens hold for
 // `gpt2` tokenizers already, so vocab and merges are copied as they are.
-OJson tokenizer_json(const GgufFile& f, bool add_bos) {
+OJson tokenizer_json(const GgufFile& f, const std::vector<std::string>& tokens, bool add_bos) {
   const std::string model = f.get_string("tokenizer.ggml.model");
   SPT_CHECK(model == "gpt2", ctx(f), ": tokenizer.ggml.model is \"", model,
             "\"; hint: import-gguf rebuilds byte-level BPE (gpt2) tokenizers; SentencePiece (llama) ones are not "
@@ -81,7 +81,6 @@ OJson tokenizer_json(const GgufFile& f, bool add_bos) {
   // transformers keeps the GPT-2 pattern for these (formats.md 2.6); others need their own regex.
   SPT_CHECK(pre == "default" || pre == "gpt2" || pre == "smollm", ctx(f), ": tokenizer.ggml.pre is \"", pre,
             "\"; hint: import-gguf supports the GPT-2 pre-tokenizer (default, gpt2, smollm)");
-  const std::vector<std::string> tokens = f.get_strings("tokenizer.ggml.tokens");
   const std::vector<std::string> merges = f.get_strings("tokenizer.ggml.merges");
   std::vector<int64_t> types(tokens.size(), 1);
   if (f.has("tokenizer.ggml.token_type")) types = f.get_ints("tokenizer.ggml.token_type");
@@ -139,8 +138,7 @@ OJson tokenizer_json(const GgufFile& f, bool add_bos) {
             {"ignore_merges", false}, {"vocab", vocab}, {"merges", merges}}}};
 }
 
-OJson tokenizer_config(const GgufFile& f, bool add_bos, int64_t max_len) {
-  const std::vector<std::string> tokens = f.get_strings("tokenizer.ggml.tokens");
+OJson tokenizer_config(const GgufFile& f, const std::vector<std::string>& tokens, bool add_bos, int64_t max_len) {
   OJson c = {{"tokenizer_class", "PreTrainedTokenizerFast"}, {"add_bos_token", add_bos}, {"add_eos_token", false},
              {"clean_up_tokenization_spaces", false}, {"model_max_length", max_len}};
   for (const auto& [key, name] : std::vector<std::pair<const char*, const char*>>{
@@ -286,8 +284,9 @@ HfFromGguf hf_from_gguf(const GgufFile& f) {
     fail(ctx(f), ": no tensor for ", name, " ", shape_str(shape), "; hint: the file is incomplete");
   // Absent: false, as llama.cpp does for byte-level BPE vocabularies.
   const bool add_bos = f.has("tokenizer.ggml.add_bos_token") && f.get_bool("tokenizer.ggml.add_bos_token");
-  r.tokenizer = tokenizer_json(f, add_bos);
-  r.tokenizer_config = tokenizer_config(f, add_bos, r.config["max_position_embeddings"].get<int64_t>());
+  const std::vector<std::string> tokens = f.get_strings("tokenizer.ggml.tokens");  // read once for both files
+  r.tokenizer = tokenizer_json(f, tokens, add_bos);
+  r.tokenizer_config = tokenizer_config(f, tokens, add_bos, r.config["max_position_embeddings"].get<int64_t>());
   return r;
 }
 
