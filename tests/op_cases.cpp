@@ -1,6 +1,7 @@
 // The cases of the op-test registry, grouped by op. Shapes are deliberately
 // awkward: T not a multiple of 8 or 32, one head, head sizes 64 and 80, batch 1,
 // a fully padded sequence.
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -349,24 +350,64 @@ struct AttnCase {
   std::vector<int64_t> lens;  // key lengths per batch item; empty = no mask
   bool causal;
   float dropout;
+  int64_t Hk = 0;  // key/value heads (grouped-query attention); 0: H
 };
 
+// Dense attention in double, straight from the definition (query head h reads
+// key/value head h / (H / Hk)); rows without a visible key are 0.
+std::vector<double> attention_reference(const AttnCase& a, const std::vector<double>& q,
+                                        const std::vector<double>& k, const std::vector<double>& v,
+                                        const std::vector<double>* mask) {
+  const int64_t Hk = a.Hk > 0 ? a.Hk : a.H, G = a.H / Hk, C = a.H * a.D, Ck = Hk * a.D;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(a.D));
+  std::vector<double> out(static_cast<size_t>(a.B * a.Tq * C), 0.0), s(static_cast<size_t>(a.Tk));
+  for (int64_t b = 0; b < a.B; ++b)
+    for (int64_t h = 0; h < a.H; ++h)
+      for (int64_t i = 0; i < a.Tq; ++i) {
+        const int64_t kh = h / G;
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < a.Tk; ++j) {
+          const bool visible = (!mask || (*mask)[b * a.Tk + j] != 0) && (!a.causal || j <= i + a.Tk - a.Tq);
+          double dot = 0;
+          for (int64_t e = 0; e < a.D; ++e)
+            dot += q[(b * a.Tq + i) * C + h * a.D + e] * k[(b * a.Tk + j) * Ck + kh * a.D + e];
+          s[j] = visible ? dot * scale : -INFINITY;
+          mx = std::max(mx, s[j]);
+        }
+        if (mx == -INFINITY) continue;
+        double z = 0;
+        for (int64_t j = 0; j < a.Tk; ++j) z += s[j] = std::exp(s[j] - mx);
+        for (int64_t j = 0; j < a.Tk; ++j)
+          for (int64_t e = 0; e < a.D; ++e)
+            out[(b * a.Tq + i) * C + h * a.D + e] += s[j] / z * v[(b * a.Tk + j) * Ck + kh * a.D + e];
+      }
+  return out;
+}
+
 void add_attention(std::vector<OpCase>& cases, const AttnCase& a) {
-  const int64_t C = a.H * a.D;
+  const int64_t C = a.H * a.D, Ck = (a.Hk > 0 ? a.Hk : a.H) * a.D;
   OpCase c;
   c.op = "attention";
   c.name = "attention B=" + std::to_string(a.B) + " Tq=" + std::to_string(a.Tq) +
            " Tk=" + std::to_string(a.Tk) + " H=" + std::to_string(a.H) +
-           " D=" + std::to_string(a.D) + (a.lens.empty() ? "" : " padded") +
-           (a.causal ? " causal" : "") + (a.dropout > 0 ? " dropout" : "");
-  c.inputs = {act_in("q", {a.B, a.Tq, C}), act_in("k", {a.B, a.Tk, C}), act_in("v", {a.B, a.Tk, C})};
+           (a.Hk > 0 ? " Hk=" + std::to_string(a.Hk) : "") + " D=" + std::to_string(a.D) +
+           (a.lens.empty() ? "" : " padded") + (a.causal ? " causal" : "") + (a.dropout > 0 ? " dropout" : "");
+  c.inputs = {act_in("q", {a.B, a.Tq, C}), act_in("k", {a.B, a.Tk, Ck}), act_in("v", {a.B, a.Tk, Ck})};
   const bool masked = !a.lens.empty();
   if (masked) c.inputs.push_back(index_in("key_mask", {a.B, a.Tk}, fixed(mask_values(a.lens, a.Tk))));
   ops::AttentionParams p;
   p.heads = a.H;
+  p.kv_heads = a.Hk;
   p.causal = a.causal;
   p.dropout = {a.dropout, 99, 5};
   auto saved = std::make_shared<ops::AttentionSaved>();
+  if (a.dropout == 0.f) {
+    c.atol = 2e-6;  // the f32 forward against the f64 reference
+    c.reference = [=](const std::vector<std::vector<double>>& in) {
+      return std::vector<std::vector<double>>{
+          attention_reference(a, in[0], in[1], in[2], masked ? &in[3] : nullptr)};
+    };
+  }
   c.forward = [=](const Tensors& in) {
     Tensor y;
     *saved = {};
@@ -529,6 +570,8 @@ std::vector<OpCase> build_cases() {
   add_attention(cases, {1, 37, 37, 1, 80, {}, true, 0.f});
   add_attention(cases, {2, 13, 13, 3, 8, {11, 0}, false, 0.2f});  // fully padded + dropout
   add_attention(cases, {2, 5, 9, 2, 8, {9, 4}, true, 0.f});       // Tq != Tk
+  add_attention(cases, {2, 11, 11, 6, 8, {11, 7}, true, 0.f, 2});  // grouped-query (G = 3)
+  add_attention(cases, {2, 9, 9, 4, 8, {9, 0}, false, 0.2f, 1});   // multi-query + dropout
   add_sparse_attention_cases(cases);
   add_routed_ffn_cases(cases);
   add_cross_entropy(cases, 13, 37, {0, 5, -100, 36, 1, 2, 3, -100, 7, 8, 9, 10, 11}, 0);

@@ -78,6 +78,31 @@ TEST_CASE("GPT-2 sequence classification matches transformers", "[model][gpt2]")
   check_case("gpt2_cls", io::ModelHead::sequence_classification, false);
 }
 
+TEST_CASE("LLaMA causal LM with grouped-query attention and a tied head matches transformers",
+          "[model][llama]") {
+  check_case("llama_lm_gqa", io::ModelHead::causal_lm, false);
+}
+
+TEST_CASE("LLaMA causal LM with linear RoPE scaling and an untied head matches transformers",
+          "[model][llama]") {
+  check_case("llama_lm_linear", io::ModelHead::causal_lm, false);
+}
+
+TEST_CASE("LLaMA causal LM with dynamic (NTK) RoPE beyond max_position_embeddings matches transformers",
+          "[model][llama]") {
+  check_case("llama_lm_dynamic", io::ModelHead::causal_lm, false);
+}
+
+TEST_CASE("LLaMA causal LM with llama3 RoPE and one key/value head matches transformers",
+          "[model][llama]") {
+  check_case("llama_lm_llama3", io::ModelHead::causal_lm, false);
+}
+
+TEST_CASE("LLaMA sequence classification with attention and MLP biases matches transformers",
+          "[model][llama]") {
+  check_case("llama_cls", io::ModelHead::sequence_classification, false);
+}
+
 TEST_CASE("all-MiniLM-L6-v2 hidden states match transformers", "[model][bert][minilm]") {
   const auto dir = test::minilm_dir();
   INFO("needs " << dir << "; run scripts/fetch_minilm.sh");

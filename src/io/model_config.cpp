@@ -141,6 +141,31 @@ void parse_gpt2(Reader& r, const Json& j, Gpt2Config& c) {
   (void)j;
 }
 
+// The scaling parameters of rope_type (transformers' modeling_rope_utils.py):
+// linear and dynamic need factor; llama3 also low_freq_factor, high_freq_factor
+// and original_max_position_embeddings. Other types are refused by name.
+void parse_rope_scaling(const std::string& ctx, const Json& rp, LlamaConfig& c) {
+  const std::string& t = c.rope_type;
+  SPT_CHECK(t == "default" || t == "linear" || t == "dynamic" || t == "llama3", ctx, ": rope_type \"", t,
+            "\" is not supported; hint: spt implements default, linear, dynamic and llama3 RoPE");
+  if (auto p = get_number(rp, "partial_rotary_factor", ctx))
+    SPT_CHECK(*p == 1.0, ctx, ": partial_rotary_factor ", *p, " is not supported; hint: spt rotates whole heads");
+  if (t == "default") return;
+  auto need = [&](const char* key) {
+    const auto v = get_number(rp, key, ctx);
+    SPT_CHECK(v.has_value(), ctx, ": rope_type \"", t, "\" needs \"", key, "\"; hint: add it (see transformers' "
+              "modeling_rope_utils.py)");
+    SPT_CHECK(*v > 0, ctx, ": \"", key, "\" must be positive, got ", *v);
+    return *v;
+  };
+  c.rope_factor = need("factor");
+  if (t != "llama3") return;
+  c.rope_low_freq_factor = need("low_freq_factor");
+  c.rope_high_freq_factor = need("high_freq_factor");
+  SPT_CHECK(c.rope_high_freq_factor > c.rope_low_freq_factor, ctx, ": high_freq_factor must exceed low_freq_factor");
+  c.rope_original_max_position_embeddings = static_cast<int64_t>(need("original_max_position_embeddings"));
+}
+
 void parse_llama(Reader& r, const Json& j, LlamaConfig& c) {
   c.vocab_size = r.size("vocab_size");
   c.hidden_size = r.size("hidden_size");
@@ -176,6 +201,7 @@ void parse_llama(Reader& r, const Json& j, LlamaConfig& c) {
     c.rope_type = get_string(rp, "rope_type", sub)
                       .value_or(get_string(rp, "type", sub).value_or("default"));
     SPT_CHECK(c.rope_theta > 0, r.ctx(), ": rope_theta must be positive");
+    parse_rope_scaling(sub, rp, c);
     break;
   }
 }
@@ -226,7 +252,7 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
   else if (c.model_type == "llama") c.family = ModelFamily::llama;
   else
     fail(ctx, ": model_type \"", c.model_type, "\" is not supported; hint: spt supports ",
-         supported_model_types(), " (llama: configuration only)");
+         supported_model_types());
 
   if (j.contains("architectures") && !j["architectures"].is_null()) {
     SPT_CHECK(j["architectures"].is_array(), ctx, ": \"architectures\" must be a list of names");

@@ -1,5 +1,5 @@
-// The BERT and GPT-2 parameter tables: spt name, shape, and Hugging Face name
-// (transformers modeling_bert.py / modeling_gpt2.py module paths).
+// The BERT, GPT-2 and LLaMA parameter tables: spt name, shape, and Hugging Face name
+// (transformers modeling_bert.py / modeling_gpt2.py / modeling_llama.py module paths).
 #include "spt/io/param_spec.h"
 
 #include "spt/core/error.h"
@@ -113,6 +113,38 @@ std::vector<ParamMapping> gpt2_table(const ModelConfig& cfg, ModelHead head) {
   return t.take();
 }
 
+// LLaMA (transformers modeling_llama.py): RMSNorm weights only, separate q/k/v
+// projections (k and v with num_key_value_heads heads), SwiGLU gate/up/down;
+// biases when attention_bias / mlp_bias.
+std::vector<ParamMapping> llama_table(const ModelConfig& cfg, ModelHead head) {
+  const LlamaConfig& c = cfg.llama;
+  const int64_t C = c.hidden_size, F = c.intermediate_size, Q = c.num_attention_heads * c.head_dim,
+                KV = c.num_key_value_heads * c.head_dim;
+  Table t;
+  t.add("embeddings.word.weight", {c.vocab_size, C}, "embed_tokens.weight");
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string s = "layers." + std::to_string(i) + ".";
+    const std::string h = "layers." + std::to_string(i) + ".";
+    t.add(s + "attn_norm.weight", {C}, h + "input_layernorm.weight");
+    t.linear(s + "attn.q", Q, C, h + "self_attn.q_proj", false, c.attention_bias);
+    t.linear(s + "attn.k", KV, C, h + "self_attn.k_proj", false, c.attention_bias);
+    t.linear(s + "attn.v", KV, C, h + "self_attn.v_proj", false, c.attention_bias);
+    t.linear(s + "attn.out", C, Q, h + "self_attn.o_proj", false, c.attention_bias);
+    t.add(s + "ffn_norm.weight", {C}, h + "post_attention_layernorm.weight");
+    t.linear(s + "ffn.gate", F, C, h + "mlp.gate_proj", false, c.mlp_bias);
+    t.linear(s + "ffn.up", F, C, h + "mlp.up_proj", false, c.mlp_bias);
+    t.linear(s + "ffn.down", C, F, h + "mlp.down_proj", false, c.mlp_bias);
+  }
+  t.add("final_norm.weight", {C}, "norm.weight");
+  const size_t from = t.size();
+  if (head == ModelHead::causal_lm && !cfg.tie_word_embeddings)
+    t.linear("lm_head", c.vocab_size, C, "lm_head", false, false);
+  if (head == ModelHead::sequence_classification)
+    t.linear("classifier", cfg.num_labels, C, "score", false, false);
+  t.mark_head(from, true);
+  return t.take();
+}
+
 }  // namespace
 
 const char* head_name(ModelHead h) {
@@ -154,10 +186,9 @@ std::vector<ParamMapping> param_mappings(const ModelConfig& c, ModelHead head) {
   switch (c.family) {
     case ModelFamily::bert: return bert_table(c, head);
     case ModelFamily::gpt2: return gpt2_table(c, head);
-    case ModelFamily::llama: break;
+    case ModelFamily::llama: return llama_table(c, head);
   }
-  fail("[weights] ", c.source, ": spt has no LLaMA model yet (its config is parsed and "
-       "validated only); hint: use a bert or gpt2 checkpoint");
+  fail("[weights] ", c.source, ": unknown model family");
 }
 
 std::string base_prefix(ModelFamily f) {

@@ -8,6 +8,7 @@
 #include "spt/ops/dropout.h"
 #include "spt/ops/linear.h"
 #include "spt/ops/residual.h"
+#include "spt/ops/rope.h"
 
 namespace spt::model {
 
@@ -95,12 +96,31 @@ LayerNormRef LayerNormRef::bind(ParameterStore& ps, const std::string& name, flo
   return r;
 }
 
+RmsNormRef RmsNormRef::bind(ParameterStore& ps, const std::string& name, float eps) {
+  RmsNormRef r;
+  r.w = ps.param(name + ".weight");
+  r.dw = ps.grad(name + ".weight");
+  r.eps = eps;
+  return r;
+}
+
+void RmsNormRef::forward(Tensor& y, ops::RmsNormSaved& saved, const Tensor& x) const {
+  y = Tensor();
+  saved = {};
+  ops::rmsnorm_forward(y, saved, x, w, eps);
+}
+
+void RmsNormRef::backward(Tensor& dx, const Tensor& dy, const Tensor& x, const ops::RmsNormSaved& saved) {
+  Tensor g = dw.defined() ? dw : Tensor::zeros(w.shape(), w.dtype(), w.device());
+  ops::rmsnorm_backward(dx, g, dy, x, w, saved);
+}
+
 void SelfAttention::bind_sparse(ParameterStore& ps, const SparseAttentionOptions& opts) {
   sparse = opts.is_sparse_layer(index);
   if (!sparse) return;
   codebooks = ps.param(pq_codebooks_name(index));
   sparse_params.heads = params.heads;
-  sparse_params.kv_heads = params.heads;
+  sparse_params.kv_heads = params.kv_heads > 0 ? params.kv_heads : params.heads;
   sparse_params.causal = params.causal;
   sparse_params.scale = params.scale;
   sparse_params.select = opts.select;
@@ -116,6 +136,10 @@ Tensor SelfAttention::forward(const Tensor& x_in, const Tensor& key_mask, const 
   q.forward(qa, x, step);
   k.forward(ka, x, step);
   v.forward(va, x, step);
+  if (rotary) {
+    qa = rotate(qa, params.heads, false);
+    ka = rotate(ka, params.kv_heads > 0 ? params.kv_heads : params.heads, false);
+  }
   if (step.probe) step.probe->keys(index, ka, key_mask);
   ran_sparse = sparse && !step.dense_attention;
   if (ran_sparse) {
@@ -135,6 +159,14 @@ Tensor SelfAttention::forward(const Tensor& x_in, const Tensor& key_mask, const 
   return y;
 }
 
+Tensor SelfAttention::rotate(const Tensor& t, int64_t heads, bool inverse) const {
+  const Tensor t2 = t.reshape({t.numel() / t.dim(-1), t.dim(-1)});
+  Tensor y;
+  if (inverse) ops::rope_backward(y, t2, rotary->pos, rotary->cos, rotary->sin, heads);
+  else ops::rope_forward(y, t2, rotary->pos, rotary->cos, rotary->sin, heads);
+  return y.reshape(t.shape());
+}
+
 Tensor SelfAttention::backward(const Tensor& dy) {
   Tensor d_y, d_ctx, dq, dk, dv, dx, tmp;
   ops::dropout_backward(d_y, dy, d_out);
@@ -143,6 +175,10 @@ Tensor SelfAttention::backward(const Tensor& dy) {
     ops::sparse_attention_backward(dq, dk, dv, d_ctx, qa, ka, va, sparse_saved, sparse_params);
   else
     ops::attention_backward(dq, dk, dv, d_ctx, qa, ka, va, attn, params);
+  if (rotary) {
+    dq = rotate(dq, params.heads, true);
+    dk = rotate(dk, params.kv_heads > 0 ? params.kv_heads : params.heads, true);
+  }
   q.backward(dx, dq, x);
   k.backward(tmp, dk, x);
   ops::accumulate(dx, tmp);
@@ -154,9 +190,9 @@ Tensor SelfAttention::backward(const Tensor& dy) {
 void FeedForward::bind_routed(ParameterStore& ps, const RoutedFfnOptions& opts) {
   routed = opts.is_routed_layer(index);
   if (!routed) return;
-  SPT_CHECK(!up.lora.active() && !down.lora.active(), "[ffn] layer ", index,
+  SPT_CHECK(!up.lora.active() && !down.lora.active() && !gate.lora.active(), "[ffn] layer ", index,
             " is routed (ffn.layers) and its FFN linears have LoRA adapters; routed layers take none yet; hint: "
-            "drop ffn.up / ffn.down from lora.targets, or leave this layer dense");
+            "drop ffn.up / ffn.down / ffn.gate from lora.targets, or leave this layer dense");
   router.w = ps.param(router_weight_name(index));
   router.dw = ps.grad(router_weight_name(index));
   router.b = ps.param(router_bias_name(index));
@@ -172,6 +208,8 @@ ops::BlockFfn FeedForward::block_ffn() const {
   f.up_b = up.b;
   f.down_w = down.w;
   f.down_b = down.b;
+  f.gate_w = gate.w;
+  f.gate_b = gate.b;
   f.act = act;
   f.blocks = blocks;
   return f;
@@ -179,13 +217,18 @@ ops::BlockFfn FeedForward::block_ffn() const {
 
 Tensor FeedForward::forward(const Tensor& x_in, const StepContext& step, const Tensor& token_mask) {
   x = x_in;
-  pre = hidden = sel = gates = balance_grad = Tensor();
+  pre = pre_gate = hidden = sel = gates = balance_grad = Tensor();
   routed_saved = {};
   if (step.ffn_probe) step.ffn_probe->inputs(index, x, token_mask);
   ran_routed = routed && !step.dense_ffn;
   Tensor y;
   if (ran_routed) {
     y = forward_routed(step);
+  } else if (gate.w.defined()) {
+    gate.forward(pre_gate, x, step);
+    up.forward(pre, x, step);
+    ops::glu_forward(act, hidden, pre_gate, pre);
+    down.forward(y, hidden, step);
   } else {
     up.forward(pre, x, step);
     ops::activation_forward(act, hidden, pre);
@@ -218,6 +261,14 @@ Tensor FeedForward::backward(const Tensor& dy) {
   ops::dropout_backward(d_y, dy, d_out);
   if (ran_routed) return backward_routed(d_y);
   down.backward(d_hidden, d_y, hidden);
+  if (gate.w.defined()) {
+    Tensor d_gate, tmp;
+    ops::glu_backward(act, d_gate, d_pre, d_hidden, pre_gate, pre);
+    up.backward(dx, d_pre, x);
+    gate.backward(tmp, d_gate, x);
+    ops::accumulate(dx, tmp);
+    return dx;
+  }
   ops::activation_backward(act, d_pre, d_hidden, pre);
   up.backward(dx, d_pre, x);
   return dx;
@@ -227,7 +278,7 @@ Tensor FeedForward::backward_routed(const Tensor& d_y) {
   const int64_t d = x.dim(-1), n = x.numel() / d;
   const Tensor x2 = x.reshape({n, d});
   Tensor dx, dgates, dlogits, dx_router;
-  ops::BlockFfnGrads g{up.dw, up.db, down.dw, down.db, Tensor(), Tensor()};
+  ops::BlockFfnGrads g{up.dw, up.db, down.dw, down.db, gate.dw, gate.db};
   ops::routed_ffn_backward(dx, dgates, g, d_y.reshape({n, d}), x2, gates, routed_saved, block_ffn());
   ops::route_backward(dlogits, dgates, gates, sel, blocks, route);
   if (balance_grad.defined()) ops::accumulate(dlogits, balance_grad);

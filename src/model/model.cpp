@@ -3,7 +3,9 @@
 
 #include "spt/core/error.h"
 #include "spt/model/bert.h"
+#include "spt/model/decoder.h"
 #include "spt/model/gpt2.h"
+#include "spt/model/llama.h"
 
 namespace spt::model {
 
@@ -12,6 +14,15 @@ namespace {
 bool takes_weight_decay(const std::string& name) {
   const bool bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
   return !bias && name.find("norm") == std::string::npos;
+}
+
+// A decoder-only family's model: causal LM or last-token classification.
+std::unique_ptr<Model> decoder_model(const io::ModelConfig& cfg, io::ModelHead head, ParameterStore& ps,
+                                     std::unique_ptr<Decoder> decoder, std::optional<int64_t> pad_token_id) {
+  if (head == io::ModelHead::causal_lm) return std::make_unique<CausalLanguageModel>(std::move(decoder), ps);
+  SPT_CHECK(head == io::ModelHead::sequence_classification, "[model] ", cfg.source, ": ",
+            io::family_name(cfg.family), " needs a causal_lm or classification head; got ", io::head_name(head));
+  return std::make_unique<DecoderClassifier>(std::move(decoder), ps, cfg.num_labels, pad_token_id);
 }
 
 }  // namespace
@@ -36,12 +47,11 @@ std::unique_ptr<Model> make_model(const io::ModelConfig& cfg, io::ModelHead head
                 io::head_name(head), "; hint: set task.type to classification, regression or glue");
       return std::make_unique<BertClassifier>(cfg.bert, cfg.num_labels, ps, opts);
     case io::ModelFamily::gpt2:
-      if (head == io::ModelHead::causal_lm) return std::make_unique<Gpt2LanguageModel>(cfg.gpt2, ps, opts);
-      SPT_CHECK(head == io::ModelHead::sequence_classification, "[model] ", cfg.source,
-                ": GPT-2 needs a causal_lm or classification head; got ", io::head_name(head));
-      return std::make_unique<Gpt2Classifier>(cfg.gpt2, cfg.num_labels, ps, opts);
+      return decoder_model(cfg, head, ps, std::make_unique<Gpt2Decoder>(cfg.gpt2, ps, opts),
+                           cfg.gpt2.pad_token_id);
     case io::ModelFamily::llama:
-      fail("[model] ", cfg.source, ": spt has no LLaMA model yet; hint: use a bert or gpt2 checkpoint");
+      return decoder_model(cfg, head, ps, std::make_unique<LlamaDecoder>(cfg.llama, ps, opts),
+                           cfg.llama.pad_token_id);
   }
   fail("[model] unknown model family");
 }

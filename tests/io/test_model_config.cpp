@@ -99,6 +99,29 @@ TEST_CASE("llama config defaults are transformers'", "[io]") {
   CHECK(f.llama.rope_theta == 10000.0);
 }
 
+TEST_CASE("llama RoPE scaling parameters are read and unsupported ones refused", "[io]") {
+  const ModelConfig l3 = parse(with(kLlama, R"("rope_scaling": {"rope_type": "llama3", "factor": 8.0,
+      "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})"));
+  CHECK(l3.llama.rope_type == "llama3");
+  CHECK(l3.llama.rope_factor == 8.0);
+  CHECK(l3.llama.rope_high_freq_factor == 4.0);
+  CHECK(l3.llama.rope_original_max_position_embeddings == 8192);
+  // The legacy spelling "type" and rope_parameters both work.
+  CHECK(parse(with(kLlama, R"("rope_scaling": {"type": "linear", "factor": 2.0})")).llama.rope_factor == 2.0);
+  CHECK(parse(with(kLlama, R"("rope_parameters": {"rope_type": "dynamic", "factor": 4.0, "rope_theta": 1e4})"))
+            .llama.rope_type == "dynamic");
+  CHECK_THAT(parse_error(with(kLlama, R"("rope_scaling": {"rope_type": "yarn", "factor": 4.0})")),
+             Catch::Contains("rope_type \"yarn\" is not supported") && Catch::Contains("llama3"));
+  CHECK_THAT(parse_error(with(kLlama, R"("rope_scaling": {"rope_type": "linear"})")),
+             Catch::Contains("needs \"factor\""));
+  CHECK_THAT(parse_error(with(kLlama, R"("rope_scaling": {"rope_type": "llama3", "factor": 8.0})")),
+             Catch::Contains("needs \"low_freq_factor\""));
+  CHECK_THAT(parse_error(with(kLlama, R"("rope_scaling": {"rope_type": "linear", "factor": -1})")),
+             Catch::Contains("must be positive"));
+  CHECK_THAT(parse_error(with(kLlama, R"("rope_parameters": {"rope_type": "default", "partial_rotary_factor": 0.5})")),
+             Catch::Contains("partial_rotary_factor"));
+}
+
 TEST_CASE("fixture and MiniLM configs parse", "[io]") {
   for (const char* m : {"bert_cls", "bert_base", "gpt2_lm", "gpt2_base", "gpt2_sharded"})
     CHECK_NOTHROW(load_model_config((spt::test::models_dir() / m).string()));

@@ -1,5 +1,5 @@
 // Hugging Face config.json for the model families spt knows: BERT and GPT-2
-// (trained by spt) and LLaMA (parsed and validated; no model yet).
+// and LLaMA (with the RoPE scaling types default, linear, dynamic, llama3).
 //
 // Defaults are exactly those of transformers (5.x) for keys a file omits,
 // e.g. GPT-2 n_inner null -> 4 * n_embd and activation_function "gelu_new";
@@ -62,7 +62,11 @@ struct LlamaConfig {
   Activation activation = Activation::silu;
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;                         // rope_parameters.rope_theta, or legacy key
+  // RoPE scaling (rope_scaling / rope_parameters): default, linear, dynamic or llama3.
   std::string rope_type = "default";
+  double rope_factor = 1.0;                            // linear, dynamic, llama3
+  double rope_low_freq_factor = 1.0, rope_high_freq_factor = 4.0;  // llama3
+  int64_t rope_original_max_position_embeddings = 0;   // llama3
   bool attention_bias = false, mlp_bias = false;
   double attention_dropout = 0.0;
   std::optional<int64_t> bos_token_id = 1, eos_token_id = 2, pad_token_id;

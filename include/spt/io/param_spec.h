@@ -1,4 +1,4 @@
-// spt's canonical parameter names and shapes for BERT and GPT-2, generated
+// spt's canonical parameter names and shapes for BERT, GPT-2 and LLaMA, generated
 // from a ModelConfig: the contract between checkpoint loading (weight_map.h)
 // and the models. Linear weights are [out, in] (GPT-2's Conv1D [in, out]
 // weights are transposed on load); GPT-2 keeps q, k, v fused as attn.qkv.
@@ -18,7 +18,15 @@
 //   pooler.{weight [C, C], bias [C]}       lm_head.weight [V, C] (only when untied)
 //   classifier.{weight [L, C], bias [L]}   classifier.weight [L, C] (HF "score", no bias)
 //
-// V vocab, P positions, T token types, C hidden, F FFN inner size, L labels.
+//   LLaMA: embeddings.word.weight [V, C]; layers.i.attn_norm.weight [C];
+//   layers.i.attn.{q [H*D, C], k [Hk*D, C], v [Hk*D, C], out [C, H*D]}.weight
+//   (+ .bias with attention_bias); layers.i.ffn_norm.weight [C];
+//   layers.i.ffn.{gate [F, C], up [F, C], down [C, F]}.weight (+ .bias with
+//   mlp_bias); final_norm.weight [C]; lm_head.weight [V, C] (untied);
+//   classifier.weight [L, C] (HF "score").
+//
+// V vocab, P positions, T token types, C hidden, F FFN inner size, L labels,
+// H / Hk query / key-value heads, D head_dim.
 #pragma once
 
 #include <string>
@@ -51,7 +59,7 @@ struct ParamSpec {
 };
 
 // The parameters of the model for `c` with `head`, in a fixed order.
-// Throws for llama (configuration only so far) and unsupported heads.
+// Throws for unsupported heads.
 std::vector<ParamSpec> param_specs(const ModelConfig& c, ModelHead head);
 
 // Total elements of `specs`.

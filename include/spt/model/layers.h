@@ -13,11 +13,13 @@
 #include "spt/backend/backend.h"
 #include "spt/model/lora.h"
 #include "spt/model/parameters.h"
+#include "spt/model/rope_tables.h"
 #include "spt/model/routed_ffn.h"
 #include "spt/model/sparse_attention.h"
 #include "spt/ops/attention.h"
 #include "spt/ops/layernorm.h"
 #include "spt/ops/lora.h"
+#include "spt/ops/rmsnorm.h"
 #include "spt/ops/routed_ffn.h"
 #include "spt/ops/sparse_attention.h"
 
@@ -107,13 +109,27 @@ struct LayerNormRef {
                            const std::string& weight = "weight", const std::string& bias = "bias");
 };
 
-// Multi-head self-attention with its projections, shared by BERT and GPT-2:
-//   y = dropout(Attention(x W_q^T + b_q, x W_k^T + b_k, x W_v^T + b_v) W_o^T + b_o)
+// RMS normalisation (LLaMA): weight only.
+struct RmsNormRef {
+  Tensor w, dw;
+  float eps = 1e-6f;
+  static RmsNormRef bind(ParameterStore& ps, const std::string& name, float eps);
+  // y written from x; saved for backward.
+  void forward(Tensor& y, ops::RmsNormSaved& saved, const Tensor& x) const;
+  // dx written; dw accumulated (into a scratch buffer when frozen).
+  void backward(Tensor& dx, const Tensor& dy, const Tensor& x, const ops::RmsNormSaved& saved);
+};
+
+// Multi-head self-attention with its projections, shared by BERT, GPT-2 and LLaMA:
+//   y = dropout(Attention(R(x W_q^T + b_q), R(x W_k^T + b_k), x W_v^T + b_v) W_o^T + b_o)
+// R is the rotary embedding (spt/ops/rope.h) when `rotary` is set (LLaMA), else
+// the identity. Grouped-query attention when params.kv_heads < params.heads.
 // Attention is dense, or sparse (spt/ops/sparse_attention.h) in the layers the
 // model options make sparse. Dropout sites: 0 = attention probabilities, 1 = output.
 struct SelfAttention {
   LinearRef q, k, v, o;
-  ops::AttentionParams params;  // heads, causal, scale
+  ops::AttentionParams params;  // heads, kv_heads, causal, scale
+  const RotaryTables* rotary = nullptr;  // the model's tables for this forward, or none
   float p_attn = 0, p_out = 0;
   int layer = 0;        // dropout stream
   int64_t index = 0;    // 0-based layer index (codebook names, probes)
@@ -134,15 +150,22 @@ struct SelfAttention {
   Tensor forward(const Tensor& x_in, const Tensor& key_mask, const StepContext& step);
   // Gradient reaching x through q, k and v (written); parameter gradients accumulated.
   Tensor backward(const Tensor& dy);
+
+ private:
+  // The rotary embedding (inverse: its transpose, for gradients) of t (B, T, heads * D).
+  Tensor rotate(const Tensor& t, int64_t heads, bool inverse) const;
 };
 
-// The position-wise feed-forward block, shared by BERT and GPT-2:
+// The position-wise feed-forward block, shared by BERT, GPT-2 and LLaMA:
 //   y = dropout(act(x W_up^T + b_up) W_down^T + b_down)
+// or gated when `gate` is bound (LLaMA's SwiGLU):
+//   y = dropout((act(x W_gate^T + b_gate) * (x W_up^T + b_up)) W_down^T + b_down)
 // or, in the layers the model options route (spt/model/routed_ffn.h), the
 // routed FFN on the same weights: logits = x W_r^T + b_r, each token's top
 // `active` blocks with their gates (spt/ops/routed_ffn.h). Dropout site 2 of its layer.
 struct FeedForward {
   LinearRef up, down;
+  LinearRef gate;      // gated FFN when gate.w is defined
   Activation act = Activation::gelu_erf;
   float p_out = 0;
   int layer = 0;       // dropout stream
@@ -154,7 +177,7 @@ struct FeedForward {
   float balance = 0;   // load-balancing loss weight (training only)
 
   // Saved by forward.
-  Tensor x, pre, hidden;
+  Tensor x, pre, pre_gate, hidden;
   Tensor sel, gates, balance_grad;
   ops::RoutedFfnSaved routed_saved;
   bool ran_routed = false;
