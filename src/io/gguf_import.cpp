@@ -2,6 +2,8 @@
 // spt/io/gguf_import.h for what is mapped and how.
 #include "spt/io/gguf_import.h"
 
+#include <cstring>
+
 #include <filesystem>
 #include <map>
 #include <unordered_set>
@@ -250,13 +252,23 @@ Tensor unpermute_qk_rows(const Tensor& w, int64_t heads) {
   return out;
 }
 
-HfFromGguf hf_from_gguf(const GgufFile& f) {
-  HfFromGguf r;
-  r.config = hf_config_from_gguf(f);
-  const int64_t layers = r.config["num_hidden_layers"].get<int64_t>();
-  const int64_t heads = r.config["num_attention_heads"].get<int64_t>();
-  const int64_t kv_heads = r.config["num_key_value_heads"].get<int64_t>();
-  std::map<std::string, Shape> expected = expected_shapes(r.config);
+namespace {
+
+// One GGUF tensor under its HF name; `qk_heads` > 0: rows to un-permute (q or k).
+struct MappedTensor {
+  std::string gguf, hf;
+  Shape shape;
+  int64_t qk_heads = 0;
+};
+
+// Every tensor of `f` mapped and checked against the config's shapes (none
+// missing, none extra).
+std::vector<MappedTensor> map_tensors(const GgufFile& f, const OJson& config) {
+  const int64_t layers = config["num_hidden_layers"].get<int64_t>();
+  const int64_t heads = config["num_attention_heads"].get<int64_t>();
+  const int64_t kv_heads = config["num_key_value_heads"].get<int64_t>();
+  std::map<std::string, Shape> expected = expected_shapes(config);
+  std::vector<MappedTensor> out;
   for (const GgufTensor& t : f.tensors()) {
     const std::string name = hf_name(t.name, layers, ctx(f));
     if (name.empty()) {
@@ -271,23 +283,76 @@ HfFromGguf hf_from_gguf(const GgufFile& f) {
               want == expected.end() ? std::string("no such tensor") : shape_str(want->second),
               "; hint: the file is corrupt or not a plain LLaMA");
     expected.erase(want);
-    Tensor w = f.dequantize(t.name);
     const bool q = t.name.find(".attn_q.") != std::string::npos, k = t.name.find(".attn_k.") != std::string::npos;
-    if (q || k) {
-      const Shape shape = w.shape();
-      if (w.ndim() == 1) w = w.reshape({w.dim(0), 1});  // a bias: rows of one column
-      w = unpermute_qk_rows(w, q ? heads : kv_heads).reshape(shape);
-    }
-    r.tensors.emplace_back(name, std::move(w));
+    out.push_back({t.name, name, t.shape(), q ? heads : k ? kv_heads : 0});
   }
   for (const auto& [name, shape] : expected)
     fail(ctx(f), ": no tensor for ", name, " ", shape_str(shape), "; hint: the file is incomplete");
+  return out;
+}
+
+// The tensor in HF layout, f32.
+Tensor hf_tensor(const GgufFile& f, const MappedTensor& m) {
+  Tensor w = f.dequantize(m.gguf);
+  if (m.qk_heads == 0) return w;
+  const Shape shape = w.shape();
+  if (w.ndim() == 1) w = w.reshape({w.dim(0), 1});  // a bias: rows of one column
+  return unpermute_qk_rows(w, m.qk_heads).reshape(shape);
+}
+
+// The tokenizer files' JSON.
+void add_tokenizer(const GgufFile& f, const OJson& config, OJson& tokenizer, OJson& tokenizer_cfg) {
   // Absent: false, as llama.cpp does for byte-level BPE vocabularies.
   const bool add_bos = f.has("tokenizer.ggml.add_bos_token") && f.get_bool("tokenizer.ggml.add_bos_token");
   const std::vector<std::string> tokens = f.get_strings("tokenizer.ggml.tokens");  // read once for both files
-  r.tokenizer = tokenizer_json(f, tokens, add_bos);
-  r.tokenizer_config = tokenizer_config(f, tokens, add_bos, r.config["max_position_embeddings"].get<int64_t>());
+  tokenizer = tokenizer_json(f, tokens, add_bos);
+  tokenizer_cfg = tokenizer_config(f, tokens, add_bos, config["max_position_embeddings"].get<int64_t>());
+}
+
+// HF-named tensors of a GGUF file, dequantised (and un-permuted) one at a time on load.
+class HfGgufReader final : public TensorReader {
+ public:
+  HfGgufReader(std::shared_ptr<const GgufFile> f, std::vector<MappedTensor> mapped)
+      : TensorReader(f->path()), file_(std::move(f)), mapped_(std::move(mapped)) {
+    for (size_t i = 0; i < mapped_.size(); ++i) add({mapped_[i].hf, StoredDType::F32, mapped_[i].shape, i}, "gguf");
+  }
+  std::string format() const override { return "gguf v" + std::to_string(file_->header().version) + " (as Hugging Face LLaMA)"; }
+
+ private:
+  const unsigned char* bytes(const TensorInfo& t, std::vector<unsigned char>& scratch) const override {
+    const Tensor w = hf_tensor(*file_, mapped_[t.slot]);
+    scratch.resize(w.nbytes());
+    std::memcpy(scratch.data(), w.data_ptr(), w.nbytes());
+    return scratch.data();
+  }
+  std::shared_ptr<const GgufFile> file_;
+  std::vector<MappedTensor> mapped_;
+};
+
+}  // namespace
+
+HfFromGguf hf_from_gguf(const GgufFile& f) {
+  HfFromGguf r;
+  r.config = hf_config_from_gguf(f);
+  for (const MappedTensor& m : map_tensors(f, r.config)) r.tensors.emplace_back(m.hf, hf_tensor(f, m));
+  add_tokenizer(f, r.config, r.tokenizer, r.tokenizer_config);
   return r;
+}
+
+GgufModel open_gguf_model(const std::string& path) {
+  auto f = std::make_shared<const GgufFile>(path);
+  GgufModel m;
+  m.config = hf_config_from_gguf(*f);
+  add_tokenizer(*f, m.config, m.tokenizer, m.tokenizer_config);
+  m.tensors = std::make_unique<HfGgufReader>(f, map_tensors(*f, m.config));
+  return m;
+}
+
+void write_gguf_tokenizer(const GgufModel& m, const std::string& dir) {
+  fs::create_directories(dir);
+  write_json_file((fs::path(dir) / "config.json").string(), m.config);
+  write_json_file((fs::path(dir) / "tokenizer.json").string(), m.tokenizer);
+  write_json_file((fs::path(dir) / "tokenizer_config.json").string(), m.tokenizer_config);
 }
 
 void import_gguf(const std::string& gguf_path, const std::string& out_dir) {

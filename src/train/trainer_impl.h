@@ -9,6 +9,7 @@
 #include "spt/data/batching.h"
 #include "spt/data/glue.h"
 #include "spt/data/tokenized.h"
+#include "spt/io/gguf_import.h"
 #include "spt/io/model_config.h"
 #include "spt/io/param_spec.h"
 #include "spt/model/model.h"
@@ -54,6 +55,8 @@ struct Trainer::Impl {
   model::ModelOptions model_opts;  // LoRA, sparse attention (saved in checkpoints)
   std::string base_model;          // the Hugging Face model the run started from
   std::string tokenizer_dir;
+  // model.path is a .gguf file: its config, tokenizer and HF-named tensors.
+  std::optional<io::GgufModel> gguf;
 
   // Data.
   std::unique_ptr<tokenize::Tokenizer> tok;
@@ -84,6 +87,7 @@ struct Trainer::Impl {
   std::ofstream metrics;
 
   void setup_model();
+  std::string gguf_tokenizer_dir() const;  // <output.dir>/gguf-tokenizer
   // LoRA options of the run into model_opts; a PEFT adapter's tensors into `extra`.
   void setup_lora(const model::LoraOptions& ckpt_lora, std::vector<std::pair<std::string, Tensor>>& extra);
   void init_new_heads(const std::vector<std::string>& names);

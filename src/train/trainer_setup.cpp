@@ -84,6 +84,9 @@ void Trainer::Impl::setup_model() {
     extra = std::move(lc.spt_tensors);
     ckpt_lora = model::ModelOptions::from_json(lc.spt, "[model] " + model_source).lora;
     base_model = lc.spt.value("base_model", model_source);
+  } else if (gguf) {
+    mcfg = io::parse_model_config(io::Json::parse(gguf->config.dump()), model_source);
+    base_model = model_source;
   } else {
     mcfg = io::load_model_config(model_source);
     base_model = model_source;
@@ -98,7 +101,10 @@ void Trainer::Impl::setup_model() {
   setup_attention();
   setup_ffn();
   ps = ParameterStore(model::model_param_infos(mcfg, head, model_opts), device);
-  if (!from_spt) {
+  if (gguf) {
+    weights = io::load_weights(mcfg, *gguf->tensors, head);
+    gguf->tensors.reset();  // the file's mapping is not needed any more
+  } else if (!from_spt) {
     const auto reader = io::open_tensors(model_source);
     weights = io::load_weights(mcfg, *reader, head);
   }
@@ -116,7 +122,12 @@ void Trainer::Impl::setup_model() {
       spdlog::warn("[model] {} is newly initialised but frozen (LoRA or model.freeze): it stays random; "
                    "hint: add its module to lora.modules_to_save", name);
   net = model::make_model(mcfg, head, ps, model_opts);
-  tokenizer_dir = cfg.is_set("tokenizer.path") ? cfg.str("tokenizer.path") : model_source;
+  if (!cfg.is_set("tokenizer.path")) tokenizer_dir = gguf ? gguf_tokenizer_dir() : model_source;
+  else tokenizer_dir = cfg.str("tokenizer.path");
+}
+
+std::string Trainer::Impl::gguf_tokenizer_dir() const {
+  return (fs::path(cfg.str("output.dir")) / "gguf-tokenizer").string();
 }
 
 void Trainer::Impl::place_extra_tensors(const std::vector<std::pair<std::string, Tensor>>& extra) {
@@ -358,7 +369,16 @@ Trainer::Trainer(const ResolvedConfig& cfg) : impl_(new Impl) {
   }
   m.head = m.kind == TaskKind::causal_lm ? io::ModelHead::causal_lm : io::ModelHead::sequence_classification;
   // The tokenizer first (the data decides the number of labels, which shapes the head).
-  const std::string tok_path = cfg.is_set("tokenizer.path") ? cfg.str("tokenizer.path") : cfg.str("model.path");
+  std::string tok_path = cfg.is_set("tokenizer.path") ? cfg.str("tokenizer.path") : cfg.str("model.path");
+  if (fs::path(cfg.str("model.path")).extension() == ".gguf" && fs::is_regular_file(cfg.str("model.path"))) {
+    // A GGUF file: its tokenizer (and config) are written beside the run's output,
+    // where checkpoints copy them from.
+    m.gguf = io::open_gguf_model(cfg.str("model.path"));
+    if (!cfg.is_set("tokenizer.path")) {
+      tok_path = m.gguf_tokenizer_dir();
+      io::write_gguf_tokenizer(*m.gguf, tok_path);
+    }
+  }
   SPT_CHECK(fs::exists(tok_path), "[tokenizer] ", tok_path, ": no such file or folder (tokenizer.path / model.path)");
   m.tok = tokenize::load_tokenizer(tok_path);
   m.setup_data();

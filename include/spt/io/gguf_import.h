@@ -16,6 +16,7 @@
 // than the GPT-2 pattern, and RoPE scaling other than linear are refused by name.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +25,7 @@
 
 #include "spt/core/tensor.h"
 #include "spt/io/gguf.h"
+#include "spt/io/tensor_reader.h"
 
 namespace spt::io {
 
@@ -43,5 +45,17 @@ HfFromGguf hf_from_gguf(const GgufFile& f);
 Tensor unpermute_qk_rows(const Tensor& w, int64_t heads);
 // Writes the folder atomically (never replacing a non-empty folder).
 void import_gguf(const std::string& gguf_path, const std::string& out_dir);
+
+// A GGUF file as a model source without a folder on disk (model.path pointing
+// at a .gguf): the HF config and tokenizer JSON, and a reader of the tensors
+// under their HF names, each dequantised (and un-permuted) when loaded.
+struct GgufModel {
+  nlohmann::ordered_json config, tokenizer, tokenizer_config;
+  std::unique_ptr<TensorReader> tensors;
+};
+GgufModel open_gguf_model(const std::string& path);
+// config.json, tokenizer.json and tokenizer_config.json into `dir` (created),
+// for the tokenizer loader and for checkpoints to carry.
+void write_gguf_tokenizer(const GgufModel& m, const std::string& dir);
 
 }  // namespace spt::io
