@@ -89,3 +89,35 @@ TEST_CASE("LoRA causal-LM training of a LLaMA model straight from a GGUF file", 
   CHECK(std::abs(data::metric_value(t2.evaluate(), "loss") - after) <= 1e-6 * std::abs(after));
   fs::remove_all(root);
 }
+
+TEST_CASE("SPT on a LLaMA model from a GGUF file: sparse grouped-query attention and a routed SwiGLU FFN",
+          "[train][llama][sparse][routed]") {
+  const fs::path root = fresh_dir("llama_spt");
+  const fs::path gguf = fixtures_dir() / "gguf" / "tiny_llama.gguf";
+  write_text(root / "train.txt", 64, 1);
+  write_text(root / "dev.txt", 8, 2);
+  io::Json j = llama_config(gguf, root, "out");
+  j["attention"] = {{"type", "sparse"}, {"top_l", 8}, {"pq", {{"subvector_dim", 2}, {"calibration_batches", 2}}}};
+  j["ffn"] = {{"type", "routed"}, {"blocks", 4}, {"active", 2}, {"calibration_batches", 2}};
+  j["lora"]["targets"] = {"attn.q", "attn.k", "attn.v", "attn.out"};
+  const train::ResolvedConfig cfg = train::resolve_config(j, (root / "c.json").string());
+  double before = 0, after = 0;
+  {
+    train::Trainer t(cfg);
+    before = data::metric_value(t.evaluate(), "loss");
+    t.train();
+    after = data::metric_value(t.evaluate(), "loss");
+  }
+  INFO("dev loss " << before << " -> " << after);
+  CHECK(after < before);
+  // The checkpoint keeps codebooks (one set per key/value head) and routers.
+  const io::SafetensorsReader own((root / "out" / "final" / "spt_tensors.safetensors").string());
+  int codebooks = 0, routers = 0;
+  for (const io::TensorInfo& ti : own.tensors()) {
+    codebooks += ti.name.find("codebooks") != std::string::npos;
+    routers += ti.name.find("router.weight") != std::string::npos;
+  }
+  CHECK(codebooks == 2);
+  CHECK(routers == 2);
+  fs::remove_all(root);
+}

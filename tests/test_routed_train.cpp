@@ -43,7 +43,7 @@ TinyPass run_pass(const TinyCase& tc, const model::ModelOptions& opts, bool rand
 
 TEST_CASE("a routed model keeping every block with zero routers equals the dense model", "[routed][model]") {
   const int64_t B = 2, T = 13;
-  for (const char* family : {"bert", "gpt2"}) {
+  for (const char* family : {"bert", "gpt2", "llama"}) {
     INFO(family);
     const TinyCase tc = tiny_case(family, B, T, 9);
     model::ModelOptions dense, routed;
@@ -68,39 +68,42 @@ TEST_CASE("a routed model keeping every block with zero routers equals the dense
 }
 
 TEST_CASE("the co-activation permutation leaves the dense model's output unchanged", "[routed][model]") {
-  TinyCase tc = tiny_case("bert", 4, 16, 10);
-  const io::ModelConfig& cfg = tc.cfg;
-  const io::ModelHead head = tc.head;
-  model::ModelOptions opts;
-  opts.ffn.enabled = true;
-  opts.ffn.blocks = 4;
-  opts.ffn.active = 2;
-  ParameterStore ps(model::model_param_infos(cfg, head, opts), Device::cpu());
-  std::mt19937_64 rng(5);
-  std::normal_distribution<double> nd(0.0, 0.3);
-  for (const ParamInfo& p : ps.infos()) {
-    std::vector<double> v(static_cast<size_t>(shape_numel(p.shape)));
-    for (double& x : v) x = p.name.find("norm.weight") != std::string::npos ? 1.0 : nd(rng);
-    ps.param(p.name).copy_from(Tensor::from_doubles(v, p.shape, DType::f32));
+  for (const char* family : {"bert", "llama"}) {  // plain and gated (SwiGLU) FFNs
+    INFO(family);
+    TinyCase tc = tiny_case(family, 4, 16, 10);
+    const io::ModelConfig& cfg = tc.cfg;
+    const io::ModelHead head = tc.head;
+    model::ModelOptions opts;
+    opts.ffn.enabled = true;
+    opts.ffn.blocks = 4;
+    opts.ffn.active = 2;
+    ParameterStore ps(model::model_param_infos(cfg, head, opts), Device::cpu());
+    std::mt19937_64 rng(5);
+    std::normal_distribution<double> nd(0.0, 0.3);
+    for (const ParamInfo& p : ps.infos()) {
+      std::vector<double> v(static_cast<size_t>(shape_numel(p.shape)));
+      for (double& x : v) x = p.name.find("norm.weight") != std::string::npos ? 1.0 : nd(rng);
+      ps.param(p.name).copy_from(Tensor::from_doubles(v, p.shape, DType::f32));
+    }
+    auto net = model::make_model(cfg, head, ps, opts);
+    const model::EncoderBatch& batch = tc.batch;
+    struct Inputs : model::FfnProbe {
+      model::KeySamples samples{4096};
+      void inputs(int64_t layer, const Tensor& x, const Tensor& m) override { samples.add(layer, x, m); }
+    } probe;
+    model::StepContext ctx;
+    ctx.dense_ffn = true;
+    ctx.ffn_probe = &probe;
+    const Tensor before = net->forward(batch, ctx).to(Device::cpu());
+    const Tensor up_before = ps.param("layers.1.ffn.up.weight").to(Device::cpu());
+    const auto shares = model::permute_neurons(ps, cfg, opts.ffn, probe.samples, 9);
+    REQUIRE(shares.size() == 2);
+    for (const auto& [layer, s] : shares) CHECK(s.second >= s.first - 1e-9);  // the best share never drops
+    CHECK(max_abs_diff(ps.param("layers.1.ffn.up.weight"), up_before) > 0.1);  // the neurons moved
+    ctx.ffn_probe = nullptr;
+    const Tensor after = net->forward(batch, ctx).to(Device::cpu());
+    CHECK(max_abs_diff(after, before) <= 1e-5);
   }
-  auto net = model::make_model(cfg, head, ps, opts);
-  const model::EncoderBatch& batch = tc.batch;
-  struct Inputs : model::FfnProbe {
-    model::KeySamples samples{4096};
-    void inputs(int64_t layer, const Tensor& x, const Tensor& m) override { samples.add(layer, x, m); }
-  } probe;
-  model::StepContext ctx;
-  ctx.dense_ffn = true;
-  ctx.ffn_probe = &probe;
-  const Tensor before = net->forward(batch, ctx).to(Device::cpu());
-  const Tensor up_before = ps.param("layers.1.ffn.up.weight").to(Device::cpu());
-  const auto shares = model::permute_neurons(ps, cfg, opts.ffn, probe.samples, 9);
-  REQUIRE(shares.size() == 2);
-  for (const auto& [layer, s] : shares) CHECK(s.second >= s.first - 1e-9);  // the best share never drops
-  CHECK(max_abs_diff(ps.param("layers.1.ffn.up.weight"), up_before) > 0.1);  // the neurons moved
-  ctx.ffn_probe = nullptr;
-  const Tensor after = net->forward(batch, ctx).to(Device::cpu());
-  CHECK(max_abs_diff(after, before) <= 1e-5);
 }
 
 TEST_CASE("a routed run fits, trains and saves its routers and reports share and load", "[routed][train]") {

@@ -32,7 +32,8 @@ namespace spt::test {
 namespace fs = std::filesystem;
 
 // A tiny random-weight model in memory (BERT: classification with 3 labels;
-// GPT-2: causal LM), d = 48, 2 layers, 3 heads, FFN 40 (BERT) / 192 (GPT-2), and
+// GPT-2 and LLaMA: causal LM), d = 48, 2 layers, 3 heads (LLaMA: 6 query heads
+// on 2 key/value heads), FFN 40 (BERT) / 192 (GPT-2) / SwiGLU 64 (LLaMA), and
 // a batch of B rows of T ids whose row 1 is padded from position `pad_from`.
 struct TinyCase {
   io::ModelConfig cfg;
@@ -52,6 +53,11 @@ inline TinyCase tiny_case(const std::string& family, int64_t B, int64_t T, int64
   const io::Json j = bert ? io::Json{{"model_type", "bert"}, {"vocab_size", 100}, {"hidden_size", 48},
                                      {"num_hidden_layers", 2}, {"num_attention_heads", 3},
                                      {"intermediate_size", 40}, {"max_position_embeddings", 64}}
+                     : family == "llama"
+                          ? io::Json{{"model_type", "llama"}, {"vocab_size", 100}, {"hidden_size", 48},
+                                     {"num_hidden_layers", 2}, {"num_attention_heads", 6},
+                                     {"num_key_value_heads", 2}, {"intermediate_size", 64},
+                                     {"max_position_embeddings", 64}}
                           : io::Json{{"model_type", "gpt2"}, {"vocab_size", 100}, {"n_embd", 48},
                                      {"n_layer", 2}, {"n_head", 3}, {"n_positions", 64}};
   TinyCase c;

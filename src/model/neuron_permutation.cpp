@@ -33,14 +33,19 @@ constexpr int64_t kMaxTokens = 4096;  // activation pattern length per neuron
 // Unit activation patterns (F, S) of the neurons of `layer` on rows x (n, d).
 std::vector<float> patterns(ParameterStore& ps, const io::ModelConfig& cfg, int64_t layer, const Tensor& x,
                             int64_t& S) {
-  const std::string p = "layers." + std::to_string(layer) + ".ffn.";
-  const Tensor up_w = ps.param(p + "up.weight").to(Device::cpu()), up_b = ps.param(p + "up.bias").to(Device::cpu());
+  const ops::BlockFfn f = layer_block_ffn(ps, cfg, layer, 1);
   S = std::min(x.dim(0), kMaxTokens);
   const Tensor xs = x.narrow0(0, S);
   Tensor pre, h;
-  ops::linear_forward(pre, xs, up_w, up_b);
-  ops::activation_forward(ffn_activation(cfg), h, pre);
-  const int64_t F = up_w.dim(0);
+  ops::linear_forward(pre, xs, f.up_w, f.up_b);
+  if (f.gate_w.defined()) {  // gated: h = act(x W_gate^T + b_gate) * (x W_up^T + b_up)
+    Tensor pre_gate;
+    ops::linear_forward(pre_gate, xs, f.gate_w, f.gate_b);
+    ops::glu_forward(f.act, h, pre_gate, pre);
+  } else {
+    ops::activation_forward(f.act, h, pre);
+  }
+  const int64_t F = f.up_w.dim(0);
   const float* hv = h.data<float>();
   std::vector<float> v(static_cast<size_t>(F * S));
   for (int64_t i = 0; i < F; ++i) {
@@ -144,8 +149,8 @@ std::map<int64_t, std::pair<double, double>> permute_neurons(ParameterStore& ps,
     const std::vector<int64_t> perm = balanced_clusters(v, F, S, opts.blocks, seed + static_cast<uint64_t>(l));
     SPT_CHECK(static_cast<int64_t>(perm.size()) == F, "[ffn] neuron permutation of layer ", l, " lost neurons");
     const std::string p = "layers." + std::to_string(l) + ".ffn.";
-    permute_tensor(ps.param(p + "up.weight"), perm, true);
-    permute_tensor(ps.param(p + "up.bias"), perm, true);
+    for (const char* by_row : {"up.weight", "up.bias", "gate.weight", "gate.bias"})
+      if (ps.has(p + by_row)) permute_tensor(ps.param(p + by_row), perm, true);
     permute_tensor(ps.param(p + "down.weight"), perm, false);
     const double after = best_share(block_output_norms(ps, cfg, opts, l, x), n, opts.blocks, opts.active_blocks());
     out[l] = {before, after};

@@ -3,7 +3,8 @@
 //
 // For FFN inputs x_n (real tokens of calibration batches) the dense FFN's
 // output splits into block contributions Y_nb = act(x_n W_up[b]^T + b_up[b])
-// W_down[:, b]^T. The router is the ridge least-squares solution of
+// W_down[:, b]^T (gated FFNs: (act(x_n W_gate[b]^T + b_gate[b]) * (x_n W_up[b]^T
+// + b_up[b])) W_down[:, b]^T). The router is the ridge least-squares solution of
 //   [x_n, 1] [W_r, b_r]^T ~ t_nb = log(||Y_nb|| + eps) - mean_b log(||Y_nb|| + eps)
 //   (X^T X + lambda I) W = X^T t,   lambda = 1e-3 trace(X^T X) / (d + 1)
 // (normal equations in double, Cholesky), then scaled so that its logits have
@@ -36,15 +37,23 @@ Activation ffn_activation(const io::ModelConfig& cfg) {
   return Activation::gelu_erf;
 }
 
+ops::BlockFfn layer_block_ffn(ParameterStore& ps, const io::ModelConfig& cfg, int64_t l, int64_t blocks) {
+  const std::string p = "layers." + std::to_string(l) + ".ffn.";
+  const auto cpu = [&](const std::string& name) { return ps.has(p + name) ? ps.param(p + name).to(Device::cpu()) : Tensor(); };
+  ops::BlockFfn f;
+  f.up_w = cpu("up.weight");
+  f.up_b = cpu("up.bias");
+  f.gate_w = cpu("gate.weight");
+  f.gate_b = cpu("gate.bias");
+  f.down_w = cpu("down.weight");
+  f.act = ffn_activation(cfg);
+  f.blocks = blocks;
+  return f;
+}
+
 std::vector<double> block_output_norms(ParameterStore& ps, const io::ModelConfig& cfg, const RoutedFfnOptions& opts,
                                        int64_t l, const Tensor& x) {
-  const std::string p = "layers." + std::to_string(l) + ".ffn.";
-  ops::BlockFfn f;
-  f.up_w = ps.param(p + "up.weight").to(Device::cpu());
-  f.up_b = ps.param(p + "up.bias").to(Device::cpu());
-  f.down_w = ps.param(p + "down.weight").to(Device::cpu());
-  f.act = ffn_activation(cfg);
-  f.blocks = opts.blocks;
+  const ops::BlockFfn f = layer_block_ffn(ps, cfg, l, opts.blocks);
   const int64_t n = x.dim(0), d = x.dim(1);
   std::vector<double> norms(static_cast<size_t>(n * opts.blocks));
   for (int64_t b = 0; b < opts.blocks; ++b) {

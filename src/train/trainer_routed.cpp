@@ -57,8 +57,6 @@ void Trainer::Impl::setup_ffn() {
   o.calibration_batches = cfg.integer("ffn.calibration_batches");
   o.max_samples = cfg.integer("ffn.max_samples");
   if (o.enabled) {
-    SPT_CHECK(mcfg.family != io::ModelFamily::llama, "[config] ", cfg.source,
-              ": the routed FFN needs a BERT or GPT-2 model; spt has no LLaMA model yet");
     o.validate(mcfg, "[config] " + cfg.source);
   }
   model_opts.ffn = o;

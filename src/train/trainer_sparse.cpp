@@ -55,8 +55,6 @@ void Trainer::Impl::setup_attention() {
   o.cuda_kernel = cfg.str("attention.cuda.kernel") == "cusparse" ? SparseKernel::cusparse : SparseKernel::fused;
   o.deterministic = cfg.boolean("attention.cuda.deterministic");
   if (o.enabled) {
-    SPT_CHECK(mcfg.family != io::ModelFamily::llama, "[config] ", cfg.source,
-              ": sparse attention needs a BERT or GPT-2 model; spt has no LLaMA model yet");
     o.validate(mcfg, "[config] " + cfg.source);
   }
   model_opts.attention = o;

@@ -84,6 +84,9 @@ struct FfnShare {
 
 // The activation function of a model's FFN.
 Activation ffn_activation(const io::ModelConfig& cfg);
+// Layer `layer`'s FFN weights as neuron blocks, copied to the CPU (gate and the
+// biases undefined where the model has none).
+ops::BlockFfn layer_block_ffn(ParameterStore& ps, const io::ModelConfig& cfg, int64_t layer, int64_t blocks);
 // ||Y_nb|| (n, blocks): the norm of block b's output for each row of x (n, d) in layer `layer` (on the CPU).
 std::vector<double> block_output_norms(ParameterStore& ps, const io::ModelConfig& cfg, const RoutedFfnOptions& opts,
                                        int64_t layer, const Tensor& x);
