@@ -104,6 +104,19 @@ TEST_CASE("LLaMA sequence classification with attention and MLP biases matches t
   check_case("llama_cls", io::ModelHead::sequence_classification, false);
 }
 
+TEST_CASE("OPT causal LM (pre-LN, tied head) matches transformers", "[model][opt]") {
+  check_case("opt_lm", io::ModelHead::causal_lm, false);
+}
+
+TEST_CASE("OPT causal LM with post-LN, project_in/out and an untied head matches transformers", "[model][opt]") {
+  // do_layer_norm_before = false and word_embed_proj_dim != hidden_size, as OPT-350m.
+  check_case("opt_lm_post_ln", io::ModelHead::causal_lm, false);
+}
+
+TEST_CASE("OPT sequence classification without biases matches transformers", "[model][opt]") {
+  check_case("opt_cls", io::ModelHead::sequence_classification, false);
+}
+
 TEST_CASE("all-MiniLM-L6-v2 hidden states match transformers", "[model][bert][minilm]") {
   const auto dir = test::minilm_dir();
   INFO("needs " << dir << "; run scripts/fetch_minilm.sh");

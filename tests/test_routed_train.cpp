@@ -43,7 +43,7 @@ TinyPass run_pass(const TinyCase& tc, const model::ModelOptions& opts, bool rand
 
 TEST_CASE("a routed model keeping every block with zero routers equals the dense model", "[routed][model]") {
   const int64_t B = 2, T = 13;
-  for (const char* family : {"bert", "gpt2", "llama"}) {
+  for (const char* family : {"bert", "gpt2", "llama", "opt"}) {
     INFO(family);
     const TinyCase tc = tiny_case(family, B, T, 9);
     model::ModelOptions dense, routed;

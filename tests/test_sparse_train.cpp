@@ -57,7 +57,7 @@ std::vector<std::pair<std::string, Tensor>> random_weights(const io::ModelConfig
 
 TEST_CASE("a sparse model keeping every key equals the dense model", "[sparse][model]") {
   const int64_t B = 2, T = 19;
-  for (const char* family : {"bert", "gpt2", "llama"}) {
+  for (const char* family : {"bert", "gpt2", "llama", "opt"}) {
     INFO(family);
     const TinyCase tc = tiny_case(family, B, T, 11);
     const auto w = random_weights(tc.cfg, tc.head);

@@ -32,8 +32,9 @@ namespace spt::test {
 namespace fs = std::filesystem;
 
 // A tiny random-weight model in memory (BERT: classification with 3 labels;
-// GPT-2 and LLaMA: causal LM), d = 48, 2 layers, 3 heads (LLaMA: 6 query heads
-// on 2 key/value heads), FFN 40 (BERT) / 192 (GPT-2) / SwiGLU 64 (LLaMA), and
+// GPT-2, LLaMA and OPT: causal LM), d = 48, 2 layers, 3 heads (LLaMA: 6 query
+// heads on 2 key/value heads), FFN 40 (BERT) / 192 (GPT-2) / SwiGLU 64 (LLaMA) /
+// ReLU 64 (OPT), and
 // a batch of B rows of T ids whose row 1 is padded from position `pad_from`.
 struct TinyCase {
   io::ModelConfig cfg;
@@ -58,6 +59,10 @@ inline TinyCase tiny_case(const std::string& family, int64_t B, int64_t T, int64
                                      {"num_hidden_layers", 2}, {"num_attention_heads", 6},
                                      {"num_key_value_heads", 2}, {"intermediate_size", 64},
                                      {"max_position_embeddings", 64}}
+                     : family == "opt"
+                          ? io::Json{{"model_type", "opt"}, {"vocab_size", 100}, {"hidden_size", 48},
+                                     {"num_hidden_layers", 2}, {"num_attention_heads", 3}, {"ffn_dim", 64},
+                                     {"max_position_embeddings", 64}, {"dropout", 0.0}}
                           : io::Json{{"model_type", "gpt2"}, {"vocab_size", 100}, {"n_embd", 48},
                                      {"n_layer", 2}, {"n_head", 3}, {"n_positions", 64}};
   TinyCase c;

@@ -94,10 +94,6 @@ void inspect(const std::string& path) {
   std::printf("\nconfig:     %s (model_type %s", c.source.c_str(), c.model_type.c_str());
   for (const std::string& a : c.architectures) std::printf(", %s", a.c_str());
   std::printf(")\n");
-  if (c.family == ModelFamily::llama) {
-    std::printf("spt model:  none yet for llama (configuration validated)\n");
-    return;
-  }
   const ModelHead head = head_from_architectures(c);
   const LoadedWeights w = load_weights(c, *r, head);
   const int64_t n = count_params(param_specs(c, head));

@@ -1,5 +1,5 @@
-// config.json parsing for bert, gpt2 and llama with transformers' defaults.
-// References: transformers/models/{bert,gpt2,llama}/configuration_*.py and
+// config.json parsing for bert, gpt2, llama and opt with transformers' defaults.
+// References: transformers/models/{bert,gpt2,llama,opt}/configuration_*.py and
 // configuration_utils.py (num_labels / id2label), modeling_rope_utils.py
 // (rope_parameters / legacy rope_theta).
 #include "spt/io/model_config.h"
@@ -206,6 +206,31 @@ void parse_llama(Reader& r, const Json& j, LlamaConfig& c) {
   }
 }
 
+void parse_opt(Reader& r, OptConfig& c) {
+  c.vocab_size = r.size("vocab_size");
+  c.hidden_size = r.size("hidden_size");
+  c.num_hidden_layers = r.size("num_hidden_layers");
+  c.ffn_dim = r.size("ffn_dim");
+  c.num_attention_heads = r.size("num_attention_heads");
+  check_divisible(r.ctx(), "hidden_size", c.hidden_size, "num_attention_heads", c.num_attention_heads);
+  c.max_position_embeddings = r.size_or("max_position_embeddings", 2048);
+  c.word_embed_proj_dim = r.size_or("word_embed_proj_dim", c.hidden_size);
+  c.do_layer_norm_before = r.bool_or("do_layer_norm_before", true);
+  c.remove_final_layer_norm = r.bool_or("_remove_final_layer_norm", false);
+  c.enable_bias = r.bool_or("enable_bias", true);
+  c.activation = r.activation("activation_function", "relu", c.activation_function);
+  c.dropout = r.probability_or("dropout", 0.1);
+  c.attention_dropout = r.probability_or("attention_dropout", 0.0);
+  c.bos_token_id = r.token_or("bos_token_id", 2);
+  c.eos_token_id = r.token_or("eos_token_id", 2);
+  c.pad_token_id = r.token_or("pad_token_id", 1);
+  SPT_CHECK(r.bool_or("layer_norm_elementwise_affine", true), r.ctx(),
+            ": layer_norm_elementwise_affine = false is not supported; hint: spt's OPT layer norms have weights and "
+            "biases");
+  SPT_CHECK(r.number_or("layerdrop", 0.0) == 0.0, r.ctx(),
+            ": layerdrop is not supported; hint: set \"layerdrop\": 0");
+}
+
 }  // namespace
 
 const char* family_name(ModelFamily f) {
@@ -213,27 +238,48 @@ const char* family_name(ModelFamily f) {
     case ModelFamily::bert: return "bert";
     case ModelFamily::gpt2: return "gpt2";
     case ModelFamily::llama: return "llama";
+    case ModelFamily::opt: return "opt";
   }
   return "?";
 }
 
-std::string supported_model_types() { return "bert, gpt2, llama"; }
+std::string supported_model_types() { return "bert, gpt2, llama, opt"; }
 
 int64_t ModelConfig::vocab_size() const {
-  return family == ModelFamily::bert ? bert.vocab_size
-         : family == ModelFamily::gpt2 ? gpt2.vocab_size : llama.vocab_size;
+  switch (family) {
+    case ModelFamily::bert: return bert.vocab_size;
+    case ModelFamily::gpt2: return gpt2.vocab_size;
+    case ModelFamily::llama: return llama.vocab_size;
+    case ModelFamily::opt: return opt.vocab_size;
+  }
+  return 0;
 }
 int64_t ModelConfig::hidden_size() const {
-  return family == ModelFamily::bert ? bert.hidden_size
-         : family == ModelFamily::gpt2 ? gpt2.n_embd : llama.hidden_size;
+  switch (family) {
+    case ModelFamily::bert: return bert.hidden_size;
+    case ModelFamily::gpt2: return gpt2.n_embd;
+    case ModelFamily::llama: return llama.hidden_size;
+    case ModelFamily::opt: return opt.hidden_size;
+  }
+  return 0;
 }
 int64_t ModelConfig::num_layers() const {
-  return family == ModelFamily::bert ? bert.num_hidden_layers
-         : family == ModelFamily::gpt2 ? gpt2.n_layer : llama.num_hidden_layers;
+  switch (family) {
+    case ModelFamily::bert: return bert.num_hidden_layers;
+    case ModelFamily::gpt2: return gpt2.n_layer;
+    case ModelFamily::llama: return llama.num_hidden_layers;
+    case ModelFamily::opt: return opt.num_hidden_layers;
+  }
+  return 0;
 }
 int64_t ModelConfig::num_heads() const {
-  return family == ModelFamily::bert ? bert.num_attention_heads
-         : family == ModelFamily::gpt2 ? gpt2.n_head : llama.num_attention_heads;
+  switch (family) {
+    case ModelFamily::bert: return bert.num_attention_heads;
+    case ModelFamily::gpt2: return gpt2.n_head;
+    case ModelFamily::llama: return llama.num_attention_heads;
+    case ModelFamily::opt: return opt.num_attention_heads;
+  }
+  return 0;
 }
 
 ModelConfig parse_model_config(const Json& j, const std::string& source) {
@@ -250,6 +296,7 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
   if (c.model_type == "bert") c.family = ModelFamily::bert;
   else if (c.model_type == "gpt2") c.family = ModelFamily::gpt2;
   else if (c.model_type == "llama") c.family = ModelFamily::llama;
+  else if (c.model_type == "opt") c.family = ModelFamily::opt;
   else
     fail(ctx, ": model_type \"", c.model_type, "\" is not supported; hint: spt supports ",
          supported_model_types());
@@ -277,6 +324,7 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
     case ModelFamily::bert: parse_bert(r, j, c.bert); break;
     case ModelFamily::gpt2: parse_gpt2(r, j, c.gpt2); break;
     case ModelFamily::llama: parse_llama(r, j, c.llama); break;
+    case ModelFamily::opt: parse_opt(r, c.opt); break;
   }
   c.tie_word_embeddings = r.bool_or("tie_word_embeddings", c.family != ModelFamily::llama);
   return c;

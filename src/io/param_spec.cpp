@@ -1,5 +1,5 @@
-// The BERT, GPT-2 and LLaMA parameter tables: spt name, shape, and Hugging Face name
-// (transformers modeling_bert.py / modeling_gpt2.py / modeling_llama.py module paths).
+// The BERT, GPT-2, LLaMA and OPT parameter tables: spt name, shape, and Hugging Face name
+// (transformers modeling_bert.py / modeling_gpt2.py / modeling_llama.py / modeling_opt.py module paths).
 #include "spt/io/param_spec.h"
 
 #include "spt/core/error.h"
@@ -145,6 +145,40 @@ std::vector<ParamMapping> llama_table(const ModelConfig& cfg, ModelHead head) {
   return t.take();
 }
 
+// OPT (transformers modeling_opt.py): learned positions with 2 extra rows (the
+// offset), layer norms before or after each sub-block, ReLU fc1/fc2, optional
+// project_in / project_out between word_embed_proj_dim E and hidden_size.
+std::vector<ParamMapping> opt_table(const ModelConfig& cfg, ModelHead head) {
+  const OptConfig& c = cfg.opt;
+  const int64_t C = c.hidden_size, F = c.ffn_dim, E = c.word_embed_proj_dim;
+  const bool bias = c.enable_bias;
+  Table t;
+  t.add("embeddings.word.weight", {c.vocab_size, E}, "decoder.embed_tokens.weight");
+  t.add("embeddings.position.weight", {c.max_position_embeddings + 2, C}, "decoder.embed_positions.weight");
+  if (c.projects()) t.linear("embeddings.project_in", C, E, "decoder.project_in", false, false);
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string s = "layers." + std::to_string(i) + ".";
+    const std::string h = "decoder.layers." + std::to_string(i) + ".";
+    t.norm(s + "attn_norm", C, h + "self_attn_layer_norm", false);
+    t.linear(s + "attn.q", C, C, h + "self_attn.q_proj", false, bias);
+    t.linear(s + "attn.k", C, C, h + "self_attn.k_proj", false, bias);
+    t.linear(s + "attn.v", C, C, h + "self_attn.v_proj", false, bias);
+    t.linear(s + "attn.out", C, C, h + "self_attn.out_proj", false, bias);
+    t.norm(s + "ffn_norm", C, h + "final_layer_norm", false);
+    t.linear(s + "ffn.up", F, C, h + "fc1", false, bias);
+    t.linear(s + "ffn.down", C, F, h + "fc2", false, bias);
+  }
+  if (c.final_norm()) t.norm("final_norm", C, "decoder.final_layer_norm", false);
+  if (c.projects()) t.linear("project_out", E, C, "decoder.project_out", false, false);
+  const size_t from = t.size();
+  if (head == ModelHead::causal_lm && !cfg.tie_word_embeddings)
+    t.linear("lm_head", c.vocab_size, E, "lm_head", false, false);
+  if (head == ModelHead::sequence_classification)
+    t.linear("classifier", cfg.num_labels, E, "score", false, false);
+  t.mark_head(from, true);
+  return t.take();
+}
+
 }  // namespace
 
 const char* head_name(ModelHead h) {
@@ -171,9 +205,10 @@ ModelHead head_from_architectures(const ModelConfig& c) {
 }
 
 std::string hf_architecture(const ModelConfig& c, ModelHead head) {
-  const std::string base = c.family == ModelFamily::bert   ? "Bert"
-                           : c.family == ModelFamily::gpt2 ? "GPT2"
-                                                           : "Llama";
+  const std::string base = c.family == ModelFamily::bert    ? "Bert"
+                           : c.family == ModelFamily::gpt2  ? "GPT2"
+                           : c.family == ModelFamily::llama ? "Llama"
+                                                            : "OPT";
   switch (head) {
     case ModelHead::none: return base + "Model";
     case ModelHead::sequence_classification: return base + "ForSequenceClassification";
@@ -187,12 +222,13 @@ std::vector<ParamMapping> param_mappings(const ModelConfig& c, ModelHead head) {
     case ModelFamily::bert: return bert_table(c, head);
     case ModelFamily::gpt2: return gpt2_table(c, head);
     case ModelFamily::llama: return llama_table(c, head);
+    case ModelFamily::opt: return opt_table(c, head);
   }
   fail("[weights] ", c.source, ": unknown model family");
 }
 
 std::string base_prefix(ModelFamily f) {
-  return f == ModelFamily::bert ? "bert." : f == ModelFamily::gpt2 ? "transformer." : "model.";
+  return f == ModelFamily::bert ? "bert." : f == ModelFamily::gpt2 ? "transformer." : "model.";  // llama, opt
 }
 
 std::vector<ParamSpec> param_specs(const ModelConfig& c, ModelHead head) {

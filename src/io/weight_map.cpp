@@ -28,14 +28,15 @@ bool is_ignored(const ModelConfig& c, ModelHead head, const std::string& name) {
            starts_with(name, "cls.") ||
            (head != ModelHead::sequence_classification && starts_with(name, "classifier."));
   }
-  if (c.family == ModelFamily::gpt2) {
-    // Causal-mask buffers of old GPT2Attention; the LM head when tied (it is
-    // the word embedding) or not requested; the classification "score".
-    return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias") ||
-           (name == "lm_head.weight" && (c.tie_word_embeddings || head != ModelHead::causal_lm)) ||
-           (name == "score.weight" && head != ModelHead::sequence_classification);
-  }
-  return false;
+  // Decoders: the LM head when tied (it is the word embedding) or not
+  // requested; the classification "score" when not requested.
+  const bool head_unused = (name == "lm_head.weight" && (c.tie_word_embeddings || head != ModelHead::causal_lm)) ||
+                           (name == "score.weight" && head != ModelHead::sequence_classification);
+  // Causal-mask buffers of old GPT2Attention; RoPE buffers of old LLaMA checkpoints.
+  if (c.family == ModelFamily::gpt2)
+    return head_unused || ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias");
+  if (c.family == ModelFamily::llama) return head_unused || ends_with(name, ".rotary_emb.inv_freq");
+  return head_unused;
 }
 
 }  // namespace

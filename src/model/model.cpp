@@ -6,6 +6,7 @@
 #include "spt/model/decoder.h"
 #include "spt/model/gpt2.h"
 #include "spt/model/llama.h"
+#include "spt/model/opt.h"
 
 namespace spt::model {
 
@@ -52,6 +53,8 @@ std::unique_ptr<Model> make_model(const io::ModelConfig& cfg, io::ModelHead head
     case io::ModelFamily::llama:
       return decoder_model(cfg, head, ps, std::make_unique<LlamaDecoder>(cfg.llama, ps, opts),
                            cfg.llama.pad_token_id);
+    case io::ModelFamily::opt:
+      return decoder_model(cfg, head, ps, std::make_unique<OptDecoder>(cfg.opt, ps, opts), cfg.opt.pad_token_id);
   }
   fail("[model] unknown model family");
 }

@@ -249,7 +249,7 @@ void write_peft_adapter(const std::string& dir, const io::ModelConfig& cfg, io::
   std::vector<std::string> targets, saved;
   for (const LoraModule& m : lora_modules(cfg, head, opts)) targets.push_back(m.hf_name);
   if (head == io::ModelHead::sequence_classification)
-    saved.push_back(cfg.family == io::ModelFamily::gpt2 ? "score" : "classifier");
+    saved.push_back(cfg.family == io::ModelFamily::bert ? "classifier" : "score");
   const auto hf = hf_names(cfg, head);
   for (const auto& [spt_name, hf_name] : hf) {
     const std::string module = module_of(spt_name), hf_module = module_of(hf_name);

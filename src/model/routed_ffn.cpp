@@ -57,6 +57,8 @@ FfnShape ffn_shape(const io::ModelConfig& cfg) {
       return {cfg.gpt2.n_layer, cfg.gpt2.n_embd, cfg.gpt2.n_inner > 0 ? cfg.gpt2.n_inner : 4 * cfg.gpt2.n_embd};
     case io::ModelFamily::llama:
       return {cfg.llama.num_hidden_layers, cfg.llama.hidden_size, cfg.llama.intermediate_size};
+    case io::ModelFamily::opt:
+      return {cfg.opt.num_hidden_layers, cfg.opt.hidden_size, cfg.opt.ffn_dim};
   }
   return {};
 }

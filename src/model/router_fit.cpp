@@ -33,6 +33,7 @@ Activation ffn_activation(const io::ModelConfig& cfg) {
     case io::ModelFamily::bert: return cfg.bert.activation;
     case io::ModelFamily::gpt2: return cfg.gpt2.activation;
     case io::ModelFamily::llama: return cfg.llama.activation;
+    case io::ModelFamily::opt: return cfg.opt.activation;
   }
   return Activation::gelu_erf;
 }

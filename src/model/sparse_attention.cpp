@@ -79,6 +79,10 @@ AttentionShape attention_shape(const io::ModelConfig& cfg) {
       const auto& c = cfg.llama;
       return {c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads, c.head_dim};
     }
+    case io::ModelFamily::opt: {
+      const auto& c = cfg.opt;
+      return {c.num_hidden_layers, c.num_attention_heads, c.num_attention_heads, c.hidden_size / c.num_attention_heads};
+    }
   }
   return {};
 }

@@ -22,6 +22,9 @@ const char* kGpt2 = R"({"model_type": "gpt2", "vocab_size": 100, "n_embd": 32, "
 const char* kLlama = R"({"model_type": "llama", "vocab_size": 100, "hidden_size": 64,
   "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 8})";
 
+const char* kOpt = R"({"model_type": "opt", "vocab_size": 100, "hidden_size": 64, "ffn_dim": 128,
+  "num_hidden_layers": 2, "num_attention_heads": 8})";
+
 std::string with(const char* base, const std::string& extra) {
   std::string s = base;
   s.insert(s.size() - 1, ", " + extra);
@@ -120,6 +123,28 @@ TEST_CASE("llama RoPE scaling parameters are read and unsupported ones refused",
              Catch::Contains("must be positive"));
   CHECK_THAT(parse_error(with(kLlama, R"("rope_parameters": {"rope_type": "default", "partial_rotary_factor": 0.5})")),
              Catch::Contains("partial_rotary_factor"));
+}
+
+TEST_CASE("opt config defaults are transformers'", "[io]") {
+  const ModelConfig c = parse(kOpt);
+  CHECK(c.family == ModelFamily::opt);
+  CHECK(c.opt.word_embed_proj_dim == 64);
+  CHECK_FALSE(c.opt.projects());
+  CHECK(c.opt.do_layer_norm_before);
+  CHECK(c.opt.final_norm());
+  CHECK(c.opt.enable_bias);
+  CHECK(c.opt.activation == Activation::relu);
+  CHECK(c.opt.max_position_embeddings == 2048);
+  CHECK(c.opt.pad_token_id == 1);
+  CHECK(c.tie_word_embeddings);
+  const ModelConfig m350 = parse(with(kOpt, R"("do_layer_norm_before": false, "word_embed_proj_dim": 32)"));
+  CHECK(m350.opt.projects());
+  CHECK_FALSE(m350.opt.final_norm());
+  CHECK_THAT(parse_error(with(kOpt, R"("layer_norm_elementwise_affine": false)")),
+             Catch::Contains("layer_norm_elementwise_affine"));
+  CHECK_THAT(parse_error(replaced(kOpt, R"("num_attention_heads": 8)", R"("num_attention_heads": 7)")),
+             Catch::Contains("must be a multiple of"));
+  CHECK_THAT(parse_error(replaced(kOpt, R"("ffn_dim": 128,)", "")), Catch::Contains("\"ffn_dim\" is missing"));
 }
 
 TEST_CASE("fixture and MiniLM configs parse", "[io]") {

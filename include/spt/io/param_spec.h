@@ -1,4 +1,4 @@
-// spt's canonical parameter names and shapes for BERT, GPT-2 and LLaMA, generated
+// spt's canonical parameter names and shapes for BERT, GPT-2, LLaMA and OPT, generated
 // from a ModelConfig: the contract between checkpoint loading (weight_map.h)
 // and the models. Linear weights are [out, in] (GPT-2's Conv1D [in, out]
 // weights are transposed on load); GPT-2 keeps q, k, v fused as attn.qkv.
@@ -24,9 +24,15 @@
 //   layers.i.ffn.{gate [F, C], up [F, C], down [C, F]}.weight (+ .bias with
 //   mlp_bias); final_norm.weight [C]; lm_head.weight [V, C] (untied);
 //   classifier.weight [L, C] (HF "score").
+//   OPT: embeddings.word.weight [V, E]; embeddings.position.weight [P + 2, C];
+//   embeddings.project_in.weight [C, E] (when E != C); layers.i.attn_norm,
+//   layers.i.ffn_norm, final_norm (when do_layer_norm_before): {weight,bias} [C];
+//   layers.i.attn.{q,k,v,out} [C, C] and ffn.up [F, C], ffn.down [C, F] (+ biases
+//   with enable_bias); project_out.weight [E, C] (when E != C); lm_head [V, E]
+//   (untied); classifier.weight [L, E] (HF "score").
 //
 // V vocab, P positions, T token types, C hidden, F FFN inner size, L labels,
-// H / Hk query / key-value heads, D head_dim.
+// H / Hk query / key-value heads, D head_dim, E OPT's word_embed_proj_dim.
 #pragma once
 
 #include <string>

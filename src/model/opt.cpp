@@ -1,0 +1,201 @@
+// OPT forward and backward by hand (see include/spt/model/opt.h).
+//
+// Per block, as transformers' OPTDecoderLayer:
+//   do_layer_norm_before (pre-LN):  h = x + drop(attn(ln1(x)));  y = h + drop(fc2(relu(fc1(ln2(h)))))
+//   otherwise (post-LN, OPT-350m):  h = ln1(x + drop(attn(x)));  y = ln2(h + drop(fc2(relu(fc1(h)))))
+// Attention: q, k, v, out_proj, scores scaled by 1/sqrt(D), causal plus the key
+// padding mask, dropout attention_dropout on the probabilities.
+// Embeddings: project_in(embed_tokens[ids]) + embed_positions[p + 2] with
+// p = (cumsum of the attention mask) * mask - 1 along each row (OPT's learned
+// positions count real tokens only: left padding shifts nothing, padded slots
+// take p = -1); no embedding dropout.
+// Output: project_out(final_layer_norm(h)), each when the model has it.
+#include "spt/model/opt.h"
+
+#include <cmath>
+
+#include "spt/core/error.h"
+
+namespace spt::model {
+
+namespace {
+
+struct OptBlock {
+  bool pre_ln = true;
+  LayerNormRef ln1, ln2;
+  SelfAttention attention;
+  FeedForward mlp;
+
+  // Saved: pre-LN: the norms' inputs x and h; post-LN: their inputs hp and yp.
+  Tensor x, h, hp, yp;
+  ops::LayerNormSaved s1, s2;
+
+  static Tensor norm(LayerNormRef& ln, ops::LayerNormSaved& s, const Tensor& in) {
+    Tensor y;
+    s = {};
+    ops::layernorm_forward(y, s, in, ln.w, ln.b, ln.eps);
+    return y;
+  }
+
+  Tensor forward(const Tensor& x_in, const Tensor& mask, const StepContext& c) {
+    x = x_in;
+    Tensor y;
+    if (pre_ln) {
+      h = Tensor();
+      ops::residual_forward(h, x, attention.forward(norm(ln1, s1, x), mask, c));
+      ops::residual_forward(y, h, mlp.forward(norm(ln2, s2, h), c, mask));
+      return y;
+    }
+    hp = yp = Tensor();
+    ops::residual_forward(hp, x, attention.forward(x, mask, c));
+    h = norm(ln1, s1, hp);
+    ops::residual_forward(yp, h, mlp.forward(h, c, mask));
+    return norm(ln2, s2, yp);
+  }
+
+  Tensor backward(const Tensor& dy) {
+    Tensor dh, dx;
+    if (pre_ln) {
+      ln_backward(dh, ln2, mlp.backward(dy), h, s2);
+      ops::accumulate(dh, dy);
+      ln_backward(dx, ln1, attention.backward(dh), x, s1);
+      ops::accumulate(dx, dh);
+      return dx;
+    }
+    Tensor d_yp, d_hp;
+    ln_backward(d_yp, ln2, dy, yp, s2);
+    dh = mlp.backward(d_yp);
+    ops::accumulate(dh, d_yp);
+    ln_backward(d_hp, ln1, dh, hp, s1);
+    dx = attention.backward(d_hp);
+    ops::accumulate(dx, d_hp);
+    return dx;
+  }
+};
+
+}  // namespace
+
+struct OptDecoder::Impl {
+  io::OptConfig cfg;
+  Tensor wte, dwte, wpe, dwpe;
+  LinearRef project_in, project_out;  // bound when E != C
+  std::vector<OptBlock> blocks;
+  LayerNormRef ln_f;                  // bound when the config has final_layer_norm
+  // Saved.
+  Tensor ids, pos_ids, emb, h_final_in, normed, out;
+  ops::LayerNormSaved s_f;
+};
+
+OptDecoder::OptDecoder(const io::OptConfig& cfg, ParameterStore& ps, const ModelOptions& opts) : impl_(new Impl) {
+  const LoraOptions* lora = &opts.lora;
+  Impl& m = *impl_;
+  m.cfg = cfg;
+  const float eps = 1e-5f;  // nn.LayerNorm's default, which OPT keeps
+  m.wte = ps.param("embeddings.word.weight");
+  m.dwte = ps.grad("embeddings.word.weight");
+  m.wpe = ps.param("embeddings.position.weight");
+  m.dwpe = ps.grad("embeddings.position.weight");
+  if (cfg.projects()) {
+    m.project_in = LinearRef::bind(ps, "embeddings.project_in", false);
+    m.project_out = LinearRef::bind(ps, "project_out", false);
+  }
+  const int64_t C = cfg.hidden_size;
+  for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
+    const std::string p = "layers." + std::to_string(l) + ".";
+    OptBlock b;
+    b.pre_ln = cfg.do_layer_norm_before;
+    b.ln1 = LayerNormRef::bind(ps, p + "attn_norm", eps);
+    b.ln2 = LayerNormRef::bind(ps, p + "ffn_norm", eps);
+    b.attention.q = LinearRef::bind(ps, p + "attn.q", cfg.enable_bias, lora);
+    b.attention.k = LinearRef::bind(ps, p + "attn.k", cfg.enable_bias, lora);
+    b.attention.v = LinearRef::bind(ps, p + "attn.v", cfg.enable_bias, lora);
+    b.attention.o = LinearRef::bind(ps, p + "attn.out", cfg.enable_bias, lora);
+    b.attention.params.heads = cfg.num_attention_heads;
+    b.attention.params.causal = true;
+    b.attention.params.scale = 1.f / std::sqrt(static_cast<float>(C / cfg.num_attention_heads));
+    b.attention.p_attn = static_cast<float>(cfg.attention_dropout);
+    b.attention.p_out = static_cast<float>(cfg.dropout);
+    b.attention.layer = static_cast<int>(l) + 1;
+    b.attention.index = l;
+    b.attention.bind_sparse(ps, opts.attention);
+    b.mlp.up = LinearRef::bind(ps, p + "ffn.up", cfg.enable_bias, lora);
+    b.mlp.down = LinearRef::bind(ps, p + "ffn.down", cfg.enable_bias, lora);
+    b.mlp.act = cfg.activation;
+    b.mlp.p_out = static_cast<float>(cfg.dropout);
+    b.mlp.layer = static_cast<int>(l) + 1;
+    b.mlp.index = l;
+    b.mlp.bind_routed(ps, opts.ffn);
+    m.blocks.push_back(std::move(b));
+  }
+  if (cfg.final_norm()) m.ln_f = LayerNormRef::bind(ps, "final_norm", eps);
+}
+
+OptDecoder::~OptDecoder() = default;
+
+const Tensor& OptDecoder::forward(const EncoderBatch& batch, const StepContext& ctx) {
+  Impl& m = *impl_;
+  SPT_CHECK(batch.input_ids.defined() && batch.input_ids.ndim() == 2,
+            "[opt] input_ids must be (B, T), got ", batch.input_ids.str());
+  const int64_t B = batch.input_ids.dim(0), T = batch.input_ids.dim(1);
+  SPT_CHECK(T <= m.cfg.max_position_embeddings, "[opt] sequence length ", T, " exceeds max_position_embeddings = ",
+            m.cfg.max_position_embeddings, "; hint: set a smaller max length or block size");
+  const Device dev = m.wte.device();
+  m.ids = batch.input_ids;
+  // Positions + OPT's offset 2: padded slots read row 1 (p = -1).
+  std::vector<int64_t> mask = batch.attention_mask.defined() ? batch.attention_mask.to_ints()
+                                                             : std::vector<int64_t>(static_cast<size_t>(B * T), 1);
+  std::vector<int64_t> pos(static_cast<size_t>(B * T));
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t count = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      const bool real = mask[b * T + t] != 0;
+      count += real;
+      pos[b * T + t] = (real ? count : 0) - 1 + 2;
+    }
+  }
+  m.pos_ids = Tensor::from_ints(pos, {B, T}, DType::i32, dev);
+  Tensor we, pe, h;
+  ops::embedding_forward(we, m.wte, m.ids);
+  m.emb = we;
+  if (m.cfg.projects()) {
+    Tensor proj;
+    m.project_in.forward(proj, we, ctx);
+    we = proj;
+  }
+  ops::embedding_forward(pe, m.wpe, m.pos_ids);
+  ops::residual_forward(h, we, pe);
+  for (OptBlock& b : m.blocks) h = b.forward(h, batch.attention_mask, ctx);
+  m.h_final_in = h;
+  m.normed = h;
+  if (m.cfg.final_norm()) {
+    m.normed = Tensor();
+    m.s_f = {};
+    ops::layernorm_forward(m.normed, m.s_f, h, m.ln_f.w, m.ln_f.b, m.ln_f.eps);
+  }
+  m.out = m.normed;
+  if (m.cfg.projects()) {
+    m.out = Tensor();
+    m.project_out.forward(m.out, m.normed, ctx);
+  }
+  return m.out;
+}
+
+void OptDecoder::backward(const Tensor& d_hidden) {
+  Impl& m = *impl_;
+  Tensor d_normed, dh;
+  if (m.cfg.projects()) m.project_out.backward(d_normed, d_hidden, m.normed);
+  else d_normed = d_hidden;
+  if (m.cfg.final_norm()) ln_backward(dh, m.ln_f, d_normed, m.h_final_in, m.s_f);
+  else dh = d_normed;
+  for (size_t l = m.blocks.size(); l-- > 0;) dh = m.blocks[l].backward(dh);
+  if (m.dwpe.defined()) ops::embedding_backward(m.dwpe, dh, m.pos_ids);
+  if (!m.dwte.defined() && !m.project_in.dw.defined()) return;  // frozen (LoRA)
+  Tensor d_we = dh;
+  if (m.cfg.projects()) {
+    d_we = Tensor();
+    m.project_in.backward(d_we, dh, m.emb, m.dwte.defined());
+  }
+  if (m.dwte.defined()) ops::embedding_backward(m.dwte, d_we, m.ids);
+}
+
+}  // namespace spt::model
