@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """spt vs PyTorch + transformers: fine-tuning throughput and peak memory, one run.
 
-Same model (all-MiniLM-L6-v2 + a 2-label classifier), batch 16, sequence 128,
-random token ids (every token real), dropout on, AdamW with gradient clipping,
-fp32 on the CPU, the same thread count; 1 warm-up step, then N timed steps.
+Same model (all-MiniLM-L6-v2 + a 2-label classifier; or, with --model FILE.gguf,
+a LLaMA-family decoder such as SmolLM2-135M as a causal LM on its own ids),
+batch 16, sequence 128, random token ids (every token real), dropout on, AdamW
+with gradient clipping, fp32 on the CPU, the same thread count; 1 warm-up step,
+then N timed steps.
 Each side runs in its own process; peak memory is that process's peak resident
 set size (ru_maxrss). Prints a table and the ratios spt / PyTorch.
 
   .cache/venv/bin/python scripts/bench_vs_pytorch.py [--steps 30] [--threads 2] [--seq 128] [--lora 8]
+  .cache/venv/bin/python scripts/bench_vs_pytorch.py --model .cache/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
+      --batch 4 --seq 512 --steps 3 --lora 8
 With --lora R: spt LoRA vs PyTorch + transformers + PEFT LoRA (same adapters), and
 spt full fine-tuning on the same shapes.
 (needs the reference env: bash scripts/setup_reference_env.sh; the build: build/spt-bench;
@@ -26,18 +30,25 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def torch_side(model_dir, batch, seq, steps, threads, lora):
     import torch
-    from transformers import BertForSequenceClassification
+    from transformers import AutoModelForCausalLM, BertForSequenceClassification
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = BertForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+    causal = model_dir.endswith(".gguf")
+    if causal:
+        model = AutoModelForCausalLM.from_pretrained(os.path.dirname(model_dir), gguf_file=os.path.basename(model_dir),
+                                                     torch_dtype=torch.float32)
+    else:
+        model = BertForSequenceClassification.from_pretrained(model_dir, num_labels=2)
     impl = "pytorch"
     if lora > 0:
         # What a PEFT user writes for the same adapters: every attention and FFN
         # linear layer ("output.dense" matches attention.output.dense too), the
         # classifier trained in full (SEQ_CLS), the rest frozen.
         from peft import LoraConfig, get_peft_model, __version__ as peft_version
-        cfg = LoraConfig(task_type="SEQ_CLS", r=lora, lora_alpha=2 * lora, lora_dropout=0.05,
-                         target_modules=["query", "key", "value", "intermediate.dense", "output.dense"])
+        targets = (["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] if causal
+                   else ["query", "key", "value", "intermediate.dense", "output.dense"])
+        cfg = LoraConfig(task_type="CAUSAL_LM" if causal else "SEQ_CLS", r=lora, lora_alpha=2 * lora,
+                         lora_dropout=0.05, target_modules=targets)
         model = get_peft_model(model, cfg)
         impl = f"pytorch+peft {peft_version}"
     model.train()
@@ -45,7 +56,7 @@ def torch_side(model_dir, batch, seq, steps, threads, lora):
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(1000, 21000, (batch, seq), generator=g)
     mask = torch.ones_like(ids)
-    labels = torch.randint(0, 2, (batch,), generator=g)
+    labels = ids.clone() if causal else torch.randint(0, 2, (batch,), generator=g)
 
     def step():
         out = model(input_ids=ids, attention_mask=mask, labels=labels)
@@ -102,7 +113,8 @@ def main():
     rows = [spt, pt]
     if a.lora:
         rows.append(spt_run(0))
-    print(f"MiniLM-L6 + classifier, batch {a.batch}, seq {a.seq}, {a.steps} steps, fp32 CPU, {a.threads} threads")
+    what = (os.path.basename(a.model) + " causal LM" if a.model.endswith(".gguf") else "MiniLM-L6 + classifier")
+    print(f"{what}, batch {a.batch}, seq {a.seq}, {a.steps} steps, fp32 CPU, {a.threads} threads")
     print("| impl | tokens/s | ms/step | peak RSS (MiB) |")
     print("|---|---|---|---|")
     for r in rows:

@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <optional>
 #include <cstdio>
 #include <functional>
 #include <random>
@@ -15,6 +17,7 @@
 #include "spt/core/error.h"
 #include "spt/core/profile.h"
 #include "spt/core/runtime.h"
+#include "spt/io/gguf_import.h"
 #include "spt/io/model_config.h"
 #include "spt/io/weight_map.h"
 #include "spt/model/model.h"
@@ -336,10 +339,17 @@ void run_gemm(Device dev, int iters) {
 // sequences, dropout on, AdamW; prints training tokens/s and peak memory.
 // With lora_rank > 0: LoRA (alpha = 2r, dropout 0.05) on every attention and
 // FFN linear layer, the base frozen, as configs/demo_spam_lora.json trains.
+// Fine-tuning steps of a model folder (or a .gguf file): BERT with a 2-label
+// classifier, decoders (GPT-2, LLaMA, OPT) as causal LMs on their own ids.
 void run_train(const std::string& model_dir, Device dev, int64_t B, int64_t T, int steps, int64_t lora_rank) {
-  io::ModelConfig cfg = io::load_model_config(model_dir);
+  const bool gguf = std::filesystem::path(model_dir).extension() == ".gguf";
+  std::optional<io::GgufModel> g;
+  if (gguf) g = io::open_gguf_model(model_dir);
+  io::ModelConfig cfg = gguf ? io::parse_model_config(io::Json::parse(g->config.dump()), model_dir)
+                             : io::load_model_config(model_dir);
   cfg.num_labels = 2;
-  const io::ModelHead head = io::ModelHead::sequence_classification;
+  const bool causal = cfg.family != io::ModelFamily::bert;
+  const io::ModelHead head = causal ? io::ModelHead::causal_lm : io::ModelHead::sequence_classification;
   model::ModelOptions opts;
   if (lora_rank > 0) {
     opts.lora.enabled = true;
@@ -349,7 +359,7 @@ void run_train(const std::string& model_dir, Device dev, int64_t B, int64_t T, i
     opts.lora.targets = {"all-linear"};
   }
   ParameterStore ps(model::model_param_infos(cfg, head, opts), dev);
-  const auto reader = io::open_tensors(model_dir);
+  const auto reader = gguf ? std::move(g->tensors) : io::open_tensors(model_dir);
   const io::LoadedWeights w = io::load_weights(cfg, *reader, head);
   for (const auto& [name, t] : w.params) ps.param(name).copy_from(t);
   for (const std::string& name : w.newly_initialized) ps.param(name).copy_from(randn(ps.param(name).shape(), Device::cpu(), 3, 0.02));
@@ -359,9 +369,10 @@ void run_train(const std::string& model_dir, Device dev, int64_t B, int64_t T, i
   std::vector<int64_t> ids(static_cast<size_t>(B * T)), labels(static_cast<size_t>(B));
   for (auto& x : ids) x = static_cast<int64_t>(1000 + rng() % 20000);
   for (auto& x : labels) x = static_cast<int64_t>(rng() % 2);
+  if (causal) labels = ids;
   const model::EncoderBatch batch{Tensor::from_ints(ids, {B, T}, DType::i32, dev), Tensor(),
                                   Tensor::from_ints(std::vector<int64_t>(ids.size(), 1), {B, T}, DType::i32, dev)};
-  const Tensor y = Tensor::from_ints(labels, {B}, DType::i32, dev);
+  const Tensor y = Tensor::from_ints(labels, causal ? Shape{B, T} : Shape{B}, DType::i32, dev);
   AdamWParams ap;
   ap.lr = 2e-5f;
   ap.weight_decay = 0.01f;
@@ -410,7 +421,9 @@ int main(int argc, char** argv) {
   app.add_option("--seq", d.T, "sequence length T")->check(CLI::PositiveNumber);
   std::string train_model;
   int steps = 30;
-  app.add_option("--train-model", train_model, "time fine-tuning steps of this Hugging Face model folder instead");
+  app.add_option("--train-model", train_model,
+                 "time fine-tuning steps of this Hugging Face model folder or .gguf file instead (BERT: "
+                 "classification; decoders: causal LM)");
   app.add_option("--steps", steps, "timed training steps (--train-model)")->check(CLI::PositiveNumber);
   int64_t lora_rank = 0;
   app.add_option("--lora", lora_rank, "--train-model: LoRA of this rank on every attention and FFN linear layer "
