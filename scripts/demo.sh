@@ -9,7 +9,8 @@
 #   bash scripts/demo.sh --lora               # the LoRA demo (configs/demo_spam_lora.json)
 #
 # Environment: SPT_ASSETS (folder holding spamassassin.tar.xz, default ../shared/data),
-# SPT_CACHE (default .cache), SPT_BUILD_DIR (default build-cpu, or build with a GPU), SPT_JOBS (default 2),
+# SPT_CACHE (default .cache), SPT_BUILD_DIR (default build-cpu, or build with a GPU; a given folder keeps
+# its CUDA setting), SPT_JOBS (default 2),
 # SPT_CMAKE_ARGS (extra CMake arguments), SPT_NUM_THREADS (CPU threads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,17 +35,7 @@ if [[ "${SPT_SKIP_DEPS:-0}" != "1" ]]; then
   phase_done "install dependencies"
 fi
 
-# The demo trains on the CPU: without a GPU it skips compiling the CUDA backend
-# (a separate build folder, so the test build keeps its CUDA objects).
-if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-  BUILD_DIR=${SPT_BUILD_DIR:-build}
-  CUDA_ARG=""
-else
-  BUILD_DIR=${SPT_BUILD_DIR:-build-cpu}
-  CUDA_ARG="-DSPT_CUDA=OFF"
-fi
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release $CUDA_ARG ${SPT_CMAKE_ARGS:-}
-cmake --build "$BUILD_DIR" -j "${SPT_JOBS:-2}" --target spt-finetune
+source scripts/build_finetune.sh  # sets BUILD_DIR (build-cpu without a GPU)
 phase_done "build spt-finetune"
 
 bash scripts/fetch_minilm.sh

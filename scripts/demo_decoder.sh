@@ -10,7 +10,8 @@
 #   bash scripts/demo_decoder.sh --set train.max_steps=20   # extra arguments go to spt-finetune
 #
 # Environment: SPT_ASSETS (folder holding sotu.tar.xz, default ../shared/data),
-# SPT_CACHE (default .cache), SPT_BUILD_DIR (default build-cpu, or build with a GPU),
+# SPT_CACHE (default .cache), SPT_BUILD_DIR (default build-cpu, or build with a GPU; a given
+# folder keeps its CUDA setting),
 # SPT_JOBS (default 2), SPT_NUM_THREADS (CPU threads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,15 +22,7 @@ START=$(date +%s)
 if [[ "${SPT_SKIP_DEPS:-0}" != "1" ]]; then
   bash scripts/install_deps.sh
 fi
-if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-  BUILD_DIR=${SPT_BUILD_DIR:-build}
-  CUDA_ARG=""
-else
-  BUILD_DIR=${SPT_BUILD_DIR:-build-cpu}
-  CUDA_ARG="-DSPT_CUDA=OFF"
-fi
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release $CUDA_ARG ${SPT_CMAKE_ARGS:-}
-cmake --build "$BUILD_DIR" -j "${SPT_JOBS:-2}" --target spt-finetune
+source scripts/build_finetune.sh  # sets BUILD_DIR (build-cpu without a GPU)
 
 bash scripts/fetch_smollm2.sh
 CACHE=${SPT_CACHE:-.cache}

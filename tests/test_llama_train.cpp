@@ -50,6 +50,15 @@ io::Json llama_config(const fs::path& model, const fs::path& root, const std::st
           {"logging", {{"every_steps", 1}, {"level", "warn"}}}};
 }
 
+// Dev loss before and after training with `j` (a fresh run in j's output.dir).
+std::pair<double, double> train_and_evaluate(const io::Json& j, const fs::path& root) {
+  const train::ResolvedConfig cfg = train::resolve_config(j, (root / "c.json").string());
+  train::Trainer t(cfg);
+  const double before = data::metric_value(t.evaluate(), "loss");
+  t.train();
+  return {before, data::metric_value(t.evaluate(), "loss")};
+}
+
 }  // namespace
 
 TEST_CASE("LoRA causal-LM training of a LLaMA model straight from a GGUF file", "[train][llama][gguf]") {
@@ -57,15 +66,7 @@ TEST_CASE("LoRA causal-LM training of a LLaMA model straight from a GGUF file", 
   const fs::path gguf = fixtures_dir() / "gguf" / "tiny_llama.gguf";
   write_text(root / "train.txt", 64, 1);
   write_text(root / "dev.txt", 8, 2);
-  const train::ResolvedConfig cfg =
-      train::resolve_config(llama_config(gguf, root, "out"), (root / "c.json").string());
-  double before = 0, after = 0;
-  {
-    train::Trainer t(cfg);
-    before = data::metric_value(t.evaluate(), "loss");
-    t.train();
-    after = data::metric_value(t.evaluate(), "loss");
-  }
+  const auto [before, after] = train_and_evaluate(llama_config(gguf, root, "out"), root);
   INFO("dev loss " << before << " -> " << after);
   CHECK(after < before - 0.1);
   const fs::path fin = root / "out" / "final";
@@ -100,14 +101,7 @@ TEST_CASE("SPT on a LLaMA model from a GGUF file: sparse grouped-query attention
   j["attention"] = {{"type", "sparse"}, {"top_l", 8}, {"pq", {{"subvector_dim", 2}, {"calibration_batches", 2}}}};
   j["ffn"] = {{"type", "routed"}, {"blocks", 4}, {"active", 2}, {"calibration_batches", 2}};
   j["lora"]["targets"] = {"attn.q", "attn.k", "attn.v", "attn.out"};
-  const train::ResolvedConfig cfg = train::resolve_config(j, (root / "c.json").string());
-  double before = 0, after = 0;
-  {
-    train::Trainer t(cfg);
-    before = data::metric_value(t.evaluate(), "loss");
-    t.train();
-    after = data::metric_value(t.evaluate(), "loss");
-  }
+  const auto [before, after] = train_and_evaluate(j, root);
   INFO("dev loss " << before << " -> " << after);
   CHECK(after < before);
   // The checkpoint keeps codebooks (one set per key/value head) and routers.

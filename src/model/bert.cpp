@@ -25,54 +25,18 @@ Tensor first_token_rows(int64_t B, int64_t T, Device dev) {
 
 }  // namespace
 
-// ---- one encoder layer ----
-
-struct BertLayer {
-  SelfAttention attention;
-  FeedForward ffn;
-  LayerNormRef ln1, ln2;
-
-  // Saved by forward for backward.
-  Tensor res1, h1, res2;
-  ops::LayerNormSaved s1, s2;
-
-  Tensor forward(const Tensor& x, const Tensor& mask, const StepContext& ctx) {
-    res1 = h1 = res2 = Tensor();
-    s1 = s2 = {};
-    const Tensor a = attention.forward(x, mask, ctx);
-    ops::residual_forward(res1, a, x);
-    ops::layernorm_forward(h1, s1, res1, ln1.w, ln1.b, ln1.eps);
-    const Tensor f = ffn.forward(h1, ctx, mask);
-    ops::residual_forward(res2, f, h1);
-    Tensor y;
-    ops::layernorm_forward(y, s2, res2, ln2.w, ln2.b, ln2.eps);
-    return y;
-  }
-
-  Tensor backward(const Tensor& dy) {
-    Tensor d_res2, d_res1;
-    ln_backward(d_res2, ln2, dy, res2, s2);
-    Tensor d_h1 = ffn.backward(d_res2);
-    ops::accumulate(d_h1, d_res2);
-    ln_backward(d_res1, ln1, d_h1, res1, s1);
-    Tensor dx = attention.backward(d_res1);
-    ops::accumulate(dx, d_res1);
-    return dx;
-  }
-};
-
 // ---- the encoder ----
 
 struct BertEncoder::Impl {
   io::BertConfig cfg;
   Tensor word, pos, type, dword, dpos, dtype;
-  LayerNormRef ln_emb;
-  std::vector<BertLayer> layers;
+  NormRef ln_emb;
+  std::vector<TransformerBlock> layers;  // post-norm
   LinearRef pooler;
 
   // Saved by forward.
   Tensor ids, pos_ids, type_ids, emb_sum, mask, hidden, first_rows, first, pooled_pre, pooled;
-  ops::LayerNormSaved s_emb;
+  NormRef::Saved s_emb;
   DropoutParams d_emb;
   int64_t B = 0, T = 0;
 };
@@ -89,10 +53,11 @@ BertEncoder::BertEncoder(const io::BertConfig& cfg, ParameterStore& ps, const Mo
   m.dpos = ps.grad("embeddings.position.weight");
   m.type = ps.param("embeddings.token_type.weight");
   m.dtype = ps.grad("embeddings.token_type.weight");
-  m.ln_emb = LayerNormRef::bind(ps, "embeddings.norm", eps);
+  m.ln_emb = NormRef::layer_norm(ps, "embeddings.norm", eps);
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
-    BertLayer L;
+    TransformerBlock L;
+    L.pre_norm = false;
     L.attention.q = LinearRef::bind(ps, p + "attn.q", true, lora);
     L.attention.k = LinearRef::bind(ps, p + "attn.k", true, lora);
     L.attention.v = LinearRef::bind(ps, p + "attn.v", true, lora);
@@ -103,7 +68,7 @@ BertEncoder::BertEncoder(const io::BertConfig& cfg, ParameterStore& ps, const Mo
     L.attention.layer = static_cast<int>(l) + 1;
     L.attention.index = l;
     L.attention.bind_sparse(ps, opts.attention);
-    L.ln1 = LayerNormRef::bind(ps, p + "attn_norm", eps);
+    L.n1 = NormRef::layer_norm(ps, p + "attn_norm", eps);
     L.ffn.up = LinearRef::bind(ps, p + "ffn.up", true, lora);
     L.ffn.down = LinearRef::bind(ps, p + "ffn.down", true, lora);
     L.ffn.act = cfg.activation;
@@ -111,7 +76,7 @@ BertEncoder::BertEncoder(const io::BertConfig& cfg, ParameterStore& ps, const Mo
     L.ffn.layer = static_cast<int>(l) + 1;  // 0 is the embeddings
     L.ffn.index = l;
     L.ffn.bind_routed(ps, opts.ffn);
-    L.ln2 = LayerNormRef::bind(ps, p + "ffn_norm", eps);
+    L.n2 = NormRef::layer_norm(ps, p + "ffn_norm", eps);
     m.layers.push_back(std::move(L));
   }
   m.pooler = LinearRef::bind(ps, "pooler");
@@ -145,12 +110,10 @@ const Tensor& BertEncoder::forward(const EncoderBatch& batch, const StepContext&
   ops::residual_forward(sum1, we, te);
   m.emb_sum = Tensor();
   ops::residual_forward(m.emb_sum, sum1, pe);
-  Tensor h;
-  m.s_emb = {};
-  ops::layernorm_forward(h, m.s_emb, m.emb_sum, m.ln_emb.w, m.ln_emb.b, m.ln_emb.eps);
+  Tensor h = m.ln_emb.forward(m.s_emb, m.emb_sum);
   m.d_emb = dropout_at(ctx, static_cast<float>(m.cfg.hidden_dropout_prob), 0, 0);
   ops::dropout_forward(h, h, m.d_emb);
-  for (BertLayer& L : m.layers) h = L.forward(h, m.mask, ctx);
+  for (TransformerBlock& L : m.layers) h = L.forward(h, m.mask, ctx);
   m.hidden = h;
 
   // Pooler on the first token.
@@ -181,9 +144,9 @@ void BertEncoder::backward(const Tensor& d_pooled, const Tensor& d_hidden) {
   if (!m.dword.defined() && !m.dtype.defined() && !m.dpos.defined() && !m.ln_emb.dw.defined() &&
       !m.ln_emb.db.defined())
     return;
-  Tensor d_h, d_sum;
+  Tensor d_h;
   ops::dropout_backward(d_h, dh, m.d_emb);
-  ln_backward(d_sum, m.ln_emb, d_h, m.emb_sum, m.s_emb);
+  const Tensor d_sum = m.ln_emb.backward(d_h, m.emb_sum, m.s_emb);
   if (m.dword.defined()) ops::embedding_backward(m.dword, d_sum, m.ids);
   if (m.dtype.defined()) ops::embedding_backward(m.dtype, d_sum, m.type_ids);
   if (m.dpos.defined()) ops::embedding_backward(m.dpos, d_sum, m.pos_ids);

@@ -14,54 +14,16 @@
 
 namespace spt::model {
 
-// ---- one block ----
-
-struct Gpt2Block {
-  LayerNormRef ln1, ln2;
-  SelfAttention attention;  // q, k, v: row blocks of the fused c_attn
-  FeedForward mlp;          // c_fc, c_proj
-
-  // Saved.
-  Tensor x, a, h, m;
-  ops::LayerNormSaved s1, s2;
-
-  Tensor forward(const Tensor& x_in, const Tensor& mask, const StepContext& c) {
-    x = x_in;
-    a = h = m = Tensor();
-    s1 = s2 = {};
-    ops::layernorm_forward(a, s1, x, ln1.w, ln1.b, ln1.eps);
-    const Tensor o = attention.forward(a, mask, c);
-    ops::residual_forward(h, x, o);
-    ops::layernorm_forward(m, s2, h, ln2.w, ln2.b, ln2.eps);
-    const Tensor f = mlp.forward(m, c, mask);
-    Tensor y;
-    ops::residual_forward(y, h, f);
-    return y;
-  }
-
-  Tensor backward(const Tensor& dy) {
-    // y = h + drop(mlp(ln_2(h)));  h = x + attention(ln_1(x))
-    Tensor dh, dx;
-    const Tensor d_m = mlp.backward(dy);
-    ln_backward(dh, ln2, d_m, h, s2);
-    ops::accumulate(dh, dy);
-    const Tensor d_a = attention.backward(dh);
-    ln_backward(dx, ln1, d_a, x, s1);
-    ops::accumulate(dx, dh);
-    return dx;
-  }
-};
-
 // ---- the decoder ----
 
 struct Gpt2Decoder::Impl {
   io::Gpt2Config cfg;
   Tensor wte, wpe, dwte, dwpe;
-  std::vector<Gpt2Block> blocks;
-  LayerNormRef ln_f;
+  std::vector<TransformerBlock> blocks;  // pre-norm
+  NormRef ln_f;
   // Saved.
   Tensor ids, pos_ids, mask, h_final_in, out;
-  ops::LayerNormSaved s_f;
+  NormRef::Saved s_f;
   DropoutParams d_emb;
   int64_t B = 0, T = 0;
 };
@@ -80,17 +42,17 @@ Gpt2Decoder::Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps, const Mo
   m.dwpe = ps.grad("embeddings.position.weight");
   for (int64_t l = 0; l < cfg.n_layer; ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
-    Gpt2Block b;
-    b.ln1 = LayerNormRef::bind(ps, p + "attn_norm", eps);
-    b.ln2 = LayerNormRef::bind(ps, p + "ffn_norm", eps);
+    TransformerBlock b;
+    b.n1 = NormRef::layer_norm(ps, p + "attn_norm", eps);
+    b.n2 = NormRef::layer_norm(ps, p + "ffn_norm", eps);
     const LinearRef qkv = LinearRef::bind(ps, p + "attn.qkv", true, lora);
     b.attention.q = qkv.rows(0, C);
     b.attention.k = qkv.rows(C, 2 * C);
     b.attention.v = qkv.rows(2 * C, 3 * C);
     b.attention.o = LinearRef::bind(ps, p + "attn.out", true, lora);
-    b.mlp.up = LinearRef::bind(ps, p + "ffn.up", true, lora);
-    b.mlp.down = LinearRef::bind(ps, p + "ffn.down", true, lora);
-    b.mlp.act = cfg.activation;
+    b.ffn.up = LinearRef::bind(ps, p + "ffn.up", true, lora);
+    b.ffn.down = LinearRef::bind(ps, p + "ffn.down", true, lora);
+    b.ffn.act = cfg.activation;
     b.attention.params.heads = cfg.n_head;
     b.attention.params.causal = true;
     const float d = static_cast<float>(C / cfg.n_head);
@@ -101,13 +63,13 @@ Gpt2Decoder::Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps, const Mo
     b.attention.layer = static_cast<int>(l) + 1;
     b.attention.index = l;
     b.attention.bind_sparse(ps, opts.attention);
-    b.mlp.p_out = static_cast<float>(cfg.resid_pdrop);
-    b.mlp.layer = static_cast<int>(l) + 1;
-    b.mlp.index = l;
-    b.mlp.bind_routed(ps, opts.ffn);
+    b.ffn.p_out = static_cast<float>(cfg.resid_pdrop);
+    b.ffn.layer = static_cast<int>(l) + 1;
+    b.ffn.index = l;
+    b.ffn.bind_routed(ps, opts.ffn);
     m.blocks.push_back(std::move(b));
   }
-  m.ln_f = LayerNormRef::bind(ps, "final_norm", eps);
+  m.ln_f = NormRef::layer_norm(ps, "final_norm", eps);
 }
 
 Gpt2Decoder::~Gpt2Decoder() = default;
@@ -132,18 +94,15 @@ const Tensor& Gpt2Decoder::forward(const EncoderBatch& batch, const StepContext&
   ops::residual_forward(h, we, pe);
   m.d_emb = dropout_at(ctx, static_cast<float>(m.cfg.embd_pdrop), 0, 0);
   ops::dropout_forward(h, h, m.d_emb);
-  for (Gpt2Block& b : m.blocks) h = b.forward(h, m.mask, ctx);
+  for (TransformerBlock& b : m.blocks) h = b.forward(h, m.mask, ctx);
   m.h_final_in = h;
-  m.out = Tensor();
-  m.s_f = {};
-  ops::layernorm_forward(m.out, m.s_f, h, m.ln_f.w, m.ln_f.b, m.ln_f.eps);
+  m.out = m.ln_f.forward(m.s_f, h);
   return m.out;
 }
 
 void Gpt2Decoder::backward(const Tensor& d_hidden) {
   Impl& m = *impl_;
-  Tensor dh;
-  ln_backward(dh, m.ln_f, d_hidden, m.h_final_in, m.s_f);
+  Tensor dh = m.ln_f.backward(d_hidden, m.h_final_in, m.s_f);
   for (size_t l = m.blocks.size(); l-- > 0;) dh = m.blocks[l].backward(dh);
   if (!m.dwte.defined() && !m.dwpe.defined()) return;  // frozen embeddings (LoRA)
   Tensor d_emb;

@@ -85,9 +85,9 @@ void LinearRef::backward(Tensor& dx, const Tensor& dy, const Tensor& x, bool nee
                             lora.params, need_dx);
 }
 
-LayerNormRef LayerNormRef::bind(ParameterStore& ps, const std::string& name, float eps,
-                                const std::string& weight, const std::string& bias) {
-  LayerNormRef r;
+NormRef NormRef::layer_norm(ParameterStore& ps, const std::string& name, float eps, const std::string& weight,
+                            const std::string& bias) {
+  NormRef r;
   r.w = ps.param(name + "." + weight);
   r.dw = ps.grad(name + "." + weight);
   r.b = ps.param(name + "." + bias);
@@ -96,23 +96,35 @@ LayerNormRef LayerNormRef::bind(ParameterStore& ps, const std::string& name, flo
   return r;
 }
 
-RmsNormRef RmsNormRef::bind(ParameterStore& ps, const std::string& name, float eps) {
-  RmsNormRef r;
+NormRef NormRef::rms_norm(ParameterStore& ps, const std::string& name, float eps) {
+  NormRef r;
   r.w = ps.param(name + ".weight");
   r.dw = ps.grad(name + ".weight");
   r.eps = eps;
+  r.rms = true;
   return r;
 }
 
-void RmsNormRef::forward(Tensor& y, ops::RmsNormSaved& saved, const Tensor& x) const {
-  y = Tensor();
+Tensor NormRef::forward(Saved& saved, const Tensor& x) const {
+  Tensor y;
   saved = {};
-  ops::rmsnorm_forward(y, saved, x, w, eps);
+  if (rms) ops::rmsnorm_forward(y, saved.rms, x, w, eps);
+  else ops::layernorm_forward(y, saved.ln, x, w, b, eps);
+  return y;
 }
 
-void RmsNormRef::backward(Tensor& dx, const Tensor& dy, const Tensor& x, const ops::RmsNormSaved& saved) {
-  Tensor g = dw.defined() ? dw : Tensor::zeros(w.shape(), w.dtype(), w.device());
-  ops::rmsnorm_backward(dx, g, dy, x, w, saved);
+Tensor NormRef::backward(const Tensor& dy, const Tensor& x, const Saved& saved) {
+  const auto grad_or_scratch = [](const Tensor& g, const Tensor& p) {
+    return g.defined() ? g : Tensor::zeros(p.shape(), p.dtype(), p.device());
+  };
+  Tensor dx, gw = grad_or_scratch(dw, w);
+  if (rms) {
+    ops::rmsnorm_backward(dx, gw, dy, x, w, saved.rms);
+  } else {
+    Tensor gb = grad_or_scratch(db, b);
+    ops::layernorm_backward(dx, gw, gb, dy, x, w, saved.ln);
+  }
+  return dx;
 }
 
 void SelfAttention::bind_sparse(ParameterStore& ps, const SparseAttentionOptions& opts) {
@@ -287,11 +299,37 @@ Tensor FeedForward::backward_routed(const Tensor& d_y) {
   return dx.reshape(x.shape());
 }
 
-void ln_backward(Tensor& dx, LayerNormRef& ln, const Tensor& dy, const Tensor& x,
-                 const ops::LayerNormSaved& saved) {
-  Tensor dw = ln.dw.defined() ? ln.dw : Tensor::zeros(ln.w.shape(), ln.w.dtype(), ln.w.device());
-  Tensor db = ln.db.defined() ? ln.db : Tensor::zeros(ln.b.shape(), ln.b.dtype(), ln.b.device());
-  ops::layernorm_backward(dx, dw, db, dy, x, ln.w, saved);
+Tensor TransformerBlock::forward(const Tensor& x, const Tensor& mask, const StepContext& c) {
+  Tensor h, y;
+  in1 = in2 = Tensor();
+  if (pre_norm) {
+    in1 = x;
+    ops::residual_forward(h, x, attention.forward(n1.forward(s1, x), mask, c));
+    in2 = h;
+    ops::residual_forward(y, h, ffn.forward(n2.forward(s2, h), c, mask));
+    return y;
+  }
+  ops::residual_forward(in1, x, attention.forward(x, mask, c));
+  h = n1.forward(s1, in1);
+  ops::residual_forward(in2, h, ffn.forward(h, c, mask));
+  return n2.forward(s2, in2);
+}
+
+Tensor TransformerBlock::backward(const Tensor& dy) {
+  if (pre_norm) {
+    Tensor dh = n2.backward(ffn.backward(dy), in2, s2);
+    ops::accumulate(dh, dy);
+    Tensor dx = n1.backward(attention.backward(dh), in1, s1);
+    ops::accumulate(dx, dh);
+    return dx;
+  }
+  const Tensor d_in2 = n2.backward(dy, in2, s2);
+  Tensor dh = ffn.backward(d_in2);
+  ops::accumulate(dh, d_in2);
+  const Tensor d_in1 = n1.backward(dh, in1, s1);
+  Tensor dx = attention.backward(d_in1);
+  ops::accumulate(dx, d_in1);
+  return dx;
 }
 
 }  // namespace spt::model

@@ -15,54 +15,16 @@
 
 namespace spt::model {
 
-namespace {
-
-struct LlamaBlock {
-  RmsNormRef n1, n2;
-  SelfAttention attention;
-  FeedForward mlp;
-
-  // Saved.
-  Tensor x, a, h, m;
-  ops::RmsNormSaved s1, s2;
-
-  Tensor forward(const Tensor& x_in, const Tensor& mask, const StepContext& c) {
-    x = x_in;
-    n1.forward(a, s1, x);
-    const Tensor o = attention.forward(a, mask, c);
-    h = Tensor();
-    ops::residual_forward(h, x, o);
-    n2.forward(m, s2, h);
-    const Tensor f = mlp.forward(m, c, mask);
-    Tensor y;
-    ops::residual_forward(y, h, f);
-    return y;
-  }
-
-  Tensor backward(const Tensor& dy) {
-    Tensor dh, dx;
-    const Tensor d_m = mlp.backward(dy);
-    n2.backward(dh, d_m, h, s2);
-    ops::accumulate(dh, dy);
-    const Tensor d_a = attention.backward(dh);
-    n1.backward(dx, d_a, x, s1);
-    ops::accumulate(dx, dh);
-    return dx;
-  }
-};
-
-}  // namespace
-
 struct LlamaDecoder::Impl {
   io::LlamaConfig cfg;
   Tensor wte, dwte;
-  std::vector<LlamaBlock> blocks;
-  RmsNormRef norm;
+  std::vector<TransformerBlock> blocks;  // pre-norm
+  NormRef norm;
   RotaryTables rotary;  // for the shape of the last forward
   int64_t rotary_b = -1, rotary_t = -1;
   // Saved.
   Tensor ids, h_final_in, out;
-  ops::RmsNormSaved s_f;
+  NormRef::Saved s_f;
 };
 
 LlamaDecoder::LlamaDecoder(const io::LlamaConfig& cfg, ParameterStore& ps, const ModelOptions& opts)
@@ -76,9 +38,9 @@ LlamaDecoder::LlamaDecoder(const io::LlamaConfig& cfg, ParameterStore& ps, const
   m.blocks.reserve(static_cast<size_t>(cfg.num_hidden_layers));
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
-    LlamaBlock b;
-    b.n1 = RmsNormRef::bind(ps, p + "attn_norm", eps);
-    b.n2 = RmsNormRef::bind(ps, p + "ffn_norm", eps);
+    TransformerBlock b;
+    b.n1 = NormRef::rms_norm(ps, p + "attn_norm", eps);
+    b.n2 = NormRef::rms_norm(ps, p + "ffn_norm", eps);
     b.attention.q = LinearRef::bind(ps, p + "attn.q", cfg.attention_bias, lora);
     b.attention.k = LinearRef::bind(ps, p + "attn.k", cfg.attention_bias, lora);
     b.attention.v = LinearRef::bind(ps, p + "attn.v", cfg.attention_bias, lora);
@@ -90,21 +52,21 @@ LlamaDecoder::LlamaDecoder(const io::LlamaConfig& cfg, ParameterStore& ps, const
     b.attention.p_attn = static_cast<float>(cfg.attention_dropout);
     b.attention.layer = static_cast<int>(l) + 1;
     b.attention.index = l;
-    b.mlp.gate = LinearRef::bind(ps, p + "ffn.gate", cfg.mlp_bias, lora);
-    b.mlp.up = LinearRef::bind(ps, p + "ffn.up", cfg.mlp_bias, lora);
-    b.mlp.down = LinearRef::bind(ps, p + "ffn.down", cfg.mlp_bias, lora);
-    b.mlp.act = cfg.activation;
-    b.mlp.layer = static_cast<int>(l) + 1;
-    b.mlp.index = l;
+    b.ffn.gate = LinearRef::bind(ps, p + "ffn.gate", cfg.mlp_bias, lora);
+    b.ffn.up = LinearRef::bind(ps, p + "ffn.up", cfg.mlp_bias, lora);
+    b.ffn.down = LinearRef::bind(ps, p + "ffn.down", cfg.mlp_bias, lora);
+    b.ffn.act = cfg.activation;
+    b.ffn.layer = static_cast<int>(l) + 1;
+    b.ffn.index = l;
     m.blocks.push_back(std::move(b));
   }
   // After the vector stops moving: the layers keep a pointer to the tables.
-  for (LlamaBlock& b : m.blocks) {
+  for (TransformerBlock& b : m.blocks) {
     b.attention.rotary = &m.rotary;
     b.attention.bind_sparse(ps, opts.attention);
-    b.mlp.bind_routed(ps, opts.ffn);
+    b.ffn.bind_routed(ps, opts.ffn);
   }
-  m.norm = RmsNormRef::bind(ps, "final_norm", eps);
+  m.norm = NormRef::rms_norm(ps, "final_norm", eps);
 }
 
 LlamaDecoder::~LlamaDecoder() = default;
@@ -122,16 +84,15 @@ const Tensor& LlamaDecoder::forward(const EncoderBatch& batch, const StepContext
   m.ids = batch.input_ids;
   Tensor h;
   ops::embedding_forward(h, m.wte, m.ids);
-  for (LlamaBlock& b : m.blocks) h = b.forward(h, batch.attention_mask, ctx);
+  for (TransformerBlock& b : m.blocks) h = b.forward(h, batch.attention_mask, ctx);
   m.h_final_in = h;
-  m.norm.forward(m.out, m.s_f, h);
+  m.out = m.norm.forward(m.s_f, h);
   return m.out;
 }
 
 void LlamaDecoder::backward(const Tensor& d_hidden) {
   Impl& m = *impl_;
-  Tensor dh;
-  m.norm.backward(dh, d_hidden, m.h_final_in, m.s_f);
+  Tensor dh = m.norm.backward(d_hidden, m.h_final_in, m.s_f);
   for (size_t l = m.blocks.size(); l-- > 0;) dh = m.blocks[l].backward(dh);
   if (m.dwte.defined()) ops::embedding_backward(m.dwte, dh, m.ids);
 }

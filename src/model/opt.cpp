@@ -18,72 +18,15 @@
 
 namespace spt::model {
 
-namespace {
-
-struct OptBlock {
-  bool pre_ln = true;
-  LayerNormRef ln1, ln2;
-  SelfAttention attention;
-  FeedForward mlp;
-
-  // Saved: pre-LN: the norms' inputs x and h; post-LN: their inputs hp and yp.
-  Tensor x, h, hp, yp;
-  ops::LayerNormSaved s1, s2;
-
-  static Tensor norm(LayerNormRef& ln, ops::LayerNormSaved& s, const Tensor& in) {
-    Tensor y;
-    s = {};
-    ops::layernorm_forward(y, s, in, ln.w, ln.b, ln.eps);
-    return y;
-  }
-
-  Tensor forward(const Tensor& x_in, const Tensor& mask, const StepContext& c) {
-    x = x_in;
-    Tensor y;
-    if (pre_ln) {
-      h = Tensor();
-      ops::residual_forward(h, x, attention.forward(norm(ln1, s1, x), mask, c));
-      ops::residual_forward(y, h, mlp.forward(norm(ln2, s2, h), c, mask));
-      return y;
-    }
-    hp = yp = Tensor();
-    ops::residual_forward(hp, x, attention.forward(x, mask, c));
-    h = norm(ln1, s1, hp);
-    ops::residual_forward(yp, h, mlp.forward(h, c, mask));
-    return norm(ln2, s2, yp);
-  }
-
-  Tensor backward(const Tensor& dy) {
-    Tensor dh, dx;
-    if (pre_ln) {
-      ln_backward(dh, ln2, mlp.backward(dy), h, s2);
-      ops::accumulate(dh, dy);
-      ln_backward(dx, ln1, attention.backward(dh), x, s1);
-      ops::accumulate(dx, dh);
-      return dx;
-    }
-    Tensor d_yp, d_hp;
-    ln_backward(d_yp, ln2, dy, yp, s2);
-    dh = mlp.backward(d_yp);
-    ops::accumulate(dh, d_yp);
-    ln_backward(d_hp, ln1, dh, hp, s1);
-    dx = attention.backward(d_hp);
-    ops::accumulate(dx, d_hp);
-    return dx;
-  }
-};
-
-}  // namespace
-
 struct OptDecoder::Impl {
   io::OptConfig cfg;
   Tensor wte, dwte, wpe, dwpe;
   LinearRef project_in, project_out;  // bound when E != C
-  std::vector<OptBlock> blocks;
-  LayerNormRef ln_f;                  // bound when the config has final_layer_norm
+  std::vector<TransformerBlock> blocks;
+  NormRef ln_f;                  // bound when the config has final_layer_norm
   // Saved.
   Tensor ids, pos_ids, emb, h_final_in, normed, out;
-  ops::LayerNormSaved s_f;
+  NormRef::Saved s_f;
 };
 
 OptDecoder::OptDecoder(const io::OptConfig& cfg, ParameterStore& ps, const ModelOptions& opts) : impl_(new Impl) {
@@ -102,10 +45,10 @@ OptDecoder::OptDecoder(const io::OptConfig& cfg, ParameterStore& ps, const Model
   const int64_t C = cfg.hidden_size;
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
-    OptBlock b;
-    b.pre_ln = cfg.do_layer_norm_before;
-    b.ln1 = LayerNormRef::bind(ps, p + "attn_norm", eps);
-    b.ln2 = LayerNormRef::bind(ps, p + "ffn_norm", eps);
+    TransformerBlock b;
+    b.pre_norm = cfg.do_layer_norm_before;
+    b.n1 = NormRef::layer_norm(ps, p + "attn_norm", eps);
+    b.n2 = NormRef::layer_norm(ps, p + "ffn_norm", eps);
     b.attention.q = LinearRef::bind(ps, p + "attn.q", cfg.enable_bias, lora);
     b.attention.k = LinearRef::bind(ps, p + "attn.k", cfg.enable_bias, lora);
     b.attention.v = LinearRef::bind(ps, p + "attn.v", cfg.enable_bias, lora);
@@ -118,16 +61,16 @@ OptDecoder::OptDecoder(const io::OptConfig& cfg, ParameterStore& ps, const Model
     b.attention.layer = static_cast<int>(l) + 1;
     b.attention.index = l;
     b.attention.bind_sparse(ps, opts.attention);
-    b.mlp.up = LinearRef::bind(ps, p + "ffn.up", cfg.enable_bias, lora);
-    b.mlp.down = LinearRef::bind(ps, p + "ffn.down", cfg.enable_bias, lora);
-    b.mlp.act = cfg.activation;
-    b.mlp.p_out = static_cast<float>(cfg.dropout);
-    b.mlp.layer = static_cast<int>(l) + 1;
-    b.mlp.index = l;
-    b.mlp.bind_routed(ps, opts.ffn);
+    b.ffn.up = LinearRef::bind(ps, p + "ffn.up", cfg.enable_bias, lora);
+    b.ffn.down = LinearRef::bind(ps, p + "ffn.down", cfg.enable_bias, lora);
+    b.ffn.act = cfg.activation;
+    b.ffn.p_out = static_cast<float>(cfg.dropout);
+    b.ffn.layer = static_cast<int>(l) + 1;
+    b.ffn.index = l;
+    b.ffn.bind_routed(ps, opts.ffn);
     m.blocks.push_back(std::move(b));
   }
-  if (cfg.final_norm()) m.ln_f = LayerNormRef::bind(ps, "final_norm", eps);
+  if (cfg.final_norm()) m.ln_f = NormRef::layer_norm(ps, "final_norm", eps);
 }
 
 OptDecoder::~OptDecoder() = default;
@@ -164,14 +107,10 @@ const Tensor& OptDecoder::forward(const EncoderBatch& batch, const StepContext& 
   }
   ops::embedding_forward(pe, m.wpe, m.pos_ids);
   ops::residual_forward(h, we, pe);
-  for (OptBlock& b : m.blocks) h = b.forward(h, batch.attention_mask, ctx);
+  for (TransformerBlock& b : m.blocks) h = b.forward(h, batch.attention_mask, ctx);
   m.h_final_in = h;
   m.normed = h;
-  if (m.cfg.final_norm()) {
-    m.normed = Tensor();
-    m.s_f = {};
-    ops::layernorm_forward(m.normed, m.s_f, h, m.ln_f.w, m.ln_f.b, m.ln_f.eps);
-  }
+  if (m.cfg.final_norm()) m.normed = m.ln_f.forward(m.s_f, h);
   m.out = m.normed;
   if (m.cfg.projects()) {
     m.out = Tensor();
@@ -185,8 +124,7 @@ void OptDecoder::backward(const Tensor& d_hidden) {
   Tensor d_normed, dh;
   if (m.cfg.projects()) m.project_out.backward(d_normed, d_hidden, m.normed);
   else d_normed = d_hidden;
-  if (m.cfg.final_norm()) ln_backward(dh, m.ln_f, d_normed, m.h_final_in, m.s_f);
-  else dh = d_normed;
+  dh = m.cfg.final_norm() ? m.ln_f.backward(d_normed, m.h_final_in, m.s_f) : d_normed;
   for (size_t l = m.blocks.size(); l-- > 0;) dh = m.blocks[l].backward(dh);
   if (m.dwpe.defined()) ops::embedding_backward(m.dwpe, dh, m.pos_ids);
   if (!m.dwte.defined() && !m.project_in.dw.defined()) return;  // frozen (LoRA)

@@ -53,7 +53,8 @@ std::vector<KeySpec> build() {
   return {
       // ---- model ----
       required("model.path", P, "Hugging Face model folder (config.json, model.safetensors or "
-                                "pytorch_model.bin, tokenizer files) or an spt checkpoint"),
+                                "pytorch_model.bin, tokenizer files), an spt checkpoint, or a LLaMA "
+                                "GGUF file (.gguf; config and tokenizer from its metadata)"),
       key("model.freeze", L, Json::array(), "parameters to freeze, as globs over spt parameter "
                                             "names (e.g. \"embeddings.*\")"),
       ranged("model.num_labels", I, nullptr, 1, 100000,

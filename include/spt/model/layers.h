@@ -102,22 +102,23 @@ struct LinearRef {
   void backward(Tensor& dx, const Tensor& dy, const Tensor& x, bool need_dx = true);
 };
 
-struct LayerNormRef {
-  Tensor w, b, dw, db;
+// A normalisation layer's parameters: layer norm (weight, bias) or RMS norm
+// (LLaMA; weight only, `rms`), with what forward saves for backward.
+struct NormRef {
+  Tensor w, b, dw, db;  // b, db undefined for RMS norm
   float eps = 1e-5f;
-  static LayerNormRef bind(ParameterStore& ps, const std::string& name, float eps,
-                           const std::string& weight = "weight", const std::string& bias = "bias");
-};
-
-// RMS normalisation (LLaMA): weight only.
-struct RmsNormRef {
-  Tensor w, dw;
-  float eps = 1e-6f;
-  static RmsNormRef bind(ParameterStore& ps, const std::string& name, float eps);
-  // y written from x; saved for backward.
-  void forward(Tensor& y, ops::RmsNormSaved& saved, const Tensor& x) const;
-  // dx written; dw accumulated (into a scratch buffer when frozen).
-  void backward(Tensor& dx, const Tensor& dy, const Tensor& x, const ops::RmsNormSaved& saved);
+  bool rms = false;
+  struct Saved {
+    ops::LayerNormSaved ln;
+    ops::RmsNormSaved rms;
+  };
+  static NormRef layer_norm(ParameterStore& ps, const std::string& name, float eps,
+                            const std::string& weight = "weight", const std::string& bias = "bias");
+  static NormRef rms_norm(ParameterStore& ps, const std::string& name, float eps);
+  // y = norm(x), written.
+  Tensor forward(Saved& saved, const Tensor& x) const;
+  // dx written; dw, db accumulated (into scratch buffers when frozen).
+  Tensor backward(const Tensor& dy, const Tensor& x, const Saved& saved);
 };
 
 // Multi-head self-attention with its projections, shared by BERT, GPT-2 and LLaMA:
@@ -197,9 +198,25 @@ struct FeedForward {
   ops::BlockFfn block_ffn() const;
 };
 
-// Layer-norm backward through a LayerNormRef: dx written, dw/db accumulated
-// (into scratch buffers when the parameters are frozen).
-void ln_backward(Tensor& dx, LayerNormRef& ln, const Tensor& dy, const Tensor& x,
-                 const ops::LayerNormSaved& saved);
+// One Transformer block, shared by every family:
+//   pre-norm (GPT-2, LLaMA, OPT):     h = x + attn(n1(x));  y = h + ffn(n2(h))
+//   post-norm (BERT, OPT-350m):       h = n1(x + attn(x));  y = n2(h + ffn(h))
+// (the sub-layers apply their own output dropout). The attention mask is the
+// key padding mask; it is also the FFN's token mask for probes.
+struct TransformerBlock {
+  NormRef n1, n2;
+  SelfAttention attention;
+  FeedForward ffn;
+  bool pre_norm = true;
+
+  Tensor forward(const Tensor& x, const Tensor& mask, const StepContext& c);
+  // Gradient reaching x (written); parameter gradients accumulated.
+  Tensor backward(const Tensor& dy);
+
+ private:
+  // Saved: the inputs of n1 and n2 (pre-norm: x and h; post-norm: x + attn(x) and h + ffn(h)).
+  Tensor in1, in2;
+  NormRef::Saved s1, s2;
+};
 
 }  // namespace spt::model
