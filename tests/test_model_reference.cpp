@@ -5,6 +5,7 @@
 // all-MiniLM-L6-v2, last hidden states max abs diff <= 1e-4.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <random>
 
 #include "spt/io/gguf_import.h"
 #include "spt/io/model_config.h"
@@ -13,7 +14,9 @@
 #include "spt/model/bert.h"
 #include "spt/model/gpt2.h"
 #include "spt/model/model.h"
+#include "spt/core/allocator.h"
 #include "tests/reference_util.h"
+#include "tests/train_util.h"
 #include "tests/test_paths.h"
 
 using namespace spt;
@@ -182,4 +185,33 @@ TEST_CASE("SmolLM2-135M from its GGUF file matches transformers on State of the 
   CHECK(static_cast<double>(same) >= 0.999 * static_cast<double>(positions));
   WARN("SmolLM2 vs transformers: max |logit diff| " << max_diff << ", max |lse diff| " << max_lse_diff
                                                     << ", argmax " << same << "/" << positions);
+}
+
+TEST_CASE("a forward pass with nothing kept for backward gives the same logits in less memory", "[model]") {
+  // StepContext::keep_saved = false (evaluation, prediction): every block drops
+  // its saved activations when it is done.
+  const TinyCase tc = tiny_case("llama", 3, 40, 25);
+  ParameterStore ps(model::model_param_infos(tc.cfg, tc.head), Device::cpu());
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> nd(0.0, 0.1);
+  for (const ParamInfo& p : ps.infos()) {
+    std::vector<double> v(static_cast<size_t>(shape_numel(p.shape)));
+    for (double& x : v) x = p.name.find("norm") != std::string::npos ? 1.0 : nd(rng);
+    ps.param(p.name).copy_from(Tensor::from_doubles(v, p.shape, DType::f32));
+  }
+  Allocator& alloc = default_allocator(Device::cpu());
+  size_t peak[2] = {0, 0};
+  Tensor logits[2];
+  for (int keep = 0; keep < 2; ++keep) {
+    auto net = model::make_model(tc.cfg, tc.head, ps);
+    model::StepContext ctx;
+    ctx.keep_saved = keep == 1;
+    const size_t base = alloc.stats().current;
+    alloc.reset_peak();
+    logits[keep] = net->forward(tc.batch, ctx).clone();
+    peak[keep] = alloc.stats().peak - base;
+  }
+  CHECK(max_abs_diff(logits[0], logits[1]) == 0.0);
+  INFO("peak bytes: forward only " << peak[0] << ", keeping saved " << peak[1]);
+  CHECK(peak[0] < peak[1] * 3 / 4);
 }

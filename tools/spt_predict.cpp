@@ -142,7 +142,9 @@ int main(int argc, char** argv) {
     size_t index = 0;
     while (it.next(b)) {
       const data::BatchTensors t = data::to_tensors(b, dev);
-      const Tensor& logits = net->forward({t.input_ids, t.token_type_ids, t.attention_mask}, model::StepContext{});
+      model::StepContext ctx;
+      ctx.keep_saved = false;  // forward only
+      const Tensor& logits = net->forward({t.input_ids, t.token_type_ids, t.attention_mask}, ctx);
       const std::vector<double> lg = logits.to_doubles();
       const int64_t L = logits.dim(-1);
       for (size_t r = 0; r < b.rows; ++r, ++index) {

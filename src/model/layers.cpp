@@ -171,6 +171,13 @@ Tensor SelfAttention::forward(const Tensor& x_in, const Tensor& key_mask, const 
   return y;
 }
 
+void SelfAttention::release() {
+  x = qa = ka = va = ctx = Tensor();
+  attn = {};
+  sparse_saved = {};
+  for (LinearRef* l : {&q, &k, &v, &o}) l->release();
+}
+
 Tensor SelfAttention::rotate(const Tensor& t, int64_t heads, bool inverse) const {
   const Tensor t2 = t.reshape({t.numel() / t.dim(-1), t.dim(-1)});
   Tensor y;
@@ -286,6 +293,12 @@ Tensor FeedForward::backward(const Tensor& dy) {
   return dx;
 }
 
+void FeedForward::release() {
+  x = pre = pre_gate = hidden = sel = gates = balance_grad = Tensor();
+  routed_saved = {};
+  for (LinearRef* l : {&up, &down, &gate, &router}) l->release();
+}
+
 Tensor FeedForward::backward_routed(const Tensor& d_y) {
   const int64_t d = x.dim(-1), n = x.numel() / d;
   const Tensor x2 = x.reshape({n, d});
@@ -305,14 +318,22 @@ Tensor TransformerBlock::forward(const Tensor& x, const Tensor& mask, const Step
   if (pre_norm) {
     in1 = x;
     ops::residual_forward(h, x, attention.forward(n1.forward(s1, x), mask, c));
+    if (!c.keep_saved) attention.release();
     in2 = h;
     ops::residual_forward(y, h, ffn.forward(n2.forward(s2, h), c, mask));
-    return y;
+  } else {
+    ops::residual_forward(in1, x, attention.forward(x, mask, c));
+    if (!c.keep_saved) attention.release();
+    h = n1.forward(s1, in1);
+    ops::residual_forward(in2, h, ffn.forward(h, c, mask));
+    y = n2.forward(s2, in2);
   }
-  ops::residual_forward(in1, x, attention.forward(x, mask, c));
-  h = n1.forward(s1, in1);
-  ops::residual_forward(in2, h, ffn.forward(h, c, mask));
-  return n2.forward(s2, in2);
+  if (!c.keep_saved) {
+    ffn.release();
+    in1 = in2 = Tensor();
+    s1 = s2 = {};
+  }
+  return y;
 }
 
 Tensor TransformerBlock::backward(const Tensor& dy) {

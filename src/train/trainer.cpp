@@ -77,6 +77,7 @@ data::Metrics Trainer::Impl::evaluate() {
     double loss_sum = 0;
     int64_t n_targets = 0;
     model::StepContext ctx{};  // dropout off
+    ctx.keep_saved = false;    // no backward: one layer's activations at a time
     ctx.probe = probe.get();
     ctx.ffn_probe = ffn_probe.get();
     while (it.next(b)) {

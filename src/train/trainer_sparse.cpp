@@ -100,7 +100,9 @@ void Trainer::Impl::calibrate_codebooks() {
                keys, batches, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
-int64_t Trainer::Impl::calibration_forward(int64_t batches, const model::StepContext& ctx) {
+int64_t Trainer::Impl::calibration_forward(int64_t batches, const model::StepContext& probe_ctx) {
+  model::StepContext ctx = probe_ctx;
+  ctx.keep_saved = false;  // forward only
   data::BatchOptions opt = eval_opt;  // the training data in file order
   opt.batch_size = static_cast<size_t>(micro_batch);
   data::BatchIterator it(train_data, opt, pad_id);

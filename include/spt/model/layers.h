@@ -66,6 +66,10 @@ struct StepContext {
   bool dense_ffn = false;        // routed layers run dense (router calibration)
   AuxLosses* aux = nullptr;      // training: auxiliary loss terms are added here
   double aux_scale = 1.0;        // weight of this micro-batch's auxiliary terms (1 / micro-batches)
+  // false: no backward follows (evaluation, prediction, calibration): each block
+  // drops what backward would need as soon as it is done, so memory holds one
+  // layer's activations instead of all of them.
+  bool keep_saved = true;
 };
 
 // Dropout parameters for one site: the Philox stream is (step, micro, layer, site),
@@ -93,6 +97,8 @@ struct LinearRef {
   // an adapter for `name`.
   static LinearRef bind(ParameterStore& ps, const std::string& name, bool bias = true,
                         const LoraOptions* lora = nullptr);
+  // Drops what forward saved for backward (the adapter's u and mask).
+  void release() { lora.u = lora.mask = Tensor(); }
   // Row range [begin, end) of the output features (views; e.g. GPT-2's fused
   // c_attn; an adapter keeps A and takes B's rows).
   LinearRef rows(int64_t begin, int64_t end) const;
@@ -151,6 +157,8 @@ struct SelfAttention {
   Tensor forward(const Tensor& x_in, const Tensor& key_mask, const StepContext& step);
   // Gradient reaching x through q, k and v (written); parameter gradients accumulated.
   Tensor backward(const Tensor& dy);
+  // Drops what forward saved for backward.
+  void release();
 
  private:
   // The rotary embedding (inverse: its transpose, for gradients) of t (B, T, heads * D).
@@ -191,6 +199,8 @@ struct FeedForward {
   Tensor forward(const Tensor& x_in, const StepContext& step, const Tensor& token_mask = Tensor());
   // Gradient reaching x (written); parameter gradients accumulated.
   Tensor backward(const Tensor& dy);
+  // Drops what forward saved for backward.
+  void release();
 
  private:
   Tensor forward_routed(const StepContext& step);
