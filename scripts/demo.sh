@@ -64,14 +64,14 @@ if [[ "$(realpath -m "$CACHE")" != "$ROOT/.cache" ]]; then
 fi
 
 # Where the run goes: configs/demo_spam.json says runs/demo_spam; a --set output.dir=...
-# among the arguments overrides it (relative: against configs/, as spt-finetune does).
+# among the arguments overrides it (relative: against the current directory, as
+# spt-finetune resolves paths given with --set).
 OUT_DIR=runs/$(basename "$CONFIG" .json)
 prev=
 for a in "$@"; do
   case "$prev$a" in
     --setoutput.dir=*|--set=output.dir=*)
-      OUT_DIR=${a#*output.dir=}
-      [[ "$OUT_DIR" == /* ]] || OUT_DIR=$(realpath -m --relative-to=. "configs/$OUT_DIR") ;;
+      OUT_DIR=${a#*output.dir=} ;;
   esac
   if [[ "$a" == "--set" ]]; then prev=--set; else prev=; fi
 done

@@ -4,11 +4,14 @@
 //
 //   spt-predict --model DIR --data FILE --output FILE [--config FILE]
 //               [--batch-size N] [--max-length N] [--device cpu|cuda]
+//               [--text-column C] [--pair-column C] [--label-column C]
 //
 // --model is an spt checkpoint (task, labels and max length come from it) or a
 // plain Hugging Face folder with a sequence-classification head (labels from its
 // config's id2label). Without --config a GLUE checkpoint reads the GLUE format,
-// anything else a TSV/CSV/JSONL with a "text" (and optional "text_pair") column.
+// anything else a TSV/CSV/JSONL whose text column(s) --text-column / --pair-column
+// name or, by default, are picked from the header as transformers' run_glue.py
+// does. The default max length is capped at the model's positions.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -80,7 +83,7 @@ int main(int argc, char** argv) {
   select_blas_kernel(argv);
   CLI::App app{"spt-predict: predictions of a fine-tuned model"};
   std::string model_dir, data_file, output, config;
-  std::string device = "cpu";
+  std::string device = "cpu", text_column, pair_column, label_column = "label";
   int64_t batch = 64, max_length = 0;
   app.add_option("--model", model_dir, "spt checkpoint or Hugging Face folder")->required();
   app.add_option("--data", data_file, "input file")->required();
@@ -89,6 +92,11 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", batch, "examples per forward pass")->check(CLI::PositiveNumber);
   app.add_option("--max-length", max_length, "tokens per example (default: the checkpoint's, else 128)");
   app.add_option("--device", device, "cpu, cuda or cuda:N");
+  app.add_option("--text-column", text_column,
+                 "column (header name or 0-based index) with the text (default: picked from the header as "
+                 "run_glue.py does: text, sentence1/sentence2, question/sentence, ..., else the one non-label column)");
+  app.add_option("--pair-column", pair_column, "column with the second text of sentence pairs");
+  app.add_option("--label-column", label_column, "column holding labels, never taken for text (default: label)");
   CLI11_PARSE(app, argc, argv);
   try {
     init_threads();
@@ -118,6 +126,18 @@ int main(int argc, char** argv) {
       if (max_length == 0) max_length = rc.integer("tokenizer.max_length");
     }
     to.read.config_key = "--data";
+    if (!text_column.empty()) {
+      to.text_column = text_column;
+      to.text_pair_column = pair_column;
+    } else if (config.empty() && !glue) {
+      const data::TextColumns picked = data::pick_text_columns(data::table_columns(data_file, to.format),
+                                                               label_column, data_file);
+      to.text_column = picked.text;
+      to.text_pair_column = pair_column.empty() ? picked.pair : pair_column;
+      spdlog::info("[predict] text from column \"{}\"{}", to.text_column,
+                   to.text_pair_column.empty() ? "" : " paired with \"" + to.text_pair_column + "\"");
+    }
+    to.label_column = label_column;
     if (glue) {
       data::ReadOptions ro;
       ro.config_key = "--data";
@@ -125,7 +145,14 @@ int main(int argc, char** argv) {
     } else {
       text = data::read_table(data_file, to);
     }
-    if (max_length == 0) max_length = l.spt.value("max_length", int64_t{128});
+    if (max_length == 0) {
+      // The default never exceeds what the model holds.
+      max_length = l.spt.value("max_length", int64_t{128});
+      if (const int64_t positions = l.cfg.max_positions(); positions > 0 && max_length > positions) {
+        spdlog::info("[predict] max length {} capped to the model's {} positions", max_length, positions);
+        max_length = positions;
+      }
+    }
     data::TokenizeOptions topt;
     topt.max_length = static_cast<size_t>(max_length);
     const data::TokenizedDataset ds = data::TokenizedDataset::from_examples(text, *tok, topt);

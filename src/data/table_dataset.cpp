@@ -219,4 +219,47 @@ TextDataset read_table(const fs::path& file, const TableOptions& opt) {
   return ds;
 }
 
+std::vector<std::string> table_columns(const fs::path& file, const std::string& format) {
+  const FileFormat f = resolve_format(format, file);
+  SPT_CHECK(f == FileFormat::tsv || f == FileFormat::csv || f == FileFormat::jsonl, "[data] ", file.string(),
+            ": plain text has no columns; hint: use a tsv, csv or jsonl file");
+  if (f == FileFormat::jsonl) {
+    LineReader lines(file, "--data");
+    std::string line;
+    while (lines.next(line)) {
+      if (detail::is_blank(line)) continue;
+      const json obj = json::parse(line, nullptr, /*allow_exceptions=*/false);
+      SPT_CHECK(obj.is_object(), "[data] ", file.string(), ":", lines.line_number(),
+                ": expected a JSON object; hint: JSONL holds one object per line");
+      std::vector<std::string> keys;
+      for (const auto& [k, v] : obj.items()) keys.push_back(k);
+      return keys;
+    }
+    return {};
+  }
+  BadRows bad;
+  const RowPolicy policy(false, bad);
+  DelimitedReader reader(file, f, "--data");
+  Record rec;
+  if (!reader.next(rec, policy)) return {};
+  return rec.fields;
+}
+
+TextColumns pick_text_columns(const std::vector<std::string>& columns, const std::string& label_column,
+                              const std::string& file) {
+  const auto has = [&](const char* c) { return std::find(columns.begin(), columns.end(), c) != columns.end(); };
+  if (has("text")) return {"text", has("text_pair") ? "text_pair" : ""};
+  // The column pairs of the GLUE tasks, as transformers' run_glue.py names them.
+  for (const auto& [a, b] : {std::pair{"sentence1", "sentence2"}, std::pair{"question1", "question2"},
+                             std::pair{"question", "sentence"}, std::pair{"premise", "hypothesis"}})
+    if (has(a) && has(b)) return {a, b};
+  if (has("sentence")) return {"sentence", ""};
+  std::vector<std::string> rest;
+  for (const std::string& c : columns)
+    if (c != label_column && c != "idx" && c != "id" && c != "index") rest.push_back(c);
+  if (rest.size() == 1) return {rest[0], ""};
+  fail("[data] ", file, ": cannot tell which column holds the text (columns: ", detail::name_list(columns),
+       "); hint: name it with --text-column (and --pair-column for sentence pairs)");
+}
+
 }  // namespace spt::data

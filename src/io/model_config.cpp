@@ -282,6 +282,16 @@ int64_t ModelConfig::num_heads() const {
   return 0;
 }
 
+int64_t ModelConfig::max_positions() const {
+  switch (family) {
+    case ModelFamily::bert: return bert.max_position_embeddings;
+    case ModelFamily::gpt2: return gpt2.n_positions;
+    case ModelFamily::llama: return llama.max_position_embeddings;
+    case ModelFamily::opt: return opt.max_position_embeddings;
+  }
+  return 0;
+}
+
 ModelConfig parse_model_config(const Json& j, const std::string& source) {
   const std::string ctx = "[config] " + source;
   SPT_CHECK(j.is_object(), ctx, ": must be a JSON object, got ", json_kind(j),

@@ -162,10 +162,16 @@ void apply_override(Json& j, const std::string& assignment, const std::string& s
   SPT_CHECK(eq != std::string::npos && eq > 0, "[config] --set \"", assignment,
             "\" is not key=value; hint: e.g. --set train.learning_rate=3e-5");
   const std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
-  if (!find_key(path)) unknown_key("--set", path);
+  const KeySpec* k = find_key(path);
+  if (!k) unknown_key("--set", path);
   Json v = Json::parse(text, nullptr, false);
   if (v.is_discarded()) v = text;  // a bare string
   (void)source;
+  // A path typed on the command line means what the shell means: relative to the
+  // current directory (paths inside the config resolve against its folder).
+  if (k->type == KeyType::path && v.is_string() && !v.get<std::string>().empty() &&
+      fs::path(v.get<std::string>()).is_relative())
+    v = fs::absolute(v.get<std::string>()).lexically_normal().string();
   set_path(j, path, std::move(v));
 }
 

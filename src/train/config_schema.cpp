@@ -210,7 +210,8 @@ std::string config_reference_markdown() {
      << "`spt-finetune --config-reference` (a test checks this file is current).\n\n"
      << "A config is a JSON object of sections; every key below is optional unless marked\n"
      << "required. Unknown keys are errors (with a suggestion); relative paths resolve\n"
-     << "against the config file's folder; `--set section.key=value` overrides any key.\n";
+     << "against the config file's folder; `--set section.key=value` overrides any key\n"
+     << "(a relative path given with `--set` resolves against the current directory).\n";
   std::string section;
   for (const KeySpec& k : config_schema()) {
     const std::string sec = k.path.substr(0, k.path.find('.'));

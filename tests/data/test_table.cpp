@@ -93,6 +93,26 @@ TEST_CASE("Column errors name the key and the header", "[data]") {
                     Contains("is not a column index and the file has no header"));
 }
 
+TEST_CASE("Text columns are picked from the header as run_glue.py picks them", "[data]") {
+  CHECK(table_columns(data_fixture("generic/reviews.csv")) == Names{"id", "review", "label"});
+  CHECK(table_columns(data_fixture("generic/reviews.jsonl")).size() >= 2);
+  const auto pick = [](Names cols) { return pick_text_columns(cols, "label", "f.tsv"); };
+  CHECK(pick({"id", "review", "label"}).text == "review");  // the one non-label, non-id column
+  CHECK(pick({"text", "label"}).text == "text");
+  CHECK(pick({"text", "text_pair"}).pair == "text_pair");
+  CHECK(pick({"idx", "sentence", "label"}).text == "sentence");
+  const TextColumns qnli = pick({"idx", "question", "sentence", "label"});
+  CHECK((qnli.text == "question" && qnli.pair == "sentence"));
+  const TextColumns mrpc = pick({"sentence1", "sentence2", "label"});
+  CHECK((mrpc.text == "sentence1" && mrpc.pair == "sentence2"));
+  CHECK(pick({"premise", "hypothesis", "label"}).pair == "hypothesis");
+  CHECK_THROWS_WITH(pick({"title", "body", "label"}),
+                    Contains("cannot tell which column holds the text") && Contains("\"title\", \"body\"") &&
+                        Contains("--text-column"));
+  const ScratchFile tsv("q.tsv", "question1\tquestion2\tis_duplicate\nA?\tB?\t1\n");
+  CHECK(pick_text_columns(table_columns(tsv.path()), "is_duplicate", "q.tsv").pair == "question2");
+}
+
 TEST_CASE("Given label names fix the ids; unknown eval labels are bad rows", "[data]") {
   auto o = cols("review", "label");
   o.label_names = {"pos", "neg"};

@@ -33,4 +33,19 @@ struct TableOptions {
 
 TextDataset read_table(const std::filesystem::path& file, const TableOptions& opt);
 
+// The column names of a TSV/CSV file's header, or the keys of a JSONL file's
+// first object (`format` as TableOptions::format).
+std::vector<std::string> table_columns(const std::filesystem::path& file, const std::string& format = "auto");
+
+// The text column (and pair column, "" for single texts) a file with `columns`
+// most likely means, as transformers' run_glue.py picks them: "text" (with
+// "text_pair"), the GLUE pairs (sentence1/sentence2, question1/question2,
+// question/sentence, premise/hypothesis), "sentence", else the one column that is
+// not the label or an id. Throws listing the columns when that is ambiguous.
+struct TextColumns {
+  std::string text, pair;
+};
+TextColumns pick_text_columns(const std::vector<std::string>& columns, const std::string& label_column,
+                              const std::string& file);
+
 }  // namespace spt::data

@@ -109,6 +109,8 @@ struct ModelConfig {
   int64_t hidden_size() const;
   int64_t num_layers() const;
   int64_t num_heads() const;
+  // Positions the model holds (max_position_embeddings / n_positions).
+  int64_t max_positions() const;
 };
 
 // Parses a config object; `source` names it in errors. Throws spt::Error for
