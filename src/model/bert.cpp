@@ -58,23 +58,14 @@ BertEncoder::BertEncoder(const io::BertConfig& cfg, ParameterStore& ps, const Mo
     const std::string p = "layers." + std::to_string(l) + ".";
     TransformerBlock L;
     L.pre_norm = false;
-    L.attention.q = LinearRef::bind(ps, p + "attn.q", true, lora);
-    L.attention.k = LinearRef::bind(ps, p + "attn.k", true, lora);
-    L.attention.v = LinearRef::bind(ps, p + "attn.v", true, lora);
-    L.attention.o = LinearRef::bind(ps, p + "attn.out", true, lora);
+    L.attention.bind(ps, l, true, lora);
     L.attention.params.heads = cfg.num_attention_heads;
     L.attention.p_attn = static_cast<float>(cfg.attention_probs_dropout_prob);
     L.attention.p_out = static_cast<float>(cfg.hidden_dropout_prob);
-    L.attention.layer = static_cast<int>(l) + 1;
-    L.attention.index = l;
     L.attention.bind_sparse(ps, opts.attention);
     L.n1 = NormRef::layer_norm(ps, p + "attn_norm", eps);
-    L.ffn.up = LinearRef::bind(ps, p + "ffn.up", true, lora);
-    L.ffn.down = LinearRef::bind(ps, p + "ffn.down", true, lora);
-    L.ffn.act = cfg.activation;
+    L.ffn.bind(ps, l, true, lora, cfg.activation);
     L.ffn.p_out = static_cast<float>(cfg.hidden_dropout_prob);
-    L.ffn.layer = static_cast<int>(l) + 1;  // 0 is the embeddings
-    L.ffn.index = l;
     L.ffn.bind_routed(ps, opts.ffn);
     L.n2 = NormRef::layer_norm(ps, p + "ffn_norm", eps);
     m.layers.push_back(std::move(L));

@@ -50,9 +50,7 @@ Gpt2Decoder::Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps, const Mo
     b.attention.k = qkv.rows(C, 2 * C);
     b.attention.v = qkv.rows(2 * C, 3 * C);
     b.attention.o = LinearRef::bind(ps, p + "attn.out", true, lora);
-    b.ffn.up = LinearRef::bind(ps, p + "ffn.up", true, lora);
-    b.ffn.down = LinearRef::bind(ps, p + "ffn.down", true, lora);
-    b.ffn.act = cfg.activation;
+    b.ffn.bind(ps, l, true, lora, cfg.activation);
     b.attention.params.heads = cfg.n_head;
     b.attention.params.causal = true;
     const float d = static_cast<float>(C / cfg.n_head);
@@ -64,8 +62,6 @@ Gpt2Decoder::Gpt2Decoder(const io::Gpt2Config& cfg, ParameterStore& ps, const Mo
     b.attention.index = l;
     b.attention.bind_sparse(ps, opts.attention);
     b.ffn.p_out = static_cast<float>(cfg.resid_pdrop);
-    b.ffn.layer = static_cast<int>(l) + 1;
-    b.ffn.index = l;
     b.ffn.bind_routed(ps, opts.ffn);
     m.blocks.push_back(std::move(b));
   }

@@ -127,6 +127,27 @@ Tensor NormRef::backward(const Tensor& dy, const Tensor& x, const Saved& saved) 
   return dx;
 }
 
+void SelfAttention::bind(ParameterStore& ps, int64_t l, bool bias, const LoraOptions* lora) {
+  const std::string p = "layers." + std::to_string(l) + ".attn.";
+  q = LinearRef::bind(ps, p + "q", bias, lora);
+  k = LinearRef::bind(ps, p + "k", bias, lora);
+  v = LinearRef::bind(ps, p + "v", bias, lora);
+  o = LinearRef::bind(ps, p + "out", bias, lora);
+  index = l;
+  layer = static_cast<int>(l) + 1;  // dropout stream 0 is the embeddings
+}
+
+void FeedForward::bind(ParameterStore& ps, int64_t l, bool bias, const LoraOptions* lora, Activation activation,
+                       bool gated) {
+  const std::string p = "layers." + std::to_string(l) + ".ffn.";
+  if (gated) gate = LinearRef::bind(ps, p + "gate", bias, lora);
+  up = LinearRef::bind(ps, p + "up", bias, lora);
+  down = LinearRef::bind(ps, p + "down", bias, lora);
+  act = activation;
+  index = l;
+  layer = static_cast<int>(l) + 1;
+}
+
 void SelfAttention::bind_sparse(ParameterStore& ps, const SparseAttentionOptions& opts) {
   sparse = opts.is_sparse_layer(index);
   if (!sparse) return;

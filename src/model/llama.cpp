@@ -41,23 +41,13 @@ LlamaDecoder::LlamaDecoder(const io::LlamaConfig& cfg, ParameterStore& ps, const
     TransformerBlock b;
     b.n1 = NormRef::rms_norm(ps, p + "attn_norm", eps);
     b.n2 = NormRef::rms_norm(ps, p + "ffn_norm", eps);
-    b.attention.q = LinearRef::bind(ps, p + "attn.q", cfg.attention_bias, lora);
-    b.attention.k = LinearRef::bind(ps, p + "attn.k", cfg.attention_bias, lora);
-    b.attention.v = LinearRef::bind(ps, p + "attn.v", cfg.attention_bias, lora);
-    b.attention.o = LinearRef::bind(ps, p + "attn.out", cfg.attention_bias, lora);
+    b.attention.bind(ps, l, cfg.attention_bias, lora);
     b.attention.params.heads = cfg.num_attention_heads;
     b.attention.params.kv_heads = cfg.num_key_value_heads;
     b.attention.params.causal = true;
     b.attention.params.scale = 1.f / std::sqrt(static_cast<float>(cfg.head_dim));
     b.attention.p_attn = static_cast<float>(cfg.attention_dropout);
-    b.attention.layer = static_cast<int>(l) + 1;
-    b.attention.index = l;
-    b.ffn.gate = LinearRef::bind(ps, p + "ffn.gate", cfg.mlp_bias, lora);
-    b.ffn.up = LinearRef::bind(ps, p + "ffn.up", cfg.mlp_bias, lora);
-    b.ffn.down = LinearRef::bind(ps, p + "ffn.down", cfg.mlp_bias, lora);
-    b.ffn.act = cfg.activation;
-    b.ffn.layer = static_cast<int>(l) + 1;
-    b.ffn.index = l;
+    b.ffn.bind(ps, l, cfg.mlp_bias, lora, cfg.activation, /*gated=*/true);
     m.blocks.push_back(std::move(b));
   }
   // After the vector stops moving: the layers keep a pointer to the tables.

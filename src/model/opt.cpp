@@ -49,24 +49,15 @@ OptDecoder::OptDecoder(const io::OptConfig& cfg, ParameterStore& ps, const Model
     b.pre_norm = cfg.do_layer_norm_before;
     b.n1 = NormRef::layer_norm(ps, p + "attn_norm", eps);
     b.n2 = NormRef::layer_norm(ps, p + "ffn_norm", eps);
-    b.attention.q = LinearRef::bind(ps, p + "attn.q", cfg.enable_bias, lora);
-    b.attention.k = LinearRef::bind(ps, p + "attn.k", cfg.enable_bias, lora);
-    b.attention.v = LinearRef::bind(ps, p + "attn.v", cfg.enable_bias, lora);
-    b.attention.o = LinearRef::bind(ps, p + "attn.out", cfg.enable_bias, lora);
+    b.attention.bind(ps, l, cfg.enable_bias, lora);
     b.attention.params.heads = cfg.num_attention_heads;
     b.attention.params.causal = true;
     b.attention.params.scale = 1.f / std::sqrt(static_cast<float>(C / cfg.num_attention_heads));
     b.attention.p_attn = static_cast<float>(cfg.attention_dropout);
     b.attention.p_out = static_cast<float>(cfg.dropout);
-    b.attention.layer = static_cast<int>(l) + 1;
-    b.attention.index = l;
     b.attention.bind_sparse(ps, opts.attention);
-    b.ffn.up = LinearRef::bind(ps, p + "ffn.up", cfg.enable_bias, lora);
-    b.ffn.down = LinearRef::bind(ps, p + "ffn.down", cfg.enable_bias, lora);
-    b.ffn.act = cfg.activation;
+    b.ffn.bind(ps, l, cfg.enable_bias, lora, cfg.activation);
     b.ffn.p_out = static_cast<float>(cfg.dropout);
-    b.ffn.layer = static_cast<int>(l) + 1;
-    b.ffn.index = l;
     b.ffn.bind_routed(ps, opts.ffn);
     m.blocks.push_back(std::move(b));
   }

@@ -151,6 +151,9 @@ struct SelfAttention {
   bool ran_sparse = false;
   DropoutParams d_out;
 
+  // Binds layer l's projections layers.<l>.attn.{q,k,v,out} (biases when `bias`;
+  // their adapters when the store has them) and sets index = l, layer = l + 1.
+  void bind(ParameterStore& ps, int64_t l, bool bias, const LoraOptions* lora);
   // Makes this layer sparse when `opts` says so (after params and index are set).
   void bind_sparse(ParameterStore& ps, const SparseAttentionOptions& opts);
 
@@ -192,6 +195,10 @@ struct FeedForward {
   bool ran_routed = false;
   DropoutParams d_out;
 
+  // Binds layer l's layers.<l>.ffn.{up,down} (and gate when `gated`), biases when
+  // `bias`, and sets act, index = l, layer = l + 1.
+  void bind(ParameterStore& ps, int64_t l, bool bias, const LoraOptions* lora, Activation activation,
+            bool gated = false);
   // Makes this layer routed when `opts` says so (after up, down and index are set).
   void bind_routed(ParameterStore& ps, const RoutedFfnOptions& opts);
 
