@@ -215,3 +215,28 @@ TEST_CASE("a forward pass with nothing kept for backward gives the same logits i
   INFO("peak bytes: forward only " << peak[0] << ", keeping saved " << peak[1]);
   CHECK(peak[0] < peak[1] * 3 / 4);
 }
+
+TEST_CASE("decoder classification without a pad token reads each row's last real token", "[model][gpt2]") {
+  // GPT-2 checkpoints have no pad_token_id: a padded row must give the logits it
+  // gives alone, unpadded (transformers refuses such batches; spt uses the mask).
+  TinyCase tc = tiny_case("gpt2", 2, 12, 7);
+  tc.head = io::ModelHead::sequence_classification;
+  REQUIRE_FALSE(tc.cfg.gpt2.pad_token_id.has_value());
+  ParameterStore ps(model::model_param_infos(tc.cfg, tc.head), Device::cpu());
+  std::mt19937_64 rng(9);
+  std::normal_distribution<double> nd(0.0, 0.1);
+  for (const ParamInfo& p : ps.infos()) {
+    std::vector<double> v(static_cast<size_t>(shape_numel(p.shape)));
+    for (double& x : v) x = p.name.find("norm.weight") != std::string::npos ? 1.0 : nd(rng);
+    ps.param(p.name).copy_from(Tensor::from_doubles(v, p.shape, DType::f32));
+  }
+  auto net = model::make_model(tc.cfg, tc.head, ps);
+  const std::vector<double> both = net->forward(tc.batch, model::StepContext{}).to_doubles();
+  // Row 1 alone: its first 7 tokens.
+  const std::vector<int64_t> ids = tc.batch.input_ids.to_ints();
+  const std::vector<int64_t> row1(ids.begin() + 12, ids.begin() + 19);
+  const model::EncoderBatch alone{Tensor::from_ints(row1, {1, 7}, DType::i32), Tensor(), Tensor()};
+  const std::vector<double> single = net->forward(alone, model::StepContext{}).to_doubles();
+  const int64_t L = tc.cfg.num_labels;
+  for (int64_t j = 0; j < L; ++j) CHECK(std::abs(both[L + j] - single[j]) <= 1e-5);
+}

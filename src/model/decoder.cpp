@@ -103,16 +103,20 @@ const Tensor& DecoderClassifier::forward(const EncoderBatch& batch, const StepCo
   Impl& m = *impl_;
   m.hidden = m.decoder->forward(batch, ctx);
   const int64_t B = batch.input_ids.dim(0), T = batch.input_ids.dim(1);
-  // The rightmost token that is not padding, as transformers does (the last token
-  // when there is no pad token).
+  // The rightmost token that is not pad_token_id, as transformers does. Without a
+  // pad token in the config (GPT-2's checkpoints), transformers refuses batches of
+  // more than one row; spt reads the last token the attention mask keeps (what a
+  // transformers user gets after setting pad_token_id to the padding id), else T - 1.
   const std::vector<int64_t> ids = batch.input_ids.to_ints();
+  const std::vector<int64_t> mask = !m.pad_token_id && batch.attention_mask.defined()
+                                        ? batch.attention_mask.to_ints() : std::vector<int64_t>();
   std::vector<int64_t> rows(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) {
     int64_t last = T - 1;
-    if (m.pad_token_id) {
+    if (m.pad_token_id || !mask.empty()) {
       last = 0;
       for (int64_t t = 0; t < T; ++t)
-        if (ids[b * T + t] != *m.pad_token_id) last = t;
+        if (m.pad_token_id ? ids[b * T + t] != *m.pad_token_id : mask[b * T + t] != 0) last = t;
     }
     rows[b] = b * T + last;
   }

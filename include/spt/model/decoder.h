@@ -6,7 +6,8 @@
 //                   t+1 given tokens <= t over labels != -100 (labels (B, T) i32,
 //                   shifted inside, as transformers).
 //   classification: score (L x C, no bias) read at the last token that is not
-//                   pad_token_id (the last token when there is no pad token);
+//                   pad_token_id (without a pad token: the last token the
+//                   attention mask keeps, else the last token);
 //                   num_labels 1 = regression (MSE).
 #pragma once
 
