@@ -192,13 +192,7 @@ TEST_CASE("a forward pass with nothing kept for backward gives the same logits i
   // its saved activations when it is done.
   const TinyCase tc = tiny_case("llama", 3, 40, 25);
   ParameterStore ps(model::model_param_infos(tc.cfg, tc.head), Device::cpu());
-  std::mt19937_64 rng(3);
-  std::normal_distribution<double> nd(0.0, 0.1);
-  for (const ParamInfo& p : ps.infos()) {
-    std::vector<double> v(static_cast<size_t>(shape_numel(p.shape)));
-    for (double& x : v) x = p.name.find("norm") != std::string::npos ? 1.0 : nd(rng);
-    ps.param(p.name).copy_from(Tensor::from_doubles(v, p.shape, DType::f32));
-  }
+  randomize_params(ps, 3, 0.1);
   Allocator& alloc = default_allocator(Device::cpu());
   size_t peak[2] = {0, 0};
   Tensor logits[2];
@@ -223,13 +217,7 @@ TEST_CASE("decoder classification without a pad token reads each row's last real
   tc.head = io::ModelHead::sequence_classification;
   REQUIRE_FALSE(tc.cfg.gpt2.pad_token_id.has_value());
   ParameterStore ps(model::model_param_infos(tc.cfg, tc.head), Device::cpu());
-  std::mt19937_64 rng(9);
-  std::normal_distribution<double> nd(0.0, 0.1);
-  for (const ParamInfo& p : ps.infos()) {
-    std::vector<double> v(static_cast<size_t>(shape_numel(p.shape)));
-    for (double& x : v) x = p.name.find("norm.weight") != std::string::npos ? 1.0 : nd(rng);
-    ps.param(p.name).copy_from(Tensor::from_doubles(v, p.shape, DType::f32));
-  }
+  randomize_params(ps, 9, 0.1);
   auto net = model::make_model(tc.cfg, tc.head, ps);
   const std::vector<double> both = net->forward(tc.batch, model::StepContext{}).to_doubles();
   // Row 1 alone: its first 7 tokens.

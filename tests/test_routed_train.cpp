@@ -78,13 +78,7 @@ TEST_CASE("the co-activation permutation leaves the dense model's output unchang
     opts.ffn.blocks = 4;
     opts.ffn.active = 2;
     ParameterStore ps(model::model_param_infos(cfg, head, opts), Device::cpu());
-    std::mt19937_64 rng(5);
-    std::normal_distribution<double> nd(0.0, 0.3);
-    for (const ParamInfo& p : ps.infos()) {
-      std::vector<double> v(static_cast<size_t>(shape_numel(p.shape)));
-      for (double& x : v) x = p.name.find("norm.weight") != std::string::npos ? 1.0 : nd(rng);
-      ps.param(p.name).copy_from(Tensor::from_doubles(v, p.shape, DType::f32));
-    }
+    randomize_params(ps, 5, 0.3);
     auto net = model::make_model(cfg, head, ps, opts);
     const model::EncoderBatch& batch = tc.batch;
     struct Inputs : model::FfnProbe {

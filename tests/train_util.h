@@ -79,6 +79,17 @@ inline TinyCase tiny_case(const std::string& family, int64_t B, int64_t T, int64
   return c;
 }
 
+// Every parameter of `ps` drawn from N(0, std) (seeded); norm weights 1.
+inline void randomize_params(ParameterStore& ps, uint64_t seed, double std) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> nd(0.0, std);
+  for (const ParamInfo& p : ps.infos()) {
+    std::vector<double> v(static_cast<size_t>(shape_numel(p.shape)));
+    for (double& x : v) x = p.name.find("norm.weight") != std::string::npos ? 1.0 : nd(rng);
+    ps.param(p.name).copy_from(Tensor::from_doubles(v, p.shape, DType::f32));
+  }
+}
+
 // Logits and every trainable gradient of one forward/backward of tc's model
 // built with `opts`, its parameters set by `init`.
 struct TinyPass {
