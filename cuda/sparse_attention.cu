@@ -94,7 +94,7 @@ __global__ void __launch_bounds__(kWarp * kRowsPerBlock)
       l = l * corr + e;
       const float f = sparse::dropout_factor(
           p.dropout.seed, p.dropout.offset,
-          sparse::dropout_index(x.b, x.h, x.i, j, p.heads, p.tq, p.tk), p.dropout.p);
+          p.dropout.base + sparse::dropout_index(x.b, x.h, x.i, j, p.heads, p.tq, p.tk), p.dropout.p);
       const float* vj = v + x.kvoff + j * ldk;
       for (int t = 0; t < kMaxDimPerLane; ++t) {
         const int64_t d = lane + t * kWarp;
@@ -151,7 +151,7 @@ __device__ __forceinline__ void bwd_row(int64_t r, float* dq, const float* dout,
     const float pr = expf(p.scale * qk - row_lse);
     const float f = sparse::dropout_factor(
         p.dropout.seed, p.dropout.offset,
-        sparse::dropout_index(x.b, x.h, x.i, j, p.heads, p.tq, p.tk), p.dropout.p);
+        p.dropout.base + sparse::dropout_index(x.b, x.h, x.i, j, p.heads, p.tq, p.tk), p.dropout.p);
     const float ds = p.scale * pr * (f * gv - di);
     for (int t = 0; t < kMaxDimPerLane; ++t) {
       const int64_t d = lane + t * kWarp;

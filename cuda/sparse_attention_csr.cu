@@ -46,7 +46,7 @@ __device__ __forceinline__ RowSpan row_span(const int32_t* offsets, const Dims& 
 
 __device__ __forceinline__ float factor(const Dims& d, const RowSpan& s, int64_t j) {
   return sparse::dropout_factor(d.dropout.seed, d.dropout.offset,
-                                sparse::dropout_index(s.b, s.h, s.i, j, d.heads, d.tq, d.tk), d.dropout.p);
+                                d.dropout.base + sparse::dropout_index(s.b, s.h, s.i, j, d.heads, d.tq, d.tk), d.dropout.p);
 }
 
 // offsets[bh (Tq + 1) + i + 1] = length of row (bh, i) (the scan follows).

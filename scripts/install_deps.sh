@@ -17,6 +17,8 @@ PKGS=(
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libsentencepiece-dev sentencepiece libpcre2-dev libicu-dev liblzma-dev zlib1g-dev
   catch2
+  # Multi-process training (MPI) and the real one-node Slurm cluster of the tests.
+  openmpi-bin libopenmpi-dev slurmctld slurmd slurm-client munge
 )
 
 export DEBIAN_FRONTEND=noninteractive

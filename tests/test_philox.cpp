@@ -70,3 +70,39 @@ TEST_CASE("the CPU dropout kernel draws exactly dropout_keep's masks", "[rng]") 
     }
   }
 }
+
+TEST_CASE("dropout on rows [r0, r1) of a batch with base = r0 * row size gives the whole batch's mask there",
+          "[rng][distributed]") {
+  // Data parallelism: a rank holding rows r0.. of the global batch draws the mask
+  // the single process draws for those rows. Row sizes 5 * 7 (odd: the unaligned
+  // path) and 4 * 32 (a multiple of 64: the vector path), masks with bits too.
+  for (const int64_t row : {int64_t{35}, int64_t{128}}) {
+    const int64_t rows = 37, r0 = 13, r1 = 31;
+    std::vector<double> vals(static_cast<size_t>(rows * row));
+    for (size_t i = 0; i < vals.size(); ++i) vals[i] = 0.5 + 0.001 * static_cast<double>(i % 997);
+    const Tensor x = Tensor::from_doubles(vals, {rows, row}, DType::f32);
+    DropoutParams p{0.3f, 0x9876ull, 0x77ull};
+    Tensor y_all, y_part, bits_all, bits_part, y_bits;
+    ops::dropout_forward(y_all, x, p);
+    ops::dropout_forward_bits(y_bits, bits_all, x, p);
+    const Tensor part = x.narrow0(r0, r1);
+    p.base = static_cast<uint64_t>(r0 * row);
+    ops::dropout_forward(y_part, part, p);
+    Tensor yb;
+    ops::dropout_forward_bits(yb, bits_part, part, p);
+    Tensor dx;
+    ops::dropout_backward(dx, part, p);
+    const auto a = y_all.to_doubles(), b = y_part.to_doubles(), c = yb.to_doubles(), d = dx.to_doubles();
+    const auto wa = bits_all.to_doubles(), wb = bits_part.to_doubles();
+    int64_t bad = 0;
+    for (int64_t i = 0; i < (r1 - r0) * row; ++i) {
+      const size_t g = static_cast<size_t>(r0 * row + i), l = static_cast<size_t>(i);
+      bad += a[g] != b[l] || a[g] != c[l] || a[g] != d[l];
+      const bool bit_all = (static_cast<uint32_t>(static_cast<int32_t>(wa[g / 32])) >> (g % 32)) & 1u;
+      const bool bit_part = (static_cast<uint32_t>(static_cast<int32_t>(wb[l / 32])) >> (l % 32)) & 1u;
+      bad += bit_all != bit_part;
+    }
+    INFO("row size " << row);
+    CHECK(bad == 0);
+  }
+}

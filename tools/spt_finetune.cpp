@@ -3,18 +3,44 @@
 //   spt-finetune --config FILE [--set key.path=value ...] [--resume [DIR]]
 //                [--dry-run] [--eval-only] [--config-reference]
 //
+// Several processes: start it under mpirun (or srun + mpirun in a Slurm job);
+// see docs/distributed.md. Rank 0 logs and writes; the others log warnings only.
+//
 // Exit codes: 0 success; 1 any error (the message names the file, key or row);
-// 2 bad command line.
+// 2 bad command line; 74 a collective timed out (another rank died or hangs);
+// 75 stopped by SIGTERM / SIGUSR1 after writing a checkpoint (resume it: the
+// Slurm scripts requeue the job on 75).
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
+#include <omp.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "spt/comm/comm.h"
 #include "spt/core/runtime.h"
 #include "spt/train/config.h"
 #include "spt/train/trainer.h"
 
 using namespace spt;
+
+namespace {
+
+// Threads per process: the config's, else SPT_NUM_THREADS, else the cores this
+// process may use, shared with the other ranks of the node when the launcher did
+// not bind each rank to its own cores.
+int default_threads(int configured, const comm::World& w) {
+  if (configured > 0 || w.local_size <= 1 || std::getenv("SPT_NUM_THREADS") != nullptr) return configured;
+  const int usable = omp_get_num_procs();
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  if (usable < online) return configured;  // bound by mpirun / Slurm: already this rank's share
+  return std::max(1, usable / w.local_size);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   select_blas_kernel(argv);
@@ -25,7 +51,9 @@ int main(int argc, char** argv) {
   bool dry_run = false, eval_only = false, reference = false;
   app.add_option("--config", config_path, "JSON config (see docs/config.md)");
   app.add_option("--set", sets, "override a config key: --set train.learning_rate=3e-5 (repeatable)");
-  app.add_option("--resume", resume, "resume from the latest checkpoint in output.dir, or from DIR")
+  app.add_option("--resume", resume,
+                 "resume from the latest checkpoint in output.dir, or from DIR; 'auto': the latest if there is one, "
+                 "else start (batch jobs that may be requeued)")
       ->expected(0, 1)
       ->default_str("latest");
   app.add_flag("--dry-run", dry_run, "print the resolved config and the plan, then exit");
@@ -45,7 +73,12 @@ int main(int argc, char** argv) {
   try {
     const train::ResolvedConfig cfg = train::load_config(config_path, sets);
     spdlog::set_level(spdlog::level::from_str(cfg.str("logging.level")));
-    init_threads(static_cast<int>(cfg.integer("runtime.threads")));
+    const comm::World world = comm::detect_world();
+    if (world.size > 1) {
+      spdlog::set_pattern(fmt::format("[%Y-%m-%d %H:%M:%S.%e] [rank {}] [%l] %v", world.rank));
+      if (world.rank != 0) spdlog::set_level(std::max(spdlog::get_level(), spdlog::level::warn));
+    }
+    init_threads(default_threads(static_cast<int>(cfg.integer("runtime.threads")), world));
     spdlog::info("{}", runtime_summary());
     train::Trainer trainer(cfg);
     if (dry_run) {
@@ -59,6 +92,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     const train::RunSummary s = trainer.train(resume);
+    if (s.stopped) {
+      comm::finalize();
+      return comm::kExitStopped;
+    }
     spdlog::info("done: {} steps in {:.1f} s; best {} = {:.4f} at step {}", s.steps, s.seconds, s.metric,
                  s.best_metric, s.best_step);
     if (!s.best_checkpoint.empty()) spdlog::info("best model: {}", s.best_checkpoint);
@@ -66,7 +103,8 @@ int main(int argc, char** argv) {
     spdlog::info("metrics: {}", s.metrics_file);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
-    return 1;
+    return 1;  // without MPI_Finalize: mpirun ends the other ranks
   }
+  comm::finalize();
   return 0;
 }

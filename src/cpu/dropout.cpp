@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #include <immintrin.h>
@@ -159,15 +160,16 @@ SPT_INLINE_INTO_CLONES void philox16(uint32_t* v0, uint32_t* v1, uint32_t* v2, u
   }
 }
 
-// Elements [g0 * 64, min(n, g1 * 64)) of a f32 tensor, `in` may equal `out`;
-// with `bits`, the keep mask too (words 2 g and 2 g + 1 of group g).
+// Elements [g0 * 64, min(n, g1 * 64)) of a f32 tensor whose element e is stream
+// element first + e (first a multiple of 64), `in` may equal `out`; with `bits`,
+// the keep mask too (words 2 g and 2 g + 1 of group g).
 SPT_SIMD_CLONES void mask_groups_f32(const MaskSpec& ms, float scale, float* out, const float* in,
-                                     int64_t n, int64_t g0, int64_t g1, uint32_t* bits = nullptr) {
+                                     int64_t n, int64_t g0, int64_t g1, uint64_t first, uint32_t* bits = nullptr) {
   const bool avx512 = have_avx512();
   alignas(64) uint32_t v0[kLanes], v1[kLanes], v2[kLanes], v3[kLanes];
   alignas(64) uint32_t words[kGroup];
   for (int64_t g = g0; g < g1; ++g) {
-    const uint64_t block0 = static_cast<uint64_t>(g) * kLanes;
+    const uint64_t block0 = (first >> 2) + static_cast<uint64_t>(g) * kLanes;
     for (int64_t l = 0; l < kLanes; ++l) {
       const uint64_t b = block0 + static_cast<uint64_t>(l);
       v0[l] = static_cast<uint32_t>(b);
@@ -227,6 +229,32 @@ SPT_SIMD_CLONES void factors_f32(const MaskSpec& ms, float scale, float* fac, co
   }
 }
 
+// A tensor whose first element is not at a 64-element group boundary of the
+// stream (data parallelism with rows of odd sizes): factors of the elements
+// base + i through factors_f32, chunks of 4096 (a multiple of 32, so each chunk
+// owns whole bit words). Slower than mask_groups_f32, same mask.
+void mask_unaligned_f32(const MaskSpec& ms, float scale, float* out, const float* in, int64_t n, uint64_t base,
+                        uint32_t* bits) {
+  constexpr int64_t kChunk = 4096;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (n > 16384)
+  for (int64_t c = 0; c < chunks; ++c) {
+    std::vector<uint64_t> elems(kChunk);
+    std::vector<float> fac(kChunk);
+    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
+    for (int64_t i = 0; i < len; ++i) elems[i] = base + static_cast<uint64_t>(i0 + i);
+    factors_f32(ms, scale, fac.data(), elems.data(), len);
+    for (int64_t i = 0; i < len; ++i) out[i0 + i] = fac[i] != 0.f ? in[i0 + i] * scale : 0.f;
+    if (bits != nullptr)
+      for (int64_t w = 0; 32 * w < len; ++w) {
+        uint32_t word = 0;
+        for (int64_t i = 32 * w; i < std::min(len, 32 * w + 32); ++i)
+          word |= static_cast<uint32_t>(fac[i] != 0.f) << (i - 32 * w);
+        bits[(i0 >> 5) + w] = word;
+      }
+  }
+}
+
 // out = keep ? in * scale : 0 with keep from the bit words.
 SPT_SIMD_CLONES void apply_bits_f32(float scale, float* out, const float* in, const uint32_t* bits,
                                     int64_t i0, int64_t i1) {
@@ -239,8 +267,8 @@ void mask_f64(const DropoutParams& p, double* out, const double* in, int64_t n) 
   const double keep_scale = 1.0 / (1.0 - static_cast<double>(p.p));
 #pragma omp parallel for schedule(static) if (n > 16384)
   for (int64_t i = 0; i < n; ++i)
-    out[i] = dropout_keep(p.seed, p.offset, static_cast<uint64_t>(i), p.p) ? in[i] * keep_scale
-                                                                           : 0.0;
+    out[i] = dropout_keep(p.seed, p.offset, p.base + static_cast<uint64_t>(i), p.p) ? in[i] * keep_scale
+                                                                                    : 0.0;
 }
 
 template <class T>
@@ -252,13 +280,17 @@ void apply_mask(const DropoutParams& p, T* out, const T* in, int64_t n) {
   if constexpr (std::is_same_v<T, float>) {
     const MaskSpec ms = mask_spec(p);
     const float keep_scale = 1.f / (1.f - p.p);
+    if (p.base % kGroup != 0) {
+      mask_unaligned_f32(ms, keep_scale, out, in, n, p.base, nullptr);
+      return;
+    }
     const int64_t groups = (n + kGroup - 1) / kGroup;
     constexpr int64_t kGroupsPerChunk = 128;
     const int64_t chunks = (groups + kGroupsPerChunk - 1) / kGroupsPerChunk;
 #pragma omp parallel for schedule(static) if (n > 16384)
     for (int64_t c = 0; c < chunks; ++c)
       mask_groups_f32(ms, keep_scale, out, in, n, c * kGroupsPerChunk,
-                      std::min(groups, (c + 1) * kGroupsPerChunk));
+                      std::min(groups, (c + 1) * kGroupsPerChunk), p.base);
   } else {
     mask_f64(p, out, in, n);
   }
@@ -272,13 +304,17 @@ void CpuBackend::dropout_fwd_bits(const DropoutParams& p, Tensor& y, Tensor& bit
   if (x.dtype() == DType::f32) {
     const MaskSpec ms = mask_spec(p);
     const float keep_scale = 1.f / (1.f - p.p);
+    if (p.base % kGroup != 0) {
+      mask_unaligned_f32(ms, keep_scale, y.data<float>(), x.data<float>(), n, p.base, b);
+      return;
+    }
     const int64_t groups = (n + kGroup - 1) / kGroup;
     constexpr int64_t kGroupsPerChunk = 128;
     const int64_t chunks = (groups + kGroupsPerChunk - 1) / kGroupsPerChunk;
 #pragma omp parallel for schedule(static) if (n > 16384)
     for (int64_t c = 0; c < chunks; ++c)
       mask_groups_f32(ms, keep_scale, y.data<float>(), x.data<float>(), n, c * kGroupsPerChunk,
-                      std::min(groups, (c + 1) * kGroupsPerChunk), b);
+                      std::min(groups, (c + 1) * kGroupsPerChunk), p.base, b);
     return;
   }
   // f64 (gradient checks): through the shared definition, word by word.
@@ -289,7 +325,7 @@ void CpuBackend::dropout_fwd_bits(const DropoutParams& p, Tensor& y, Tensor& bit
   for (int64_t w = 0; w < words; ++w) {
     uint32_t word = 0;
     for (int64_t i = 32 * w; i < std::min(n, 32 * w + 32); ++i) {
-      const bool keep = dropout_keep(p.seed, p.offset, static_cast<uint64_t>(i), p.p);
+      const bool keep = dropout_keep(p.seed, p.offset, p.base + static_cast<uint64_t>(i), p.p);
       out[i] = keep ? in[i] * keep_scale : 0.0;
       word |= static_cast<uint32_t>(keep) << (i - 32 * w);
     }

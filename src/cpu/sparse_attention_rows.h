@@ -518,7 +518,7 @@ const T* row_factors(std::vector<T>& fac, std::vector<uint64_t>& elems, const Sp
                      const I* idx, int64_t b, int64_t h, int64_t i) {
   if (p.dropout.p <= 0.f) return nullptr;
   const int64_t n = row_length(idx, p.slots);
-  for (int64_t t = 0; t < n; ++t) elems[t] = sparse::dropout_index(b, h, i, idx[t], p.heads, p.tq, p.tk);
+  for (int64_t t = 0; t < n; ++t) elems[t] = p.dropout.base + sparse::dropout_index(b, h, i, idx[t], p.heads, p.tq, p.tk);
   if constexpr (std::is_same_v<T, float>) {
     dropout_factors_f32(p.dropout, fac.data(), elems.data(), n);
   } else {

@@ -70,6 +70,26 @@ Tensor host_tensor(const std::vector<T>& v, const Shape& shape, DType dtype, Dev
 
 }  // namespace
 
+Batch slice_rows(const Batch& b, size_t r0, size_t r1) {
+  SPT_CHECK(r0 <= r1 && r1 <= b.rows, "[batch] rows [", r0, ", ", r1, ") of a batch of ", b.rows);
+  Batch s;
+  s.rows = r1 - r0;
+  s.seq = b.seq;
+  s.label_kind = b.label_kind;
+  auto cut = [&](const auto& v, size_t per_row) {
+    using V = std::decay_t<decltype(v)>;
+    if (v.empty()) return V();
+    return V(v.begin() + static_cast<std::ptrdiff_t>(r0 * per_row), v.begin() + static_cast<std::ptrdiff_t>(r1 * per_row));
+  };
+  s.input_ids = cut(b.input_ids, b.seq);
+  s.token_type_ids = cut(b.token_type_ids, b.seq);
+  s.attention_mask = cut(b.attention_mask, b.seq);
+  s.labels = cut(b.labels, b.label_kind == LabelKind::causal_lm ? b.seq : 1);
+  s.targets = cut(b.targets, 1);
+  s.indices = cut(b.indices, 1);
+  return s;
+}
+
 BatchTensors to_tensors(const Batch& b, Device device) {
   const Shape bt = {static_cast<int64_t>(b.rows), static_cast<int64_t>(b.seq)};
   const Shape rows = {static_cast<int64_t>(b.rows)};

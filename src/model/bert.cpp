@@ -102,7 +102,7 @@ const Tensor& BertEncoder::forward(const EncoderBatch& batch, const StepContext&
   m.emb_sum = Tensor();
   ops::residual_forward(m.emb_sum, sum1, pe);
   Tensor h = m.ln_emb.forward(m.s_emb, m.emb_sum);
-  m.d_emb = dropout_at(ctx, static_cast<float>(m.cfg.hidden_dropout_prob), 0, 0);
+  m.d_emb = dropout_at(ctx, static_cast<float>(m.cfg.hidden_dropout_prob), 0, 0, h.numel());
   ops::dropout_forward(h, h, m.d_emb);
   for (TransformerBlock& L : m.layers) h = L.forward(h, m.mask, ctx);
   m.hidden = h;
@@ -174,7 +174,7 @@ BertEncoder& BertClassifier::encoder() { return *impl_->encoder; }
 const Tensor& BertClassifier::forward(const EncoderBatch& batch, const StepContext& ctx) {
   Impl& m = *impl_;
   m.encoder->forward(batch, ctx);
-  m.d_cls = dropout_at(ctx, m.p_drop, 0, 3);
+  m.d_cls = dropout_at(ctx, m.p_drop, 0, 3, m.encoder->pooled().numel());
   m.dropped = m.logits = Tensor();
   ops::dropout_forward(m.dropped, m.encoder->pooled(), m.d_cls);
   m.classifier.forward(m.logits, m.dropped);

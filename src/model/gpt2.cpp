@@ -88,7 +88,7 @@ const Tensor& Gpt2Decoder::forward(const EncoderBatch& batch, const StepContext&
   ops::embedding_forward(we, m.wte, m.ids);
   ops::embedding_forward(pe, m.wpe, m.pos_ids);
   ops::residual_forward(h, we, pe);
-  m.d_emb = dropout_at(ctx, static_cast<float>(m.cfg.embd_pdrop), 0, 0);
+  m.d_emb = dropout_at(ctx, static_cast<float>(m.cfg.embd_pdrop), 0, 0, h.numel());
   ops::dropout_forward(h, h, m.d_emb);
   for (TransformerBlock& b : m.blocks) h = b.forward(h, m.mask, ctx);
   m.h_final_in = h;

@@ -18,8 +18,13 @@ double AuxLosses::total() const {
   return sum;
 }
 
-DropoutParams dropout_at(const StepContext& ctx, float p, int layer, int site) {
+DropoutParams dropout_at(const StepContext& ctx, float p, int layer, int site, int64_t numel) {
   DropoutParams d;
+  if (ctx.rows > 0 && ctx.row0 > 0) {
+    SPT_CHECK(numel % ctx.rows == 0, "[dropout] a tensor of ", numel, " elements is not ", ctx.rows,
+              " rows of the micro-batch");
+    d.base = static_cast<uint64_t>(ctx.row0) * static_cast<uint64_t>(numel / ctx.rows);
+  }
   d.p = ctx.training ? p : 0.f;
   d.seed = ctx.seed;
   // 32 bits of step, 12 of micro-batch, 12 of layer, 8 of site.
@@ -71,7 +76,7 @@ void LinearRef::forward(Tensor& y, const Tensor& x, const StepContext& step) {
     return;
   }
   lora.params.scale = lora.scale;
-  lora.params.dropout = dropout_at(step, lora.p, lora.layer, lora.site);
+  lora.params.dropout = dropout_at(step, lora.p, lora.layer, lora.site, x.numel());
   lora.u = lora.mask = Tensor();
   ops::lora_linear_forward(y, lora.u, lora.mask, x, w, b, lora.a, lora.b, lora.params);
 }
@@ -161,6 +166,11 @@ void SelfAttention::bind_sparse(ParameterStore& ps, const SparseAttentionOptions
   sparse_params.deterministic = opts.deterministic;
 }
 
+// Elements of the dense (B, H, Tq, Tk) attention probabilities (their dropout layout).
+static int64_t probs_numel(const Tensor& q, const Tensor& k, int64_t heads) {
+  return q.dim(0) * heads * q.dim(1) * k.dim(1);
+}
+
 Tensor SelfAttention::forward(const Tensor& x_in, const Tensor& key_mask, const StepContext& step) {
   x = x_in;
   qa = ka = va = ctx = Tensor();
@@ -176,18 +186,18 @@ Tensor SelfAttention::forward(const Tensor& x_in, const Tensor& key_mask, const 
   if (step.probe) step.probe->keys(index, ka, key_mask);
   ran_sparse = sparse && !step.dense_attention;
   if (ran_sparse) {
-    sparse_params.dropout = dropout_at(step, p_attn, layer, 0);
+    sparse_params.dropout = dropout_at(step, p_attn, layer, 0, probs_numel(qa, ka, sparse_params.heads));
     Tensor idx;
     ops::sparse_select(idx, qa, ka, key_mask, codebooks, sparse_params);
     if (step.probe) step.probe->selection(index, qa, ka, key_mask, idx, sparse_params);
     ops::sparse_attention_forward(ctx, sparse_saved, qa, ka, va, idx, sparse_params);
   } else {
-    params.dropout = dropout_at(step, p_attn, layer, 0);
+    params.dropout = dropout_at(step, p_attn, layer, 0, probs_numel(qa, ka, params.heads));
     ops::attention_forward(ctx, attn, qa, ka, va, key_mask, params);
   }
   Tensor y;
   o.forward(y, ctx, step);
-  d_out = dropout_at(step, p_out, layer, 1);
+  d_out = dropout_at(step, p_out, layer, 1, y.numel());
   ops::dropout_forward(y, y, d_out);
   return y;
 }
@@ -274,7 +284,7 @@ Tensor FeedForward::forward(const Tensor& x_in, const StepContext& step, const T
     ops::activation_forward(act, hidden, pre);
     down.forward(y, hidden, step);
   }
-  d_out = dropout_at(step, p_out, layer, 2);
+  d_out = dropout_at(step, p_out, layer, 2, y.numel());
   ops::dropout_forward(y, y, d_out);
   return y;
 }

@@ -50,6 +50,7 @@ void ParameterStore::layout(const std::map<std::string, Tensor>& keep_values) {
   v_ = Tensor::zeros({n_train}, DType::f32, device_);
   frozen_ = Tensor::zeros({n_frozen}, DType::f32, device_);
   decay_end_ = n_decay;
+  m_begin_ = 0;
 
   int64_t off_decay = 0, off_nodecay = n_decay, off_frozen = 0;
   values_.assign(infos_.size(), Tensor());
@@ -114,5 +115,13 @@ int64_t ParameterStore::num_params() const { return trainable_.numel() + frozen_
 int64_t ParameterStore::num_trainable() const { return trainable_.numel(); }
 
 void ParameterStore::zero_grads() { grads_.zero_(); }
+
+void ParameterStore::shard_moments(int64_t begin, int64_t end) {
+  SPT_CHECK(0 <= begin && begin <= end && end <= num_trainable(), "[params] moment shard [", begin, ", ", end,
+            ") outside the ", num_trainable(), " trainable elements");
+  m_ = Tensor::zeros({end - begin}, DType::f32, device_);
+  v_ = Tensor::zeros({end - begin}, DType::f32, device_);
+  m_begin_ = begin;
+}
 
 }  // namespace spt

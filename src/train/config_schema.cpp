@@ -161,7 +161,9 @@ std::vector<KeySpec> build() {
       ranged("train.seed", I, 42, 0, 1e18, "seed for initialisation, dropout and data order"),
       ranged("train.epochs", N, 3.0, 0, 1e6, "number of passes over the training data"),
       ranged("train.max_steps", I, -1, -1, 1e15, "stop after this many optimizer steps (-1: epochs decide)"),
-      ranged("train.batch_size", I, 32, 1, 1 << 20, "examples per optimizer step (micro_batch_size x accumulation)"),
+      ranged("train.batch_size", I, 32, 1, 1 << 20,
+             "examples per optimizer step over all processes (micro-batch x accumulation; several processes "
+             "split each micro-batch, so a run gives the same result on any number of them)"),
       ranged("train.grad_accumulation", I, 1, 1, 1 << 16, "micro-batches per optimizer step"),
       ranged("train.learning_rate", N, 2e-5, 0, 10, "peak learning rate"),
       ranged("train.weight_decay", N, 0.01, 0, 10, "AdamW decoupled weight decay (not on biases and LayerNorm weights)"),
@@ -193,6 +195,12 @@ std::vector<KeySpec> build() {
       key("runtime.device", S, "cpu", "cpu, cuda or cuda:N"),
       choice("runtime.precision", "fp32", {"fp32", "bf16"}, "training precision (bf16: not yet available)"),
       ranged("runtime.threads", I, 0, 0, 4096, "CPU threads for OpenMP and BLAS (0: SPT_NUM_THREADS or all cores)"),
+      ranged("runtime.zero", I, 0, 0, 1,
+             "several processes: 0 keeps AdamW's moments whole on every process; 1 (ZeRO-1) shards them over the "
+             "processes (each updates its share of the weights, then all gather them): moments memory / N"),
+      ranged("runtime.comm_timeout_s", N, 600.0, 0, 1e7,
+             "several processes (mpirun / srun): seconds a collective may wait for the other ranks before this "
+             "rank stops with exit code 74 (a rank died or hangs); 0: wait forever"),
   };
 }
 

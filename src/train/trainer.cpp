@@ -4,7 +4,10 @@
 // evaluation, best-model tracking, early stopping, checkpoints, progress and a
 // JSONL metrics log.
 #include <spdlog/spdlog.h>
+#include <signal.h>
 #include <sys/resource.h>
+
+#include <atomic>
 
 #include <chrono>
 #include <cmath>
@@ -27,6 +30,29 @@ double peak_rss_mib() {
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
+
+// SIGTERM / SIGUSR1 (what Slurm sends before a time limit or preemption): the
+// run finishes its step, writes a checkpoint and returns with `stopped`.
+std::atomic<int> g_stop_signal{0};
+
+void on_stop_signal(int sig) { g_stop_signal.store(sig); }
+
+// Installs the handlers for one train() call and puts the previous ones back.
+struct StopSignals {
+  struct sigaction old_term{}, old_usr1{};
+  StopSignals() {
+    g_stop_signal.store(0);
+    struct sigaction sa{};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGUSR1, &sa, &old_usr1);
+  }
+  ~StopSignals() {
+    sigaction(SIGTERM, &old_term, nullptr);
+    sigaction(SIGUSR1, &old_usr1, nullptr);
+  }
+};
 
 std::string format_eta(double seconds) {
   const auto s = static_cast<int64_t>(seconds);
@@ -52,6 +78,7 @@ int64_t Trainer::Impl::count_targets(const data::Batch& b) const {
 }
 
 void Trainer::Impl::log_json(const nlohmann::json& record) {
+  if (!root()) return;  // one log per run
   if (!metrics.is_open()) {
     fs::create_directories(fs::path(metrics_path).parent_path());
     metrics.open(metrics_path, std::ios::app);
@@ -80,7 +107,8 @@ data::Metrics Trainer::Impl::evaluate() {
     ctx.keep_saved = false;    // no backward: one layer's activations at a time
     ctx.probe = probe.get();
     ctx.ffn_probe = ffn_probe.get();
-    while (it.next(b)) {
+    for (int64_t k = 0; it.next(b); ++k) {
+      if (!my_eval_batch(k)) continue;  // several processes: batch k is rank k % N's
       Tensor labels;
       const model::EncoderBatch mb = to_model_batch(b, labels);
       const Tensor& logits = net->forward(mb, ctx);
@@ -101,6 +129,20 @@ data::Metrics Trainer::Impl::evaluate() {
           gold.push_back(b.labels[r]);
         }
       }
+    }
+    if (comm->size() > 1) {  // the shards' sums, predictions and gold labels (aligned: same order)
+      double sums[2] = {loss_sum, static_cast<double>(n_targets)};
+      comm->all_reduce(std::span<double>(sums, 2), comm::ReduceOp::sum);
+      loss_sum = sums[0];
+      n_targets = static_cast<int64_t>(sums[1]);
+      pred_r = gather(pred_r);
+      gold_r = gather(gold_r);
+      auto gather_ints = [&](std::vector<int32_t>& v) {
+        const std::vector<double> got = gather(std::vector<double>(v.begin(), v.end()));
+        v.assign(got.begin(), got.end());
+      };
+      gather_ints(pred);
+      gather_ints(gold);
     }
     const double loss = n_targets > 0 ? loss_sum / static_cast<double>(n_targets) : 0.0;
     data::Metrics m;
@@ -131,12 +173,14 @@ data::Metrics Trainer::Impl::evaluate() {
     for (const auto& kv : data::mnli_metrics(preds_cls[0], gold_cls[0], preds_cls[1], gold_cls[1]))
       all.push_back(kv);
   }
+  agree_on(all);  // the selection-quality metrics above come from each rank's share: rank 0's are kept
   return all;
 }
 
 data::Metrics Trainer::evaluate() {
   impl_->calibrate_codebooks();  // a model without them (--eval-only on a Hugging Face folder)
   impl_->calibrate_routers();
+  impl_->broadcast_params();
   return impl_->evaluate();
 }
 
@@ -147,10 +191,19 @@ double Trainer::Impl::forward_backward(const std::vector<data::Batch>& micro, ui
   const double norm = static_cast<double>(std::max<int64_t>(step_targets, 1));
   double step_loss = 0;
   std::unique_ptr<model::AttentionProbe> probe = keys ? key_probe(*keys) : nullptr;
+  const bool split = comm->size() > 1;
   for (size_t i = 0; i < micro.size(); ++i) {
+    // Several processes: this rank's rows of the global micro-batch (trainer_parallel.cpp).
+    const auto [r0, r1] = split ? my_rows(micro[i].rows) : std::pair<size_t, size_t>{0, micro[i].rows};
+    if (r0 == r1) continue;  // fewer rows than ranks: nothing here, the all-reduce still follows
+    data::Batch slice;
+    if (split) slice = data::slice_rows(micro[i], r0, r1);
+    const data::Batch& b = split ? slice : micro[i];
     Tensor labels;
-    const model::EncoderBatch mb = to_model_batch(micro[i], labels);
+    const model::EncoderBatch mb = to_model_batch(b, labels);
     model::StepContext ctx{true, seed, static_cast<uint64_t>(step), static_cast<uint64_t>(i)};
+    ctx.row0 = static_cast<int64_t>(r0);
+    ctx.rows = static_cast<int64_t>(r1 - r0);
     if (i == 0) ctx.probe = probe.get();  // the first micro-batch's keys update the codebooks
     if (model_opts.ffn.enabled) ctx.ffn_probe = &router_load;
     ctx.aux = &aux;
@@ -158,7 +211,7 @@ double Trainer::Impl::forward_backward(const std::vector<data::Batch>& micro, ui
     net->forward(mb, ctx);
     step_loss += net->loss(labels, norm);
     net->backward();
-    for (int32_t x : micro[i].attention_mask) tokens += x;
+    for (int32_t x : b.attention_mask) tokens += x;
   }
   if (!aux.terms.empty()) {
     aux_acc += aux.total();
@@ -173,17 +226,22 @@ AdamWParams Trainer::Impl::optimizer_step() {
   AdamWParams p = adam;
   p.lr = static_cast<float>(schedule.lr(step));
   p.step = step + 1;
-  const int64_t n = ps.num_trainable(), d = ps.decay_end();
-  if (d > 0) {
-    Tensor pw = ps.flat_trainable().narrow0(0, d), mw = ps.adam_m().narrow0(0, d), vw = ps.adam_v().narrow0(0, d);
-    ops::adamw_step(pw, mw, vw, ps.flat_grads().narrow0(0, d), p);
-  }
-  if (n > d) {
-    AdamWParams pn = p;
-    pn.weight_decay = 0.f;
-    Tensor pw = ps.flat_trainable().narrow0(d, n), mw = ps.adam_m().narrow0(d, n), vw = ps.adam_v().narrow0(d, n);
-    ops::adamw_step(pw, mw, vw, ps.flat_grads().narrow0(d, n), pn);
-  }
+  // Elements [a, b) of one weight-decay group, within the moments this process
+  // keeps ([mb, me): all of them, or its ZeRO-1 shard).
+  const int64_t n = ps.num_trainable(), d = ps.decay_end(), mb = ps.moments_begin(), me = ps.moments_end();
+  auto update = [&](int64_t a, int64_t b, const AdamWParams& q) {
+    a = std::max(a, mb);
+    b = std::min(b, me);
+    if (a >= b) return;
+    Tensor pw = ps.flat_trainable().narrow0(a, b), mw = ps.adam_m().narrow0(a - mb, b - mb),
+           vw = ps.adam_v().narrow0(a - mb, b - mb);
+    ops::adamw_step(pw, mw, vw, ps.flat_grads().narrow0(a, b), q);
+  };
+  update(0, d, p);
+  AdamWParams pn = p;
+  pn.weight_decay = 0.f;
+  update(d, n, pn);
+  gather_weights();  // ZeRO-1: the other shards' new weights
   ps.zero_grads();
   return p;
 }
@@ -195,9 +253,16 @@ RunSummary Trainer::train(const std::string& resume) {
   sum.metrics_file = m.metrics_path;
   fs::create_directories(m.out_dir);
   m.best = m.greater_is_better ? -INFINITY : INFINITY;
-  if (!resume.empty()) m.resume(resume == "latest" ? m.latest_checkpoint() : resume);
+  if (resume == "auto") {  // the newest checkpoint when there is one (a requeued batch job), else a fresh run
+    const std::string latest = m.latest_checkpoint();
+    if (!latest.empty()) m.resume(latest);
+  } else if (!resume.empty()) {
+    m.resume(resume == "latest" ? m.latest_checkpoint() : resume);
+  }
   m.calibrate_codebooks();
   m.calibrate_routers();
+  m.broadcast_params();  // several processes: every rank starts from rank 0's weights
+  const StopSignals signals;
 
   const uint64_t seed = static_cast<uint64_t>(m.cfg.integer("train.seed"));
   const int64_t log_every = m.cfg.integer("logging.every_steps");
@@ -211,6 +276,9 @@ RunSummary Trainer::train(const std::string& resume) {
   spdlog::info("training: {} steps from step {}, {} examples, batch {} ({} x {}); {} of {} parameters trainable{}",
                m.total_steps, m.step, m.train_data.size(), m.micro_batch * m.accum, m.micro_batch, m.accum,
                m.ps.num_trainable(), m.ps.num_params(), m.model_opts.lora.enabled ? " (LoRA)" : "");
+  if (m.comm->size() > 1)
+    spdlog::info("data parallel: {} processes ({}, {}), each micro-batch of {} rows split over them",
+                 m.comm->size(), m.comm->world().launcher, m.comm->backend(), m.micro_batch);
   const auto t_start = Clock::now();
   auto t_log = t_start;
   double loss_acc = 0;
@@ -264,9 +332,23 @@ RunSummary Trainer::train(const std::string& resume) {
     const bool epoch_end = m.train_it->position() >= m.train_it->batches_per_epoch();
     model::KeySamples keys(m.model_opts.attention.max_samples);
     const bool update_codebooks = m.codebook_update_due();
-    const double step_loss = m.forward_backward(micro, seed, update_codebooks ? &keys : nullptr, tokens_acc);
+    int64_t step_tokens = 0;
+    double step_loss = m.forward_backward(micro, seed, update_codebooks ? &keys : nullptr, step_tokens);
+    m.all_reduce_grads();
+    bool stop_now = g_stop_signal.load() != 0;
+    if (m.comm->size() > 1) {  // the step's loss and tokens over all ranks; a signal on any rank stops all
+      double r[3] = {step_loss, static_cast<double>(step_tokens), stop_now ? 1.0 : 0.0};
+      m.comm->all_reduce(std::span<double>(r, 3), comm::ReduceOp::sum);
+      step_loss = r[0];
+      step_tokens = static_cast<int64_t>(r[1]);
+      stop_now = r[2] > 0;
+    }
+    tokens_acc += step_tokens;
     const AdamWParams p = m.optimizer_step();
-    if (update_codebooks) model::update_codebooks(m.ps, m.mcfg, m.model_opts.attention, keys);
+    if (update_codebooks) {
+      model::update_codebooks(m.ps, m.mcfg, m.model_opts.attention, keys);
+      m.broadcast_codebooks();
+    }
     ++m.step;
     loss_acc += step_loss;
     ++loss_steps;
@@ -306,10 +388,22 @@ RunSummary Trainer::train(const std::string& resume) {
       spdlog::info("early stopping: {} evaluations without improvement of {}", m.bad_evals, m.metric);
       sum.early_stopped = stop = true;
     }
-    if (save_every > 0 && m.step % save_every == 0) {
+    if ((save_every > 0 && m.step % save_every == 0) || stop_now) {
       m.save((fs::path(m.out_dir) / str_cat("checkpoint-", m.step)).string(), true);
       m.rotate_checkpoints();
     }
+    if (stop_now && m.step < m.total_steps) {
+      spdlog::warn("stopped by a signal (SIGTERM / SIGUSR1) after step {} of {}: checkpoint-{} written; continue "
+                   "with --resume (exit code {})", m.step, m.total_steps, m.step, comm::kExitStopped);
+      sum.stopped = true;
+      break;
+    }
+  }
+  if (sum.stopped) {
+    sum.steps = m.step;
+    sum.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+    m.log_json({{"type", "stopped"}, {"step", m.step}, {"seconds", sum.seconds}});
+    return sum;
   }
   // A last evaluation when the run ended between evaluations.
   if (!m.eval_sets.empty() && !evaluated_last && m.step > start_step) run_eval("end");

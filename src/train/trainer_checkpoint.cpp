@@ -32,6 +32,9 @@ int64_t checkpoint_step(const fs::path& p) {
 }  // namespace
 
 void Trainer::Impl::save(const std::string& dir, bool with_trainer_state) {
+  // ZeRO-1: the moments' shards meet first (every rank takes part).
+  const auto [moment_m, moment_v] = with_trainer_state ? full_moments() : std::pair<Tensor, Tensor>();
+  if (!root()) return;  // several processes hold the same weights: rank 0 writes
   io::CheckpointData d;
   d.config = mcfg;
   d.head = head;
@@ -64,7 +67,7 @@ void Trainer::Impl::save(const std::string& dir, bool with_trainer_state) {
                        {"num_trainable", ps.num_trainable()},
                        {"seed", cfg.integer("train.seed")},
                        {"total_steps", total_steps}};
-    d.trainer_tensors = {{"adam_m", ps.adam_m()}, {"adam_v", ps.adam_v()}};
+    d.trainer_tensors = {{"adam_m", moment_m}, {"adam_v", moment_v}};
   }
   io::save_checkpoint(dir, d);
   spdlog::info("saved {} (step {})", dir, step);
@@ -98,8 +101,7 @@ void Trainer::Impl::resume(const std::string& dir) {
     SPT_CHECK(restored.count(p.name), "[resume] ", dir, " lacks ", p.name, " of this run's model; hint: "
               "resume with the config the checkpoint was written with (lora section)");
   const io::SafetensorsReader moments(lc.trainer_tensors_path);
-  ps.adam_m().copy_from(moments.load("adam_m", DType::f32));
-  ps.adam_v().copy_from(moments.load("adam_v", DType::f32));
+  load_moments(moments.load("adam_m", DType::f32), moments.load("adam_v", DType::f32));  // this rank's shard (ZeRO-1)
   step = st.at("step").get<int64_t>();
   best = st.at("best").is_number() ? st.at("best").get<double>() : best;
   best_step = st.at("best_step").get<int64_t>();
@@ -125,6 +127,7 @@ std::string Trainer::Impl::latest_checkpoint() const {
 }
 
 void Trainer::Impl::rotate_checkpoints() {
+  if (!root()) return;
   const int64_t keep = cfg.integer("output.keep_last");
   std::vector<std::pair<int64_t, fs::path>> found;
   for (const auto& e : fs::directory_iterator(out_dir))

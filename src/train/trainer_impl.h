@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 
+#include "spt/comm/comm.h"
 #include "spt/data/batching.h"
 #include "spt/data/glue.h"
 #include "spt/data/tokenized.h"
@@ -40,6 +41,7 @@ struct EvalSet {
 struct Trainer::Impl {
   ResolvedConfig cfg;
   Device device;
+  comm::Communicator* comm = nullptr;  // the run's processes (one when not launched by mpirun / srun)
   TaskKind kind = TaskKind::classification;
   std::optional<data::GlueTask> glue;
   int64_t num_labels = 2;
@@ -141,6 +143,38 @@ struct Trainer::Impl {
   // Clipping, AdamW on both weight-decay groups, zeroed gradients; returns the parameters used.
   AdamWParams optimizer_step();
   void log_json(const nlohmann::json& record);
+
+  // Data parallelism (trainer_parallel.cpp). Every rank builds the same global
+  // micro-batches and trains on its rows of each; gradients are summed over the
+  // ranks (each rank's loss is normalised by the whole step's targets), so N
+  // processes take the single-process run's steps.
+  bool root() const { return comm->is_root(); }
+  // Rows [r0, r1) of a global micro-batch of `rows` that this rank trains on
+  // (ceil(k rows / N) boundaries: the first ranks get the extra rows).
+  std::pair<size_t, size_t> my_rows(size_t rows) const;
+  // ZeRO-1 (runtime.zero = 1 with several processes): rank r keeps AdamW's
+  // moments of trainable elements [zero_offsets[r], zero_offsets[r + 1]) only.
+  std::vector<int64_t> zero_offsets;  // empty: moments whole
+  void setup_zero();
+  // After each rank's AdamW step on its shard: every rank's shard of the weights.
+  void gather_weights();
+  // The whole moments (checkpoints hold them whole, so any rank count resumes);
+  // the stored ones when not sharded.
+  std::pair<Tensor, Tensor> full_moments();
+  // Loads whole moments (from a checkpoint) into this rank's shard.
+  void load_moments(const Tensor& m, const Tensor& v);
+  // Sums the gradients over the ranks, in buckets of the flat buffer.
+  void all_reduce_grads();
+  // Every parameter from rank 0 (after calibration; as DDP does at start).
+  void broadcast_params();
+  // The codebooks from rank 0 after an update (each rank sees only its keys).
+  void broadcast_codebooks();
+  // Evaluation: this rank evaluates batch k iff k % N == rank.
+  bool my_eval_batch(int64_t k) const { return k % comm->size() == comm->rank(); }
+  // Values of every rank, concatenated.
+  std::vector<double> gather(const std::vector<double>& mine) const;
+  // Rank 0's metrics on every rank (best-model and early-stopping decisions agree).
+  void agree_on(data::Metrics& m) const;
 
   // Checkpoints (trainer_checkpoint.cpp).
   void save(const std::string& dir, bool with_trainer_state);

@@ -357,7 +357,12 @@ void Trainer::Impl::setup_schedule() {
 Trainer::Trainer(const ResolvedConfig& cfg) : impl_(new Impl) {
   Impl& m = *impl_;
   m.cfg = cfg;
-  m.device = device_from_name(cfg.str("runtime.device"));
+  m.comm = &comm::world_comm();
+  m.comm->set_timeout(cfg.number("runtime.comm_timeout_s"));
+  std::string device_name = cfg.str("runtime.device");
+  if (device_name == "cuda" && m.comm->size() > 1)  // one GPU per rank of the node
+    device_name = str_cat("cuda:", m.comm->world().local_rank);
+  m.device = device_from_name(device_name);
   SPT_CHECK(cfg.str("runtime.precision") == "fp32", "[config] ", cfg.source,
             ": runtime.precision = ", cfg.str("runtime.precision"),
             " is not available yet; hint: use fp32");
@@ -376,7 +381,8 @@ Trainer::Trainer(const ResolvedConfig& cfg) : impl_(new Impl) {
     m.gguf = io::open_gguf_model(cfg.str("model.path"));
     if (!cfg.is_set("tokenizer.path")) {
       tok_path = m.gguf_tokenizer_dir();
-      io::write_gguf_tokenizer(*m.gguf, tok_path);
+      if (m.root()) io::write_gguf_tokenizer(*m.gguf, tok_path);  // one writer; the others wait for it
+      m.comm->barrier();
     }
   }
   SPT_CHECK(fs::exists(tok_path), "[tokenizer] ", tok_path, ": no such file or folder (tokenizer.path / model.path)");
@@ -384,6 +390,7 @@ Trainer::Trainer(const ResolvedConfig& cfg) : impl_(new Impl) {
   m.setup_data();
   m.setup_model();
   m.setup_schedule();
+  m.setup_zero();
   m.out_dir = cfg.str("output.dir");
   m.metrics_path = cfg.is_set("logging.metrics_file") ? cfg.str("logging.metrics_file")
                                                       : (fs::path(m.out_dir) / "metrics.jsonl").string();

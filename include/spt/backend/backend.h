@@ -77,6 +77,10 @@ struct DropoutParams {
   float p = 0.f;        // drop probability in [0, 1)
   uint64_t seed = 0;    // Philox key
   uint64_t offset = 0;  // stream id: distinct per (step, layer, purpose)
+  // Element e of the tensor is element base + e of the stream. Data parallelism:
+  // a rank holding rows [r0, r1) of a global batch sets base = r0 * (elements per
+  // row), so its masks are the single-process run's rows r0..r1.
+  uint64_t base = 0;
 };
 
 // Attention restricted to per-query key lists (spt/ops/sparse_attention.h).

@@ -58,6 +58,10 @@ int32_t pad_id_for(const tokenize::Tokenizer& tok);
 Batch make_batch(const TokenizedDataset& data, std::span<const size_t> indices,
                  const BatchOptions& opt, int32_t pad_id);
 
+// Rows [r0, r1) of `b`, padded as `b` is (same T): data parallelism gives each
+// rank such a slice of the global micro-batch.
+Batch slice_rows(const Batch& b, size_t r0, size_t r1);
+
 // The batch as tensors on `device`.
 BatchTensors to_tensors(const Batch& batch, Device device = Device::cpu());
 

@@ -70,11 +70,16 @@ struct StepContext {
   // drops what backward would need as soon as it is done, so memory holds one
   // layer's activations instead of all of them.
   bool keep_saved = true;
+  // Data parallelism: this micro-batch is rows [row0, row0 + rows) of the global
+  // one, and dropout masks are drawn at those rows' places (DropoutParams::base),
+  // so N ranks draw the single-process run's masks. rows = 0: not a slice.
+  int64_t row0 = 0, rows = 0;
 };
 
 // Dropout parameters for one site: the Philox stream is (step, micro, layer, site),
-// so a resumed run replays exactly the same masks.
-DropoutParams dropout_at(const StepContext& ctx, float p, int layer, int site);
+// so a resumed run replays exactly the same masks. `numel`: elements of the
+// masked tensor, whose leading dimension(s) run over the micro-batch's rows.
+DropoutParams dropout_at(const StepContext& ctx, float p, int layer, int site, int64_t numel);
 
 // A LoRA adapter on a linear layer (spt/ops/lora.h): A (r, in), B (out, r),
 // their gradients (undefined when frozen), scale and input dropout.

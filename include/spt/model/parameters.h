@@ -53,6 +53,12 @@ class ParameterStore {
   Tensor& flat_frozen() { return frozen_; }
   // Elements [0, decay_end) of the trainable buffer take weight decay.
   int64_t decay_end() const { return decay_end_; }
+  // ZeRO-1: keep AdamW's moments for trainable elements [begin, end) only (this
+  // process's shard); adam_m() / adam_v() then hold end - begin elements, element
+  // i being trainable element begin + i. Zeroes them. Undone by a new layout.
+  void shard_moments(int64_t begin, int64_t end);
+  int64_t moments_begin() const { return m_begin_; }
+  int64_t moments_end() const { return m_begin_ + m_.numel(); }
 
   void zero_grads();
 
@@ -65,6 +71,7 @@ class ParameterStore {
   std::vector<Tensor> values_, grads_views_;
   Tensor trainable_, grads_, m_, v_, frozen_;
   int64_t decay_end_ = 0;
+  int64_t m_begin_ = 0;
 };
 
 // Glob match with '*' (any run) and '?' (any one character).

@@ -23,6 +23,7 @@ struct RunSummary {
   std::string metrics_file;
   double seconds = 0;
   bool early_stopped = false;
+  bool stopped = false;  // by SIGTERM / SIGUSR1: checkpoint written, resume to continue
 };
 
 class Trainer {
@@ -31,8 +32,8 @@ class Trainer {
   ~Trainer();
   // The --dry-run report: resolved settings, model, parameters, steps, memory estimate.
   std::string plan() const;
-  // Trains; `resume` is "" (fresh), "latest" (newest checkpoint in output.dir) or a
-  // checkpoint folder.
+  // Trains; `resume` is "" (fresh), "latest" (newest checkpoint in output.dir),
+  // "auto" (the newest if there is one, else fresh) or a checkpoint folder.
   RunSummary train(const std::string& resume = "");
   // Evaluates the current model on the eval set(s).
   data::Metrics evaluate();

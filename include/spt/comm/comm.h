@@ -1,0 +1,89 @@
+// The processes of one run and the collectives data parallelism needs.
+//
+// A run is one process unless a launcher started several: `mpirun` (OpenMPI sets
+// OMPI_COMM_WORLD_RANK / _SIZE / _LOCAL_RANK) or Slurm's `srun` (SLURM_PROCID,
+// SLURM_NTASKS, SLURM_LOCALID). With more than one process the collectives run on
+// MPI (spt built with MPI: Debian's OpenMPI); a single process never touches MPI,
+// so a run without a launcher is exactly the single-process program.
+//
+// Collectives are blocking and every rank must call them in the same order. Each
+// one is watched: if it does not complete within the timeout (a rank died, hangs
+// or took another path), the process prints which collective, how long it waited
+// and what to check, and exits with kExitCommTimeout; mpirun then stops the
+// other ranks. A rank that dies is noticed by mpirun itself, which ends the job.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "spt/core/tensor.h"
+
+namespace spt::comm {
+
+// Exit codes of spt-finetune beyond 0 (done) and 1 (error).
+inline constexpr int kExitCommTimeout = 74;  // a collective timed out (see above)
+inline constexpr int kExitStopped = 75;      // stopped by SIGTERM / SIGUSR1 after a checkpoint: resume it
+                                             // (EX_TEMPFAIL; the sbatch scripts requeue on it)
+
+struct World {
+  int rank = 0, size = 1;
+  int local_rank = 0, local_size = 1;  // within the node
+  std::string launcher = "none";       // "mpirun", "srun" or "none"
+};
+
+// The world the launcher describes in the environment (see the top of the file).
+World detect_world();
+
+enum class ReduceOp { sum, max };
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  const World& world() const { return world_; }
+  int rank() const { return world_.rank; }
+  int size() const { return world_.size; }
+  bool is_root() const { return world_.rank == 0; }
+  virtual const char* backend() const = 0;  // "single" or "mpi"
+
+  // In place, the same result on every rank. Tensors: contiguous f32 / f64 / i32 /
+  // i64 on any device (CUDA tensors are staged through host memory with MPI).
+  virtual void all_reduce(Tensor& t, ReduceOp op) = 0;
+  virtual void all_reduce(std::span<double> v, ReduceOp op) = 0;
+  virtual void all_reduce(std::span<int64_t> v, ReduceOp op) = 0;
+  // Root's values into every rank's `t` (same shape and dtype everywhere).
+  virtual void broadcast(Tensor& t, int root) = 0;
+  virtual void broadcast(std::string& s, int root) = 0;
+  // In place on a 1-D contiguous f32 tensor: every rank's segment
+  // [offsets[r], offsets[r + 1]) (size() + 1 offsets) from rank r, on every rank.
+  virtual void all_gather_segments(Tensor& flat, std::span<const int64_t> offsets) = 0;
+  // Every rank's values, concatenated in rank order (lengths may differ).
+  virtual std::vector<double> all_gather(std::span<const double> mine) = 0;
+  virtual void barrier() = 0;
+
+  // Seconds a collective may wait before the process gives up (<= 0: forever).
+  void set_timeout(double seconds) { timeout_s_ = seconds; }
+  double timeout() const { return timeout_s_; }
+
+ protected:
+  explicit Communicator(World w) : world_(std::move(w)) {}
+  World world_;
+  double timeout_s_ = 600;
+};
+
+// The run's communicator, created on first use from detect_world(): MPI when
+// there is more than one process, else a single-process one whose collectives
+// are no-ops. Throws with a fix when several processes were launched and spt
+// was built without MPI, or when MPI sees another world than the launcher.
+Communicator& world_comm();
+// Whether world_comm() spans more than one process (creates it).
+inline bool distributed() { return world_comm().size() > 1; }
+// Ends MPI cleanly at the end of a successful run (no-op without it).
+void finalize();
+
+// Whether this build has the MPI back-end.
+bool have_mpi();
+
+}  // namespace spt::comm

@@ -1,0 +1,350 @@
+// Data-parallel training on real MPI (Debian's OpenMPI, `mpirun -np 2` on this
+// machine), against single-process runs of spt-finetune:
+//   * 2 processes equal one process with the same global batch (dropout,
+//     gradient accumulation, clipping, a micro-batch that does not split evenly,
+//     sharded evaluation): weights within 1e-6 relative, same losses and metrics;
+//   * SIGUSR1 to mpirun: the ranks finish the step, write a checkpoint and exit
+//     75; `--resume auto` then ends bit-identical to an uninterrupted 2-process run;
+//   * a rank killed with SIGKILL mid-run ends the job with an error, not a hang;
+//   * a rank that hangs (SIGSTOP) makes the other stop after runtime.comm_timeout_s.
+// Skipped, with a message, in a build without MPI or without mpirun.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "spt/comm/comm.h"
+#include "spt/io/json_util.h"
+#include "spt/io/safetensors.h"
+#include "tests/train_util.h"
+
+using namespace spt;
+using namespace spt::test;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string find_mpirun() {
+  const char* path = std::getenv("PATH");
+  std::string p = path ? path : "/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= p.size()) {
+    const size_t end = p.find(':', start);
+    const fs::path cand = fs::path(p.substr(start, end - start)) / "mpirun";
+    if (fs::exists(cand)) return cand.string();
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return "";
+}
+
+bool mpi_available() {
+  if (!comm::have_mpi()) {
+    WARN("skipped: this spt was built without MPI (install libopenmpi-dev, scripts/install_deps.sh)");
+    return false;
+  }
+  if (find_mpirun().empty()) {
+    WARN("skipped: no mpirun on PATH (install openmpi-bin, scripts/install_deps.sh)");
+    return false;
+  }
+  return true;
+}
+
+// mpirun -np 2 spt-finetune ARGS, one thread per rank, output into `log`.
+pid_t spawn_mpi(const std::vector<std::string>& args, const fs::path& log) {
+  std::vector<std::string> all = {find_mpirun(), "-np", "2", "--allow-run-as-root", "--oversubscribe",
+                                  "--bind-to", "none", "-x", "SPT_NUM_THREADS=1", SPT_FINETUNE_BIN};
+  all.insert(all.end(), args.begin(), args.end());
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    setpgid(0, 0);  // its own group: a failing test can kill the whole job
+    std::vector<char*> argv;
+    for (const std::string& a : all) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits up to `seconds`; -1 (and the process group killed) when it did not end.
+int wait_exit_within(pid_t pid, double seconds) {
+  const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+  int status = 0;
+  while (Clock::now() < deadline) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(-pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The pid of the spt-finetune process of `rank` (a descendant of mpirun).
+pid_t rank_pid(int rank) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string env = read_text(e.path() / "environ");
+    const std::string cmd = read_text(e.path() / "cmdline");
+    if (cmd.find("spt-finetune") == std::string::npos || cmd.find("mpirun") != std::string::npos) continue;
+    const std::string key = std::string("OMPI_COMM_WORLD_RANK=") + std::to_string(rank);
+    const size_t at = env.find(key);
+    if (at != std::string::npos && (at == 0 || env[at - 1] == '\0') &&
+        (at + key.size() == env.size() || env[at + key.size()] == '\0'))
+      return static_cast<pid_t>(std::stol(name));
+  }
+  return -1;
+}
+
+// Every tensor of a safetensors file, by name.
+std::map<std::string, std::vector<double>> load_all(const fs::path& file) {
+  const io::SafetensorsReader r(file.string());
+  std::map<std::string, std::vector<double>> out;
+  for (const io::TensorInfo& ti : r.tensors()) out[ti.name] = r.load(ti.name).to_doubles();
+  return out;
+}
+
+// ||a - b|| / ||a|| over all weights, and the largest of it over single tensors.
+struct WeightDiff {
+  double all = 0, worst_tensor = 0;
+  std::string worst_name;
+};
+
+WeightDiff weight_diff(const fs::path& a, const fs::path& b) {
+  const auto ta = load_all(a), tb = load_all(b);
+  REQUIRE(ta.size() == tb.size());
+  WeightDiff d;
+  double num_all = 0, den_all = 0;
+  for (const auto& [name, va] : ta) {
+    REQUIRE(tb.count(name));
+    const auto& vb = tb.at(name);
+    REQUIRE(va.size() == vb.size());
+    double num = 0, den = 0;
+    for (size_t i = 0; i < va.size(); ++i) {
+      num += (va[i] - vb[i]) * (va[i] - vb[i]);
+      den += va[i] * va[i];
+    }
+    num_all += num;
+    den_all += den;
+    const double rel = std::sqrt(num / std::max(den, 1e-30));
+    if (rel > d.worst_tensor) {
+      d.worst_tensor = rel;
+      d.worst_name = name;
+    }
+  }
+  d.all = std::sqrt(num_all / std::max(den_all, 1e-30));
+  return d;
+}
+
+std::vector<io::Json> records(const fs::path& metrics, const std::string& type) {
+  std::vector<io::Json> out;
+  std::ifstream in(metrics);
+  for (std::string line; std::getline(in, line);) {
+    io::Json j = io::Json::parse(line);
+    if (j.at("type") == type) out.push_back(j);
+  }
+  return out;
+}
+
+// A tiny BERT with dropout, 100 training and 40 dev rows, global micro-batch 7
+// (4 + 3 rows on 2 ranks) accumulated twice, clipping at 0.05 (every step clips).
+io::Json dp_config(const fs::path& root, const std::string& out) {
+  const fs::path model = fs::exists(root / "tiny-bert") ? root / "tiny-bert" : make_tiny_bert(root, 0.1);
+  if (!fs::exists(root / "train.tsv")) {
+    make_data(root / "train.tsv", 100, 3);
+    make_data(root / "dev.tsv", 40, 4);
+  }
+  io::Json j = run_config(model, root / "train.tsv", root / out);
+  j["data"]["dev"] = (root / "dev.tsv").string();
+  j["train"]["batch_size"] = 14;
+  j["train"]["grad_accumulation"] = 2;
+  j["train"]["max_steps"] = 8;
+  j["train"]["max_grad_norm"] = 0.05;
+  j["eval"]["every_steps"] = 4;
+  j["eval"]["batch_size"] = 8;
+  return j;
+}
+
+}  // namespace
+
+TEST_CASE("mpirun -np 2 trains as one process with the same global batch", "[distributed][mpi]") {
+  if (!mpi_available()) return;
+  const fs::path root = fresh_dir("dp_equal");
+  const std::string bin = SPT_FINETUNE_BIN;
+  const io::Json one = dp_config(root, "one"), two = dp_config(root, "two");
+  io::Json zero = dp_config(root, "zero");
+  zero["runtime"]["zero"] = 1;
+  zero["logging"]["level"] = "info";
+  REQUIRE(wait_exit(spawn({bin, "--config", write_config(root / "one.json", one)})) == 0);
+  int rc = wait_exit_within(spawn_mpi({"--config", write_config(root / "two.json", two)}, root / "two.log"), 300);
+  INFO(read_text(root / "two.log"));
+  REQUIRE(rc == 0);
+  rc = wait_exit_within(spawn_mpi({"--config", write_config(root / "zero.json", zero)}, root / "zero.log"), 300);
+  INFO(read_text(root / "zero.log"));
+  REQUIRE(rc == 0);
+  CHECK(read_text(root / "zero.log").find("ZeRO-1: AdamW moments of") != std::string::npos);
+  {
+    // ZeRO-1 changes where AdamW runs, not what it computes: the same weights.
+    const WeightDiff z = weight_diff(root / "two" / "final" / "model.safetensors",
+                                     root / "zero" / "final" / "model.safetensors");
+    INFO("ZeRO-1 vs plain data parallel: " << z.all << ", " << z.worst_tensor << " in " << z.worst_name);
+    CHECK(z.all == 0);
+  }
+  // The runs differ by summation order only (each rank sums its rows' gradients).
+  // A key projection's bias has a zero gradient in exact arithmetic (softmax is
+  // shift invariant), so AdamW turns its rounding noise into full-size steps:
+  // that tensor alone drifts to ~1e-6; every other tensor stays below 1e-7.
+  const WeightDiff d = weight_diff(root / "one" / "final" / "model.safetensors",
+                                   root / "two" / "final" / "model.safetensors");
+  INFO("relative weight difference " << d.all << " over all weights, " << d.worst_tensor << " in "
+                                     << d.worst_name);
+  CHECK(d.all < 1e-6);
+  CHECK(d.worst_tensor < 1e-5);
+  CHECK(d.all > 0);  // two real runs that summed in different orders
+  const auto la = records(root / "one" / "metrics.jsonl", "train"), lb = records(root / "two" / "metrics.jsonl", "train");
+  REQUIRE(la.size() == 8);
+  REQUIRE(lb.size() == 8);
+  for (size_t i = 0; i < la.size(); ++i) CHECK(lb[i]["loss"].get<double>() == Approx(la[i]["loss"].get<double>()).epsilon(1e-5));
+  const auto ea = records(root / "one" / "metrics.jsonl", "eval"), eb = records(root / "two" / "metrics.jsonl", "eval");
+  REQUIRE(ea.size() == 2);
+  REQUIRE(eb.size() == 2);
+  for (size_t i = 0; i < ea.size(); ++i) {
+    CHECK(eb[i]["accuracy"].get<double>() == ea[i]["accuracy"].get<double>());
+    CHECK(eb[i]["loss"].get<double>() == Approx(ea[i]["loss"].get<double>()).epsilon(1e-5));
+  }
+  fs::remove_all(root);
+}
+
+TEST_CASE("SIGUSR1 to mpirun checkpoints and exits 75; --resume auto ends bit-identical", "[distributed][mpi]") {
+  if (!mpi_available()) return;
+  const fs::path root = fresh_dir("dp_signal");
+  io::Json a = dp_config(root, "a");
+  a["train"]["max_steps"] = 40;
+  a["eval"]["every_steps"] = 0;
+  io::Json b = a;
+  b["output"]["dir"] = (root / "b").string();
+  REQUIRE(wait_exit_within(spawn_mpi({"--config", write_config(root / "a.json", a)}, root / "a.log"), 300) == 0);
+  const std::string cb = write_config(root / "b.json", b);
+  const pid_t pid = spawn_mpi({"--config", cb, "--resume", "auto"}, root / "b.log");
+  // Signal once the run has taken a few steps.
+  const auto deadline = Clock::now() + std::chrono::seconds(120);
+  while (Clock::now() < deadline && records(root / "b" / "metrics.jsonl", "train").size() < 5)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  kill(pid, SIGUSR1);
+  const int rc = wait_exit_within(pid, 120);
+  INFO(read_text(root / "b.log"));
+  REQUIRE(rc == comm::kExitStopped);
+  CHECK_FALSE(fs::exists(root / "b" / "final"));
+  const auto stopped = records(root / "b" / "metrics.jsonl", "stopped");
+  REQUIRE(stopped.size() == 1);
+  const int64_t at = stopped[0]["step"].get<int64_t>();
+  CHECK(at < 40);
+  CHECK(fs::exists(root / "b" / str_cat("checkpoint-", at) / "spt_checkpoint.json"));
+  REQUIRE(wait_exit_within(spawn_mpi({"--config", cb, "--resume", "auto"}, root / "b2.log"), 300) == 0);
+  CHECK(file_bytes(root / "a" / "final" / "model.safetensors") == file_bytes(root / "b" / "final" / "model.safetensors"));
+  fs::remove_all(root);
+}
+
+TEST_CASE("a rank killed mid-run ends the job with an error, not a hang", "[distributed][mpi]") {
+  if (!mpi_available()) return;
+  const fs::path root = fresh_dir("dp_kill");
+  io::Json j = dp_config(root, "run");
+  j["train"]["max_steps"] = 100000;
+  j["eval"]["every_steps"] = 0;
+  const pid_t pid = spawn_mpi({"--config", write_config(root / "run.json", j)}, root / "run.log");
+  const auto deadline = Clock::now() + std::chrono::seconds(120);
+  while (Clock::now() < deadline && records(root / "run" / "metrics.jsonl", "train").size() < 3)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const pid_t victim = rank_pid(1);
+  REQUIRE(victim > 0);
+  kill(victim, SIGKILL);
+  const int rc = wait_exit_within(pid, 60);
+  INFO(read_text(root / "run.log"));
+  CHECK(rc != -1);  // ended by itself
+  CHECK(rc != 0);
+  fs::remove_all(root);
+}
+
+TEST_CASE("a rank that hangs makes the others stop after runtime.comm_timeout_s", "[distributed][mpi]") {
+  if (!mpi_available()) return;
+  const fs::path root = fresh_dir("dp_hang");
+  io::Json j = dp_config(root, "run");
+  j["train"]["max_steps"] = 100000;
+  j["eval"]["every_steps"] = 0;
+  j["runtime"]["comm_timeout_s"] = 5;
+  const pid_t pid = spawn_mpi({"--config", write_config(root / "run.json", j)}, root / "run.log");
+  const auto deadline = Clock::now() + std::chrono::seconds(120);
+  while (Clock::now() < deadline && records(root / "run" / "metrics.jsonl", "train").size() < 3)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const pid_t victim = rank_pid(1);
+  REQUIRE(victim > 0);
+  kill(victim, SIGSTOP);
+  const auto t0 = Clock::now();
+  const int rc = wait_exit_within(pid, 90);
+  const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
+  kill(victim, SIGKILL);  // when mpirun left it stopped
+  const std::string log = read_text(root / "run.log");
+  INFO(log);
+  CHECK(rc != -1);
+  CHECK(rc != 0);
+  CHECK(waited >= 4.0);
+  CHECK(log.find("[comm] rank 0 of 2") != std::string::npos);
+  CHECK(log.find("runtime.comm_timeout_s") != std::string::npos);
+  fs::remove_all(root);
+}
+
+TEST_CASE("a checkpoint resumes on another number of processes, ZeRO-1 moments re-sharded", "[distributed][mpi]") {
+  if (!mpi_available()) return;
+  const fs::path root = fresh_dir("dp_reshard");
+  const std::string bin = SPT_FINETUNE_BIN;
+  // A constant learning rate: a run stopped at step 4 and continued to 8 takes
+  // the uninterrupted run's steps.
+  auto cfg = [&](const std::string& out, int64_t steps, int zero) {
+    io::Json j = dp_config(root, out);
+    j["train"]["max_steps"] = steps;
+    j["train"]["scheduler"] = "constant";
+    j["train"]["warmup_steps"] = 0;
+    j["eval"]["every_steps"] = 0;
+    j["output"]["save_every_steps"] = 4;
+    j["runtime"]["zero"] = zero;
+    j["logging"]["level"] = "info";
+    return write_config(root / (out + std::to_string(steps) + ".json"), j);
+  };
+  REQUIRE(wait_exit(spawn({bin, "--config", cfg("one", 8, 0)})) == 0);
+  // 2 processes with ZeRO-1 to step 4, then 1 process from its checkpoint.
+  REQUIRE(wait_exit_within(spawn_mpi({"--config", cfg("z2", 4, 1)}, root / "z2.log"), 300) == 0);
+  REQUIRE(wait_exit(spawn({bin, "--config", cfg("z2", 8, 0), "--resume", (root / "z2" / "checkpoint-4").string()})) == 0);
+  // 1 process to step 4, then 2 processes with ZeRO-1 from its checkpoint.
+  fs::create_directories(root / "z1");
+  fs::copy(root / "one" / "checkpoint-4", root / "z1" / "checkpoint-4", fs::copy_options::recursive);
+  REQUIRE(wait_exit_within(spawn_mpi({"--config", cfg("z1", 8, 1), "--resume", "auto"}, root / "z1.log"), 300) == 0);
+  INFO(read_text(root / "z1.log"));
+  CHECK(read_text(root / "z1.log").find("resumed from") != std::string::npos);
+  for (const char* run : {"z2", "z1"}) {
+    const WeightDiff d = weight_diff(root / "one" / "final" / "model.safetensors", root / run / "final" / "model.safetensors");
+    INFO(run << ": relative weight difference " << d.all << " over all weights, " << d.worst_tensor << " in "
+              << d.worst_name);
+    CHECK(d.all < 1e-6);
+    CHECK(d.worst_tensor < 1e-5);
+  }
+  fs::remove_all(root);
+}
