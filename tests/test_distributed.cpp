@@ -7,6 +7,10 @@
 //     75; `--resume auto` then ends bit-identical to an uninterrupted 2-process run;
 //   * a rank killed with SIGKILL mid-run ends the job with an error, not a hang;
 //   * a rank that hangs (SIGSTOP) makes the other stop after runtime.comm_timeout_s.
+// [cuda] (scripts/gpu_check.sh runs them on a GPU machine; skipped here):
+//   * NCCL in a world of one rank (id by file rendezvous): every collective;
+//   * 2 processes on one GPU: NCCL refuses with a clear error (one GPU per rank),
+//     MPI with CUDA tensors staged through host memory equals 1 process on it.
 // Skipped, with a message, in a build without MPI or without mpirun.
 #include <fcntl.h>
 #include <signal.h>
@@ -22,6 +26,8 @@
 #include <thread>
 
 #include "spt/comm/comm.h"
+#include "src/comm/comm_impl.h"
+#include "tests/cuda_required.h"
 #include "spt/io/json_util.h"
 #include "spt/io/safetensors.h"
 #include "tests/train_util.h"
@@ -345,6 +351,70 @@ TEST_CASE("a checkpoint resumes on another number of processes, ZeRO-1 moments r
               << d.worst_name);
     CHECK(d.all < 1e-6);
     CHECK(d.worst_tensor < 1e-5);
+  }
+  fs::remove_all(root);
+}
+
+TEST_CASE("NCCL in a one-rank world: every collective on CUDA and host data", "[distributed][cuda]") {
+  if (!comm::have_nccl()) {
+    WARN("skipped: this spt was built without NCCL");
+    return;
+  }
+  if (!cuda_available_for_test("NCCL collectives")) return;
+  const fs::path root = fresh_dir("nccl_one");
+  comm::World w;  // rank 0 of 1: the file rendezvous path
+  const std::unique_ptr<comm::Communicator> c = comm::make_nccl_comm(w, 0, nullptr, (root / "rdv").string(), 60);
+  CHECK(std::string(c->backend()) == "nccl");
+  CHECK(!fs::is_empty(root / "rdv"));  // rank 0 left the id there
+  const Device dev = Device::cuda(0);
+  Tensor t = Tensor::from_doubles({1.5, -2.0, 3.25}, {3}, DType::f32).to(dev);
+  c->all_reduce(t, comm::ReduceOp::sum);
+  CHECK(t.to_doubles() == std::vector<double>{1.5, -2.0, 3.25});
+  Tensor cpu = Tensor::from_doubles({4.0, 5.0}, {2}, DType::f32);  // a host tensor through the GPU
+  c->all_reduce(cpu, comm::ReduceOp::max);
+  CHECK(cpu.to_doubles() == std::vector<double>{4.0, 5.0});
+  std::vector<double> host = {0.25, 7.0};
+  c->all_reduce(std::span<double>(host), comm::ReduceOp::sum);
+  CHECK(host == std::vector<double>{0.25, 7.0});
+  std::vector<int64_t> ints = {3, -9};
+  c->all_reduce(std::span<int64_t>(ints), comm::ReduceOp::sum);
+  CHECK(ints == std::vector<int64_t>{3, -9});
+  std::string s = "metrics {\"a\": 1}";
+  c->broadcast(s, 0);
+  CHECK(s == "metrics {\"a\": 1}");
+  Tensor flat = Tensor::from_doubles({1, 2, 3, 4, 5}, {5}, DType::f32).to(dev);
+  const std::vector<int64_t> offsets = {0, 5};
+  c->all_gather_segments(flat, offsets);
+  CHECK(flat.to_doubles() == std::vector<double>{1, 2, 3, 4, 5});
+  const std::vector<double> mine = {9.0, 8.0, 7.0};
+  CHECK(c->all_gather(mine) == mine);
+  c->barrier();
+  fs::remove_all(root);
+}
+
+TEST_CASE("2 processes on one GPU: NCCL refuses clearly, MPI with staged CUDA tensors equals 1 process",
+          "[distributed][cuda]") {
+  if (!mpi_available() || !cuda_available_for_test("2 processes on one GPU")) return;
+  const fs::path root = fresh_dir("dp_one_gpu");
+  const std::string bin = SPT_FINETUNE_BIN;
+  auto cfg = [&](const std::string& out, const std::string& backend) {
+    io::Json j = dp_config(root, out);
+    j["runtime"]["device"] = "cuda:0";
+    j["runtime"]["comm"] = backend;
+    return write_config(root / (out + ".json"), j);
+  };
+  REQUIRE(wait_exit(spawn({bin, "--config", cfg("one", "auto")})) == 0);
+  REQUIRE(wait_exit_within(spawn_mpi({"--config", cfg("mpi", "mpi")}, root / "mpi.log"), 300) == 0);
+  const WeightDiff d = weight_diff(root / "one" / "final" / "model.safetensors", root / "mpi" / "final" / "model.safetensors");
+  INFO("relative weight difference " << d.all << " over all weights, " << d.worst_tensor << " in " << d.worst_name);
+  CHECK(d.all < 1e-6);
+  if (comm::have_nccl()) {
+    const int rc = wait_exit_within(spawn_mpi({"--config", cfg("nccl", "nccl")}, root / "nccl.log"), 120);
+    const std::string log = read_text(root / "nccl.log");
+    INFO(log);
+    CHECK(rc != 0);
+    CHECK(rc != -1);
+    CHECK(log.find("each rank needs its own GPU") != std::string::npos);
   }
   fs::remove_all(root);
 }

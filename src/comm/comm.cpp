@@ -45,6 +45,12 @@ std::unique_ptr<Communicator>& instance() {
   return c;
 }
 
+// The MPI communicator that handed NCCL its id (ended after NCCL).
+std::unique_ptr<Communicator>& bootstrap() {
+  static std::unique_ptr<Communicator> c;
+  return c;
+}
+
 }  // namespace
 
 World detect_world() {
@@ -79,25 +85,64 @@ bool have_mpi() {
 #endif
 }
 
-Communicator& world_comm() {
+bool have_nccl() {
+#ifdef SPT_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+namespace {
+
+std::mutex& world_mutex() {
   static std::mutex mu;
-  std::lock_guard<std::mutex> lock(mu);
+  return mu;
+}
+
+std::unique_ptr<Communicator> make_world(const Options& o) {
+  const World w = detect_world();
+  if (w.size <= 1) return std::make_unique<SingleComm>();
+  SPT_CHECK(o.backend == "auto" || o.backend == "mpi" || o.backend == "nccl", "[comm] runtime.comm = '", o.backend,
+            "'; hint: auto, mpi or nccl");
+  const bool nccl = o.backend == "nccl" || (o.backend == "auto" && o.device.is_cuda() && have_nccl());
+  if (nccl) {
+    SPT_CHECK(have_nccl(), "[comm] runtime.comm = nccl but this spt was built without NCCL; hint: build with CUDA "
+              "and NCCL (nccl.h, libnccl), or use runtime.comm = \"mpi\"");
+    SPT_CHECK(o.device.is_cuda(), "[comm] runtime.comm = nccl needs runtime.device = cuda; hint: CPU runs use mpi");
+    if (w.launcher == "mpirun" && have_mpi()) bootstrap() = make_mpi_comm(w);
+    return make_nccl_comm(w, o.device.index, bootstrap().get(), o.rendezvous_dir, o.timeout_s);
+  }
+  SPT_CHECK(have_mpi(), "[comm] ", w.launcher, " started ", w.size,
+            " processes but this spt was built without MPI; hint: install libopenmpi-dev (scripts/install_deps.sh) "
+            "and rebuild, or run one process");
+  return make_mpi_comm(w);
+}
+
+}  // namespace
+
+Communicator& init_world(const Options& o) {
+  std::lock_guard<std::mutex> lock(world_mutex());
   std::unique_ptr<Communicator>& c = instance();
   if (!c) {
-    const World w = detect_world();
-    if (w.size <= 1) {
-      c = std::make_unique<SingleComm>();
-    } else {
-      SPT_CHECK(have_mpi(), "[comm] ", w.launcher, " started ", w.size,
-                " processes but this spt was built without MPI; hint: install libopenmpi-dev (scripts/install_deps.sh) "
-                "and rebuild, or run one process");
-      c = make_mpi_comm(w);
-    }
+    c = make_world(o);
+    c->set_timeout(o.timeout_s);
   }
   return *c;
 }
 
-void finalize() { instance().reset(); }
+Communicator& world_comm() {
+  {
+    std::lock_guard<std::mutex> lock(world_mutex());
+    if (instance()) return *instance();
+  }
+  return init_world(Options{});
+}
+
+void finalize() {
+  instance().reset();
+  bootstrap().reset();
+}
 
 // ---- watchdog ----
 

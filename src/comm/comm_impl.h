@@ -16,6 +16,11 @@
 namespace spt::comm {
 
 std::unique_ptr<Communicator> make_mpi_comm(const World& w);
+// NCCL on cuda:<device> (cuda/comm_nccl.cpp; src/comm/nccl_stub.cpp without NCCL).
+// The unique id travels through `bootstrap` (an MPI communicator of the same
+// world) or, when it is null, through a file in `rendezvous_dir`.
+std::unique_ptr<Communicator> make_nccl_comm(const World& w, int device, Communicator* bootstrap,
+                                             const std::string& rendezvous_dir, double timeout_s);
 
 // One thread per process; `begin` arms it before a blocking collective and
 // `end` disarms it. When an armed collective outlives the timeout the thread

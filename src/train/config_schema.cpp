@@ -198,6 +198,12 @@ std::vector<KeySpec> build() {
       ranged("runtime.zero", I, 0, 0, 1,
              "several processes: 0 keeps AdamW's moments whole on every process; 1 (ZeRO-1) shards them over the "
              "processes (each updates its share of the weights, then all gather them): moments memory / N"),
+      choice("runtime.comm", "auto", {"auto", "mpi", "nccl"},
+             "several processes: collectives on MPI or NCCL; auto: NCCL when runtime.device is cuda and spt has "
+             "NCCL, else MPI. NCCL needs one GPU per process"),
+      key("runtime.rendezvous_dir", P, nullptr,
+          "NCCL started without mpirun (srun without PMIx): a folder every process sees, where rank 0 leaves the "
+          "NCCL id (default <output.dir>/.rendezvous)"),
       ranged("runtime.comm_timeout_s", N, 600.0, 0, 1e7,
              "several processes (mpirun / srun): seconds a collective may wait for the other ranks before this "
              "rank stops with exit code 74 (a rank died or hangs); 0: wait forever"),

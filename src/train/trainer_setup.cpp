@@ -357,12 +357,18 @@ void Trainer::Impl::setup_schedule() {
 Trainer::Trainer(const ResolvedConfig& cfg) : impl_(new Impl) {
   Impl& m = *impl_;
   m.cfg = cfg;
-  m.comm = &comm::world_comm();
-  m.comm->set_timeout(cfg.number("runtime.comm_timeout_s"));
+  const comm::World world = comm::detect_world();
   std::string device_name = cfg.str("runtime.device");
-  if (device_name == "cuda" && m.comm->size() > 1)  // one GPU per rank of the node
-    device_name = str_cat("cuda:", m.comm->world().local_rank);
+  if (device_name == "cuda" && world.size > 1)  // one GPU per rank of the node
+    device_name = str_cat("cuda:", world.local_rank);
   m.device = device_from_name(device_name);
+  comm::Options co;
+  co.backend = cfg.str("runtime.comm");
+  co.device = m.device;
+  co.rendezvous_dir = cfg.is_set("runtime.rendezvous_dir") ? cfg.str("runtime.rendezvous_dir")
+                                                           : (fs::path(cfg.str("output.dir")) / ".rendezvous").string();
+  co.timeout_s = cfg.number("runtime.comm_timeout_s");
+  m.comm = &comm::init_world(co);
   SPT_CHECK(cfg.str("runtime.precision") == "fp32", "[config] ", cfg.source,
             ": runtime.precision = ", cfg.str("runtime.precision"),
             " is not available yet; hint: use fp32");
@@ -402,7 +408,9 @@ std::string Trainer::plan() const { return impl_->plan(); }
 
 std::string Trainer::Impl::plan() const {
   const double bytes_params = static_cast<double>(ps.num_params()) * 4;
-  const double bytes_train = static_cast<double>(ps.num_trainable()) * 4 * 3;  // grads + 2 moments
+  // Gradients + AdamW's 2 moments (ZeRO-1: this process's share of the moments).
+  const double bytes_train = static_cast<double>(ps.num_trainable()) * 4 +
+                             static_cast<double>(ps.moments_end() - ps.moments_begin()) * 8;
   std::string s;
   s += str_cat("model:       ", model_source, " (", mcfg.model_type, ", ", io::hf_architecture(mcfg, head), ")\n");
   s += str_cat("parameters:  ", ps.num_params(), " total, ", ps.num_trainable(), " trainable (",
@@ -445,6 +453,10 @@ std::string Trainer::Impl::plan() const {
                " MiB for parameters (", static_cast<int64_t>(bytes_params / 1048576.0),
                "), gradients and AdamW moments (", static_cast<int64_t>(bytes_train / 1048576.0),
                "), plus activations\n");
+  if (comm->size() > 1)
+    s += str_cat("processes:   ", comm->size(), " (", comm->world().launcher, ", ", comm->backend(),
+                 "): each micro-batch of ", micro_batch, " rows split over them",
+                 zero_offsets.empty() ? "" : "; ZeRO-1: AdamW moments sharded", "\n");
   s += str_cat("output:      ", out_dir, "\n");
   return s;
 }

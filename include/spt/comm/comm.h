@@ -3,8 +3,10 @@
 // A run is one process unless a launcher started several: `mpirun` (OpenMPI sets
 // OMPI_COMM_WORLD_RANK / _SIZE / _LOCAL_RANK) or Slurm's `srun` (SLURM_PROCID,
 // SLURM_NTASKS, SLURM_LOCALID). With more than one process the collectives run on
-// MPI (spt built with MPI: Debian's OpenMPI); a single process never touches MPI,
-// so a run without a launcher is exactly the single-process program.
+// MPI (Debian's OpenMPI; any tensors, CUDA ones staged through host memory) or
+// NCCL (CUDA tensors on one GPU per rank; host values staged through the GPU). A
+// single process touches neither, so a run without a launcher is exactly the
+// single-process program.
 //
 // Collectives are blocking and every rank must call them in the same order. Each
 // one is watched: if it does not complete within the timeout (a rank died, hangs
@@ -46,7 +48,7 @@ class Communicator {
   int rank() const { return world_.rank; }
   int size() const { return world_.size; }
   bool is_root() const { return world_.rank == 0; }
-  virtual const char* backend() const = 0;  // "single" or "mpi"
+  virtual const char* backend() const = 0;  // "single", "mpi" or "nccl"
 
   // In place, the same result on every rank. Tensors: contiguous f32 / f64 / i32 /
   // i64 on any device (CUDA tensors are staged through host memory with MPI).
@@ -73,17 +75,30 @@ class Communicator {
   double timeout_s_ = 600;
 };
 
-// The run's communicator, created on first use from detect_world(): MPI when
-// there is more than one process, else a single-process one whose collectives
-// are no-ops. Throws with a fix when several processes were launched and spt
-// was built without MPI, or when MPI sees another world than the launcher.
+// How the run's communicator is made (runtime.comm, runtime.rendezvous_dir).
+struct Options {
+  std::string backend = "auto";   // "auto": NCCL for a CUDA device when built with it, else MPI; "mpi"; "nccl"
+  Device device = Device::cpu();  // this rank's device
+  std::string rendezvous_dir;     // NCCL without mpirun: where rank 0 leaves the NCCL id
+  double timeout_s = 600;         // Communicator::set_timeout
+};
+
+// Creates the run's communicator from detect_world() on the first call (later
+// calls return it): a single-process one whose collectives are no-ops when there
+// is one process, else MPI or NCCL as `o` says. NCCL gets its id through MPI
+// when mpirun started the ranks, else through a file in o.rendezvous_dir.
+// Throws with a fix when the build lacks the back-end, or when MPI sees another
+// world than the launcher.
+Communicator& init_world(const Options& o);
+// init_world({}) unless a communicator exists.
 Communicator& world_comm();
 // Whether world_comm() spans more than one process (creates it).
 inline bool distributed() { return world_comm().size() > 1; }
 // Ends MPI cleanly at the end of a successful run (no-op without it).
 void finalize();
 
-// Whether this build has the MPI back-end.
+// Whether this build has the MPI / NCCL back-end.
 bool have_mpi();
+bool have_nccl();
 
 }  // namespace spt::comm
