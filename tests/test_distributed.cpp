@@ -230,6 +230,22 @@ TEST_CASE("mpirun -np 2 trains as one process with the same global batch", "[dis
   REQUIRE(la.size() == 8);
   REQUIRE(lb.size() == 8);
   for (size_t i = 0; i < la.size(); ++i) CHECK(lb[i]["loss"].get<double>() == Approx(la[i]["loss"].get<double>()).epsilon(1e-5));
+  {
+    // --eval-only of the final model, sharded over 2 processes: rank 0 prints the whole set's metrics once.
+    io::Json ev = dp_config(root, "ev");
+    ev["model"]["path"] = (root / "one" / "final").string();
+    const std::string cev = write_config(root / "ev.json", ev);
+    const pid_t p1 = spawn_mpi({"--config", cev, "--eval-only"}, root / "ev2.log");
+    REQUIRE(wait_exit_within(p1, 120) == 0);
+    const std::string two_ranks = read_text(root / "ev2.log");
+    INFO(two_ranks);
+    const size_t at = two_ranks.find("accuracy\t");
+    REQUIRE(at != std::string::npos);
+    CHECK(two_ranks.find("accuracy\t", at + 1) == std::string::npos);
+    const double acc2 = std::stod(two_ranks.substr(at + 9));
+    const double acc1 = records(root / "one" / "metrics.jsonl", "eval").back()["accuracy"].get<double>();
+    CHECK(acc2 == Approx(acc1).margin(1e-6));
+  }
   const auto ea = records(root / "one" / "metrics.jsonl", "eval"), eb = records(root / "two" / "metrics.jsonl", "eval");
   REQUIRE(ea.size() == 2);
   REQUIRE(eb.size() == 2);

@@ -81,14 +81,19 @@ int main(int argc, char** argv) {
     init_threads(default_threads(static_cast<int>(cfg.integer("runtime.threads")), world));
     spdlog::info("{}", runtime_summary());
     train::Trainer trainer(cfg);
+    const bool root = world.rank == 0;  // several processes: rank 0 prints
     if (dry_run) {
-      std::printf("resolved config (%s):\n%s\n\nplan:\n%s", cfg.source.c_str(), cfg.values.dump(2).c_str(),
+      if (root)
+        std::printf("resolved config (%s):\n%s\n\nplan:\n%s", cfg.source.c_str(), cfg.values.dump(2).c_str(),
                   trainer.plan().c_str());
+      comm::finalize();
       return 0;
     }
     spdlog::info("plan:\n{}", trainer.plan());
     if (eval_only) {
-      for (const auto& [k, v] : trainer.evaluate()) std::printf("%s\t%.6f\n", k.c_str(), v);
+      for (const auto& [k, v] : trainer.evaluate())
+        if (root) std::printf("%s\t%.6f\n", k.c_str(), v);
+      comm::finalize();
       return 0;
     }
     const train::RunSummary s = trainer.train(resume);
