@@ -190,6 +190,24 @@ io::Json dp_config(const fs::path& root, const std::string& out) {
   return j;
 }
 
+// Waits (up to 2 minutes) until the metrics log has `n` training lines.
+void wait_for_steps(const fs::path& metrics, size_t n) {
+  const auto deadline = Clock::now() + std::chrono::seconds(120);
+  while (Clock::now() < deadline && records(metrics, "train").size() < n)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+// A 2-process run that would go on for 100000 steps, once it has taken 3.
+pid_t start_endless_run(const fs::path& root, double comm_timeout_s) {
+  io::Json j = dp_config(root, "run");
+  j["train"]["max_steps"] = 100000;
+  j["eval"]["every_steps"] = 0;
+  j["runtime"]["comm_timeout_s"] = comm_timeout_s;
+  const pid_t pid = spawn_mpi({"--config", write_config(root / "run.json", j)}, root / "run.log");
+  wait_for_steps(root / "run" / "metrics.jsonl", 3);
+  return pid;
+}
+
 }  // namespace
 
 TEST_CASE("mpirun -np 2 trains as one process with the same global batch", "[distributed][mpi]") {
@@ -260,17 +278,14 @@ TEST_CASE("SIGUSR1 to mpirun checkpoints and exits 75; --resume auto ends bit-id
   if (!mpi_available()) return;
   const fs::path root = fresh_dir("dp_signal");
   io::Json a = dp_config(root, "a");
-  a["train"]["max_steps"] = 40;
+  a["train"]["max_steps"] = 400;  // long enough that the signal comes first, also on a busy machine
   a["eval"]["every_steps"] = 0;
   io::Json b = a;
   b["output"]["dir"] = (root / "b").string();
   REQUIRE(wait_exit_within(spawn_mpi({"--config", write_config(root / "a.json", a)}, root / "a.log"), 300) == 0);
   const std::string cb = write_config(root / "b.json", b);
   const pid_t pid = spawn_mpi({"--config", cb, "--resume", "auto"}, root / "b.log");
-  // Signal once the run has taken a few steps.
-  const auto deadline = Clock::now() + std::chrono::seconds(120);
-  while (Clock::now() < deadline && records(root / "b" / "metrics.jsonl", "train").size() < 5)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  wait_for_steps(root / "b" / "metrics.jsonl", 5);  // signal once the run has taken a few steps
   kill(pid, SIGUSR1);
   const int rc = wait_exit_within(pid, 120);
   INFO(read_text(root / "b.log"));
@@ -279,7 +294,7 @@ TEST_CASE("SIGUSR1 to mpirun checkpoints and exits 75; --resume auto ends bit-id
   const auto stopped = records(root / "b" / "metrics.jsonl", "stopped");
   REQUIRE(stopped.size() == 1);
   const int64_t at = stopped[0]["step"].get<int64_t>();
-  CHECK(at < 40);
+  CHECK(at < 400);
   CHECK(fs::exists(root / "b" / str_cat("checkpoint-", at) / "spt_checkpoint.json"));
   REQUIRE(wait_exit_within(spawn_mpi({"--config", cb, "--resume", "auto"}, root / "b2.log"), 300) == 0);
   CHECK(file_bytes(root / "a" / "final" / "model.safetensors") == file_bytes(root / "b" / "final" / "model.safetensors"));
@@ -289,13 +304,7 @@ TEST_CASE("SIGUSR1 to mpirun checkpoints and exits 75; --resume auto ends bit-id
 TEST_CASE("a rank killed mid-run ends the job with an error, not a hang", "[distributed][mpi]") {
   if (!mpi_available()) return;
   const fs::path root = fresh_dir("dp_kill");
-  io::Json j = dp_config(root, "run");
-  j["train"]["max_steps"] = 100000;
-  j["eval"]["every_steps"] = 0;
-  const pid_t pid = spawn_mpi({"--config", write_config(root / "run.json", j)}, root / "run.log");
-  const auto deadline = Clock::now() + std::chrono::seconds(120);
-  while (Clock::now() < deadline && records(root / "run" / "metrics.jsonl", "train").size() < 3)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const pid_t pid = start_endless_run(root, 600);
   const pid_t victim = rank_pid(1);
   REQUIRE(victim > 0);
   kill(victim, SIGKILL);
@@ -309,14 +318,7 @@ TEST_CASE("a rank killed mid-run ends the job with an error, not a hang", "[dist
 TEST_CASE("a rank that hangs makes the others stop after runtime.comm_timeout_s", "[distributed][mpi]") {
   if (!mpi_available()) return;
   const fs::path root = fresh_dir("dp_hang");
-  io::Json j = dp_config(root, "run");
-  j["train"]["max_steps"] = 100000;
-  j["eval"]["every_steps"] = 0;
-  j["runtime"]["comm_timeout_s"] = 5;
-  const pid_t pid = spawn_mpi({"--config", write_config(root / "run.json", j)}, root / "run.log");
-  const auto deadline = Clock::now() + std::chrono::seconds(120);
-  while (Clock::now() < deadline && records(root / "run" / "metrics.jsonl", "train").size() < 3)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const pid_t pid = start_endless_run(root, 5);
   const pid_t victim = rank_pid(1);
   REQUIRE(victim > 0);
   kill(victim, SIGSTOP);
