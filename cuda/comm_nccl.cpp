@@ -9,7 +9,9 @@
 // <rendezvous dir>/nccl-id-<job>-<step>-<restart>, the others wait for it.
 //
 // Every blocking call ends with a stream synchronisation under the watchdog, so
-// a rank that dies or hangs makes the others stop after the timeout.
+// a rank that dies or hangs makes the others stop after the timeout. The
+// gradient buckets (all_reduce_start) run on a second, communication stream
+// behind an event of the compute stream, overlapping the rest of backward.
 #include <nccl.h>
 #include <unistd.h>
 
@@ -110,12 +112,48 @@ class NcclComm final : public Communicator {
     }
     const cuda::DeviceGuard guard(device_);
     watchdog_ = std::make_unique<Watchdog>(w);
-    Watched wd(*watchdog_, "ncclCommInitRank", sizeof id.internal, timeout_s_);
-    check_nccl(ncclCommInitRank(&comm_, w.size, id, w.rank), "ncclCommInitRank");
+    {
+      Watched wd(*watchdog_, "ncclCommInitRank", sizeof id.internal, timeout_s_);
+      check_nccl(ncclCommInitRank(&comm_, w.size, id, w.rank), "ncclCommInitRank");
+    }
+    SPT_CUDA_CHECK(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking));
+    SPT_CUDA_CHECK(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
+    SPT_CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
   }
 
   ~NcclComm() override {
+    const cuda::DeviceGuard guard(device_);
+    if (comm_stream_ != nullptr) cudaStreamSynchronize(comm_stream_);
     if (comm_ != nullptr) ncclCommDestroy(comm_);
+    if (ready_ != nullptr) cudaEventDestroy(ready_);
+    if (done_ != nullptr) cudaEventDestroy(done_);
+    if (comm_stream_ != nullptr) cudaStreamDestroy(comm_stream_);
+  }
+
+  // On the communication stream, after everything queued so far on the compute
+  // stream (the gradients of the blocks done): overlaps the rest of backward.
+  void all_reduce_start(Tensor& t) override {
+    if (t.device() != Device::cuda(device_) || !t.is_contiguous()) {
+      all_reduce(t, ReduceOp::sum);
+      return;
+    }
+    const cuda::DeviceGuard guard(device_);
+    SPT_CUDA_CHECK(cudaEventRecord(ready_, be_->stream()));
+    SPT_CUDA_CHECK(cudaStreamWaitEvent(comm_stream_, ready_, 0));
+    check_nccl(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()),
+                             ncclSum, comm_, comm_stream_),
+               "ncclAllReduce");
+    pending_bytes_ += t.nbytes();
+  }
+
+  void wait_pending() override {
+    if (pending_bytes_ == 0) return;
+    const cuda::DeviceGuard guard(device_);
+    SPT_CUDA_CHECK(cudaEventRecord(done_, comm_stream_));
+    SPT_CUDA_CHECK(cudaStreamWaitEvent(be_->stream(), done_, 0));  // the optimizer step waits for the sums
+    Watched wd(*watchdog_, "all_reduce (overlapped)", pending_bytes_, timeout_s_);
+    SPT_CUDA_CHECK(cudaStreamSynchronize(comm_stream_));
+    pending_bytes_ = 0;
   }
 
   const char* backend() const override { return "nccl"; }
@@ -225,6 +263,9 @@ class NcclComm final : public Communicator {
   int device_;
   cuda::CudaBackend* be_ = nullptr;
   ncclComm_t comm_ = nullptr;
+  cudaStream_t comm_stream_ = nullptr;
+  cudaEvent_t ready_ = nullptr, done_ = nullptr;
+  size_t pending_bytes_ = 0;  // started by all_reduce_start, not yet waited for
   std::unique_ptr<Watchdog> watchdog_;
 };
 

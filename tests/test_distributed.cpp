@@ -21,12 +21,14 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <thread>
 
 #include "spt/comm/comm.h"
 #include "src/comm/comm_impl.h"
+#include "src/train/grad_sync.h"
 #include "tests/cuda_required.h"
 #include "spt/io/json_util.h"
 #include "spt/io/safetensors.h"
@@ -187,6 +189,7 @@ io::Json dp_config(const fs::path& root, const std::string& out) {
   j["train"]["max_grad_norm"] = 0.05;
   j["eval"]["every_steps"] = 4;
   j["eval"]["batch_size"] = 8;
+  j["runtime"]["bucket_mb"] = 0.02;  // 5,243 gradients per all-reduce: most start during backward
   return j;
 }
 
@@ -435,4 +438,86 @@ TEST_CASE("2 processes on one GPU: NCCL refuses clearly, MPI with staged CUDA te
     CHECK(log.find("each rank needs its own GPU") != std::string::npos);
   }
   fs::remove_all(root);
+}
+
+namespace {
+
+// Records the ranges of the flat gradient buffer each started all-reduce covers.
+struct RecordingComm final : comm::Communicator {
+  explicit RecordingComm(const Tensor& flat) : Communicator(comm::World{}), base(flat.data<float>()) {}
+  const char* backend() const override { return "recording"; }
+  void all_reduce_start(Tensor& t) override {
+    const int64_t b = t.data<float>() - base;
+    started.push_back({b, b + t.numel()});
+  }
+  void wait_pending() override { ++waits; }
+  void all_reduce(Tensor&, comm::ReduceOp) override {}
+  void all_reduce(std::span<double>, comm::ReduceOp) override {}
+  void all_reduce(std::span<int64_t>, comm::ReduceOp) override {}
+  void broadcast(Tensor&, int) override {}
+  void broadcast(std::string&, int) override {}
+  void all_gather_segments(Tensor&, std::span<const int64_t>) override {}
+  std::vector<double> all_gather(std::span<const double> m) override { return {m.begin(), m.end()}; }
+  void barrier() override {}
+  const float* base;
+  std::vector<std::pair<int64_t, int64_t>> started;
+  int waits = 0;
+};
+
+}  // namespace
+
+TEST_CASE("gradient buckets start as the blocks holding them finish backward, in one fixed order",
+          "[distributed]") {
+  const TinyCase tc = tiny_case("bert", 2, 5, 3);
+  ParameterStore ps(model::model_param_infos(tc.cfg, tc.head, model::ModelOptions{}), Device::cpu());
+  // Which block each trainable element belongs to (-1: outside blocks).
+  const int64_t n = ps.num_trainable();
+  std::vector<int64_t> block(static_cast<size_t>(n), -2);
+  for (const ParamInfo& p : ps.infos()) {
+    const int64_t off = ps.grad(p.name).data<float>() - ps.flat_grads().data<float>();
+    const int64_t blk = p.name.rfind("layers.0.", 0) == 0 ? 0 : p.name.rfind("layers.1.", 0) == 0 ? 1 : -1;
+    for (int64_t i = 0; i < shape_numel(p.shape); ++i) block[static_cast<size_t>(off + i)] = blk;
+  }
+  REQUIRE(std::count(block.begin(), block.end(), -2) == 0);
+  RecordingComm rc(ps.flat_grads());
+  train::GradSync sync(ps, rc, 700);  // small buckets: many, some inside one block
+  REQUIRE(sync.buckets() > 10);
+  auto covered_once = [&](const std::vector<std::pair<int64_t, int64_t>>& ranges) {
+    std::vector<int> hits(static_cast<size_t>(n), 0);
+    for (const auto& [b, e] : ranges)
+      for (int64_t i = b; i < e; ++i) ++hits[static_cast<size_t>(i)];
+    return std::all_of(hits.begin(), hits.end(), [](int h) { return h == 1; });
+  };
+  // The last micro-batch: block 1 finishes first, then block 0, then the rest.
+  sync.arm();
+  sync.block_done(1);
+  const size_t after1 = rc.started.size();
+  sync.block_done(0);
+  const size_t after0 = rc.started.size();
+  sync.finish();
+  CHECK(rc.waits == 1);
+  CHECK(after1 > 0);
+  CHECK(after0 > after1);
+  CHECK(rc.started.size() > after0);  // embeddings, pooler, classifier: at the end
+  CHECK(covered_once(rc.started));
+  for (size_t k = 0; k < rc.started.size(); ++k) {
+    const auto [b, e] = rc.started[k];
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t blk = block[static_cast<size_t>(i)];
+      INFO("bucket " << k << " element " << i << " block " << blk);
+      if (k < after1) REQUIRE(blk == 1);                        // only what block 1's backward completed
+      else if (k < after0) REQUIRE((blk == 0 || blk == 1));
+    }
+  }
+  // A rank with no rows in the last micro-batch (no block reports) starts the
+  // same buckets in the same order from finish().
+  const auto first_order = rc.started;
+  rc.started.clear();
+  sync.arm();
+  sync.finish();
+  CHECK(rc.started == first_order);
+  // Not armed (a step's earlier micro-batches): nothing starts during backward.
+  rc.started.clear();
+  sync.block_done(1);
+  CHECK(rc.started.empty());
 }

@@ -346,6 +346,7 @@ Tensor FeedForward::backward_routed(const Tensor& d_y) {
 Tensor TransformerBlock::forward(const Tensor& x, const Tensor& mask, const StepContext& c) {
   Tensor h, y;
   in1 = in2 = Tensor();
+  grads_ready = c.grads_ready;
   if (pre_norm) {
     in1 = x;
     ops::residual_forward(h, x, attention.forward(n1.forward(s1, x), mask, c));
@@ -368,19 +369,21 @@ Tensor TransformerBlock::forward(const Tensor& x, const Tensor& mask, const Step
 }
 
 Tensor TransformerBlock::backward(const Tensor& dy) {
+  Tensor dx;
   if (pre_norm) {
     Tensor dh = n2.backward(ffn.backward(dy), in2, s2);
     ops::accumulate(dh, dy);
-    Tensor dx = n1.backward(attention.backward(dh), in1, s1);
+    dx = n1.backward(attention.backward(dh), in1, s1);
     ops::accumulate(dx, dh);
-    return dx;
+  } else {
+    const Tensor d_in2 = n2.backward(dy, in2, s2);
+    Tensor dh = ffn.backward(d_in2);
+    ops::accumulate(dh, d_in2);
+    const Tensor d_in1 = n1.backward(dh, in1, s1);
+    dx = attention.backward(d_in1);
+    ops::accumulate(dx, d_in1);
   }
-  const Tensor d_in2 = n2.backward(dy, in2, s2);
-  Tensor dh = ffn.backward(d_in2);
-  ops::accumulate(dh, d_in2);
-  const Tensor d_in1 = n1.backward(dh, in1, s1);
-  Tensor dx = attention.backward(d_in1);
-  ops::accumulate(dx, d_in1);
+  if (grads_ready != nullptr) grads_ready->block_done(attention.index);
   return dx;
 }
 

@@ -198,6 +198,9 @@ std::vector<KeySpec> build() {
       ranged("runtime.zero", I, 0, 0, 1,
              "several processes: 0 keeps AdamW's moments whole on every process; 1 (ZeRO-1) shards them over the "
              "processes (each updates its share of the weights, then all gather them): moments memory / N"),
+      ranged("runtime.bucket_mb", N, 16.0, 0.001, 1e6,
+             "several processes: MiB of gradients per all-reduce; a bucket starts as soon as backward has completed "
+             "it (with NCCL on a second stream, overlapping the rest of backward), as DDP's bucket_cap_mb"),
       choice("runtime.comm", "auto", {"auto", "mpi", "nccl"},
              "several processes: collectives on MPI or NCCL; auto: NCCL when runtime.device is cuda and spt has "
              "NCCL, else MPI. NCCL needs one GPU per process"),

@@ -195,6 +195,8 @@ double Trainer::Impl::forward_backward(const std::vector<data::Batch>& micro, ui
   for (size_t i = 0; i < micro.size(); ++i) {
     // Several processes: this rank's rows of the global micro-batch (trainer_parallel.cpp).
     const auto [r0, r1] = split ? my_rows(micro[i].rows) : std::pair<size_t, size_t>{0, micro[i].rows};
+    const bool last = i + 1 == micro.size();
+    if (last && grad_sync) grad_sync->arm();  // its backward starts the gradient all-reduce block by block
     if (r0 == r1) continue;  // fewer rows than ranks: nothing here, the all-reduce still follows
     data::Batch slice;
     if (split) slice = data::slice_rows(micro[i], r0, r1);
@@ -204,6 +206,7 @@ double Trainer::Impl::forward_backward(const std::vector<data::Batch>& micro, ui
     model::StepContext ctx{true, seed, static_cast<uint64_t>(step), static_cast<uint64_t>(i)};
     ctx.row0 = static_cast<int64_t>(r0);
     ctx.rows = static_cast<int64_t>(r1 - r0);
+    if (last) ctx.grads_ready = grad_sync.get();
     if (i == 0) ctx.probe = probe.get();  // the first micro-batch's keys update the codebooks
     if (model_opts.ffn.enabled) ctx.ffn_probe = &router_load;
     ctx.aux = &aux;

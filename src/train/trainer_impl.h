@@ -17,6 +17,7 @@
 #include "spt/tokenize/tokenizer.h"
 #include "spt/train/schedule.h"
 #include "spt/train/trainer.h"
+#include "src/train/grad_sync.h"
 
 namespace spt::train {
 
@@ -163,7 +164,11 @@ struct Trainer::Impl {
   std::pair<Tensor, Tensor> full_moments();
   // Loads whole moments (from a checkpoint) into this rank's shard.
   void load_moments(const Tensor& m, const Tensor& v);
-  // Sums the gradients over the ranks, in buckets of the flat buffer.
+  // Several processes: the gradient all-reduce in buckets, started during the
+  // last micro-batch's backward (grad_sync.h); null with one process.
+  std::unique_ptr<GradSync> grad_sync;
+  void setup_grad_sync();
+  // Ends the gradient sum over the ranks (the buckets not started yet, then waits).
   void all_reduce_grads();
   // Every parameter from rank 0 (after calibration; as DDP does at start).
   void broadcast_params();

@@ -25,14 +25,7 @@ std::pair<size_t, size_t> Trainer::Impl::my_rows(size_t rows) const {
 }
 
 void Trainer::Impl::all_reduce_grads() {
-  if (comm->size() <= 1) return;
-  SPT_PROFILE_SCOPE("all_reduce_grads");
-  Tensor& g = ps.flat_grads();
-  constexpr int64_t kBucket = int64_t{1} << 22;  // 16 MiB of f32 per collective
-  for (int64_t i = 0; i < g.numel(); i += kBucket) {
-    Tensor bucket = g.narrow0(i, std::min(g.numel(), i + kBucket));
-    comm->all_reduce(bucket, comm::ReduceOp::sum);
-  }
+  if (grad_sync) grad_sync->finish();
 }
 
 void Trainer::Impl::broadcast_params() {
@@ -60,6 +53,12 @@ void Trainer::Impl::agree_on(data::Metrics& m) const {
   m.clear();
   for (const auto& kv : nlohmann::json::parse(s))  // NaN travels as null
     m.push_back({kv[0].get<std::string>(), kv[1].is_null() ? std::nan("") : kv[1].get<double>()});
+}
+
+void Trainer::Impl::setup_grad_sync() {
+  if (comm->size() <= 1) return;
+  const auto bucket = static_cast<int64_t>(std::max(1.0, cfg.number("runtime.bucket_mb") * 1048576.0 / 4.0));
+  grad_sync = std::make_unique<GradSync>(ps, *comm, bucket);
 }
 
 void Trainer::Impl::setup_zero() {

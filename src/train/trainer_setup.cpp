@@ -397,6 +397,7 @@ Trainer::Trainer(const ResolvedConfig& cfg) : impl_(new Impl) {
   m.setup_model();
   m.setup_schedule();
   m.setup_zero();
+  m.setup_grad_sync();
   m.out_dir = cfg.str("output.dir");
   m.metrics_path = cfg.is_set("logging.metrics_file") ? cfg.str("logging.metrics_file")
                                                       : (fs::path(m.out_dir) / "metrics.jsonl").string();

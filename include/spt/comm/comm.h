@@ -55,6 +55,14 @@ class Communicator {
   virtual void all_reduce(Tensor& t, ReduceOp op) = 0;
   virtual void all_reduce(std::span<double> v, ReduceOp op) = 0;
   virtual void all_reduce(std::span<int64_t> v, ReduceOp op) = 0;
+  // An all-reduce (sum) of `t` that may still run when this returns: NCCL
+  // queues it on a communication stream behind the work already queued on the
+  // compute stream (gradients of the blocks done so far), so it overlaps the
+  // rest of backward; `t` must stay alive and untouched until wait_pending(),
+  // which makes later device work wait for every started one. MPI and one
+  // process: done on return.
+  virtual void all_reduce_start(Tensor& t) { all_reduce(t, ReduceOp::sum); }
+  virtual void wait_pending() {}
   // Root's values into every rank's `t` (same shape and dtype everywhere).
   virtual void broadcast(Tensor& t, int root) = 0;
   virtual void broadcast(std::string& s, int root) = 0;

@@ -49,6 +49,14 @@ struct FfnProbe {
 
 // Auxiliary losses a training forward adds (the routed FFN's balance loss):
 // one (1) tensor per term, already weighted; their gradients flow in backward.
+// Told when a Transformer block's backward has finished, i.e. its parameters'
+// gradients for this micro-batch are complete (data parallelism starts their
+// all-reduce then, while the earlier blocks run backward).
+struct GradsReady {
+  virtual ~GradsReady() = default;
+  virtual void block_done(int64_t block) = 0;
+};
+
 struct AuxLosses {
   std::vector<Tensor> terms;
   double total() const;  // sum on the host
@@ -74,6 +82,7 @@ struct StepContext {
   // one, and dropout masks are drawn at those rows' places (DropoutParams::base),
   // so N ranks draw the single-process run's masks. rows = 0: not a slice.
   int64_t row0 = 0, rows = 0;
+  GradsReady* grads_ready = nullptr;  // backward: each block reports when its gradients are complete
 };
 
 // Dropout parameters for one site: the Philox stream is (step, micro, layer, site),
@@ -239,6 +248,7 @@ struct TransformerBlock {
   // Saved: the inputs of n1 and n2 (pre-norm: x and h; post-norm: x + attn(x) and h + ffn(h)).
   Tensor in1, in2;
   NormRef::Saved s1, s2;
+  GradsReady* grads_ready = nullptr;  // from forward's StepContext
 };
 
 }  // namespace spt::model
