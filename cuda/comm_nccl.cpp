@@ -116,6 +116,11 @@ class NcclComm final : public Communicator {
       Watched wd(*watchdog_, "ncclCommInitRank", sizeof id.internal, timeout_s_);
       check_nccl(ncclCommInitRank(&comm_, w.size, id, w.rank), "ncclCommInitRank");
     }
+    // Every rank has joined, so every rank has read the id: a later run must not find it.
+    if (bootstrap == nullptr && w.rank == 0) {
+      std::error_code ec;
+      fs::remove(id_file(rendezvous_dir), ec);
+    }
     SPT_CUDA_CHECK(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking));
     SPT_CUDA_CHECK(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
     SPT_CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));

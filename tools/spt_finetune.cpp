@@ -43,6 +43,7 @@ int default_threads(int configured, const comm::World& w) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  train::install_stop_signals();  // from the start: a SIGUSR1 during set-up stops after the first step
   select_blas_kernel(argv);
   CLI::App app{"spt-finetune: fine-tune a Transformer checkpoint from a JSON config"};
   std::string config_path;
@@ -108,7 +109,15 @@ int main(int argc, char** argv) {
     spdlog::info("metrics: {}", s.metrics_file);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
-    return 1;  // without MPI_Finalize: mpirun ends the other ranks
+    spdlog::default_logger()->flush();
+    // Several processes: the others may wait in a collective; end them all now.
+    bool several = false;
+    try {
+      several = comm::detect_world().size > 1;
+    } catch (const std::exception&) {
+    }
+    if (several) comm::abort_world(1);
+    return 1;
   }
   comm::finalize();
   return 0;

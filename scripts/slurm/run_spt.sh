@@ -34,8 +34,10 @@ echo "[run_spt] job ${SLURM_JOB_ID:-none} (restart $restarts): $ntasks task(s) o
 
 cmd=("$bin" --config "$config" --resume auto "$@")
 if [[ $ntasks -gt 1 ]]; then
+  # --bind-to none: each rank's SPT_NUM_THREADS threads spread over the task's
+  # cores (OpenMPI would bind each rank to one core for -np <= 2).
   # shellcheck disable=SC2206
-  extra=(${SPT_MPIRUN_ARGS:-})
+  extra=(${SPT_MPIRUN_ARGS:---bind-to none})
   [[ $(id -u) -eq 0 ]] && extra+=(--allow-run-as-root)
   cmd=(mpirun -np "$ntasks" "${extra[@]}" "${cmd[@]}")
 fi
@@ -48,10 +50,16 @@ forward() {
 }
 trap 'forward SIGUSR1' USR1
 trap 'forward SIGTERM' TERM
-# `wait` returns early when a trapped signal arrives: wait until the child is gone.
+# `wait` returns early (status > 128) when a trapped signal arrives: wait again
+# until the child's own status comes back (127: it was already collected).
 while true; do
   wait "$child"
   rc=$?
+  if [[ $rc -gt 128 ]]; then
+    wait "$child"
+    again=$?
+    if [[ $again -ne 127 ]]; then rc=$again; fi
+  fi
   kill -0 "$child" 2>/dev/null || break
 done
 

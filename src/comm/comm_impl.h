@@ -16,6 +16,8 @@
 namespace spt::comm {
 
 std::unique_ptr<Communicator> make_mpi_comm(const World& w);
+// MPI_Abort on MPI_COMM_WORLD when MPI is initialised (mpi.cpp); else returns.
+void mpi_abort(int code);
 // NCCL on cuda:<device> (cuda/comm_nccl.cpp; src/comm/nccl_stub.cpp without NCCL).
 // The unique id travels through `bootstrap` (an MPI communicator of the same
 // world) or, when it is null, through a file in `rendezvous_dir`.

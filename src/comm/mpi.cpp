@@ -188,4 +188,11 @@ class MpiComm final : public Communicator {
 
 std::unique_ptr<Communicator> make_mpi_comm(const World& w) { return std::make_unique<MpiComm>(w); }
 
+void mpi_abort(int code) {
+  int inited = 0, finalized = 0;
+  MPI_Initialized(&inited);
+  MPI_Finalized(&finalized);
+  if (inited && !finalized) MPI_Abort(MPI_COMM_WORLD, code);
+}
+
 }  // namespace spt::comm

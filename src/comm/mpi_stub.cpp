@@ -8,4 +8,6 @@ std::unique_ptr<Communicator> make_mpi_comm(const World&) {
   throw Error("[comm] this spt was built without MPI; hint: install libopenmpi-dev and rebuild");
 }
 
+void mpi_abort(int) {}
+
 }  // namespace spt::comm

@@ -37,11 +37,11 @@ std::atomic<int> g_stop_signal{0};
 
 void on_stop_signal(int sig) { g_stop_signal.store(sig); }
 
-// Installs the handlers for one train() call and puts the previous ones back.
+// Installs the handlers for one train() call and puts the previous ones back
+// (a signal that came before, with install_stop_signals(), still counts).
 struct StopSignals {
   struct sigaction old_term{}, old_usr1{};
   StopSignals() {
-    g_stop_signal.store(0);
     struct sigaction sa{};
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
@@ -53,6 +53,18 @@ struct StopSignals {
     sigaction(SIGUSR1, &old_usr1, nullptr);
   }
 };
+
+}  // namespace
+
+void install_stop_signals() {
+  struct sigaction sa{};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGUSR1, &sa, nullptr);
+}
+
+namespace {
 
 std::string format_eta(double seconds) {
   const auto s = static_cast<int64_t>(seconds);
@@ -210,7 +222,7 @@ double Trainer::Impl::forward_backward(const std::vector<data::Batch>& micro, ui
     if (i == 0) ctx.probe = probe.get();  // the first micro-batch's keys update the codebooks
     if (model_opts.ffn.enabled) ctx.ffn_probe = &router_load;
     ctx.aux = &aux;
-    ctx.aux_scale = 1.0 / static_cast<double>(micro.size());
+    ctx.aux_scale = 1.0 / static_cast<double>(micro.size() * static_cast<size_t>(comm->size()));  // summed over ranks
     net->forward(mb, ctx);
     step_loss += net->loss(labels, norm);
     net->backward();
@@ -256,11 +268,13 @@ RunSummary Trainer::train(const std::string& resume) {
   sum.metrics_file = m.metrics_path;
   fs::create_directories(m.out_dir);
   m.best = m.greater_is_better ? -INFINITY : INFINITY;
+  // Several processes: rank 0 picks the checkpoint (ranks may see a shared folder differently).
+  std::string latest = resume == "auto" || resume == "latest" ? (m.root() ? m.latest_checkpoint() : "") : "";
+  m.comm->broadcast(latest, 0);
   if (resume == "auto") {  // the newest checkpoint when there is one (a requeued batch job), else a fresh run
-    const std::string latest = m.latest_checkpoint();
     if (!latest.empty()) m.resume(latest);
   } else if (!resume.empty()) {
-    m.resume(resume == "latest" ? m.latest_checkpoint() : resume);
+    m.resume(resume == "latest" ? latest : resume);
   }
   m.calibrate_codebooks();
   m.calibrate_routers();

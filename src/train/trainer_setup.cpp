@@ -359,8 +359,9 @@ Trainer::Trainer(const ResolvedConfig& cfg) : impl_(new Impl) {
   m.cfg = cfg;
   const comm::World world = comm::detect_world();
   std::string device_name = cfg.str("runtime.device");
-  if (device_name == "cuda" && world.size > 1)  // one GPU per rank of the node
-    device_name = str_cat("cuda:", world.local_rank);
+  if (device_name == "cuda" && world.size > 1 && cuda_device_count() > 0)  // one GPU per rank of the node
+    // (modulo the visible ones: Slurm's --gpus-per-task leaves each task one)
+    device_name = str_cat("cuda:", world.local_rank % cuda_device_count());
   m.device = device_from_name(device_name);
   comm::Options co;
   co.backend = cfg.str("runtime.comm");

@@ -86,7 +86,10 @@ grep -q "restart 1" "spt-spt-cpu-$jb.out" || fail "job $jb did not run a second 
 grep -q "resumed from $scratch/b/checkpoint-" "spt-spt-cpu-$jb.out" || fail "job $jb did not resume"
 cmp "$scratch/a/final/model.safetensors" "$scratch/b/final/model.safetensors" ||
   fail "the requeued job's final weights differ from the uninterrupted job's"
-echo "job $jb: requeued at step $(sed -n 's/.*resumed from .*checkpoint-\([0-9]*\).*/\1/p' "spt-spt-cpu-$jb.out"), final weights equal job $ja's"
+at=$(sed -n 's/.*resumed from .*checkpoint-\([0-9]*\).*/\1/p' "spt-spt-cpu-$jb.out" | head -1)
+how="a checkpoint the ranks wrote on SIGTERM"
+(( at % 250 == 0 )) && how="a periodic checkpoint (mpirun ended the ranks before their step did)"
+echo "job $jb: requeued, resumed at step $at from $how; final weights equal job $ja's"
 
 # 3. A rank killed with SIGKILL.
 jc=$(submit "$scratch/c.json")

@@ -104,6 +104,9 @@ Communicator& world_comm();
 inline bool distributed() { return world_comm().size() > 1; }
 // Ends MPI cleanly at the end of a successful run (no-op without it).
 void finalize();
+// An error on this rank of a multi-process run: ends every rank now with `code`
+// (MPI_Abort; the others must not wait in a collective or in MPI_Finalize).
+[[noreturn]] void abort_world(int code);
 
 // Whether this build has the MPI / NCCL back-end.
 bool have_mpi();

@@ -26,6 +26,12 @@ struct RunSummary {
   bool stopped = false;  // by SIGTERM / SIGUSR1: checkpoint written, resume to continue
 };
 
+// SIGTERM and SIGUSR1 (Slurm before a time limit, scancel, preemption) make a
+// running train() finish its step, write a checkpoint and return `stopped`.
+// train() installs the handlers for its duration; spt-finetune installs them at
+// start so that a signal during set-up is not lost. Idempotent.
+void install_stop_signals();
+
 class Trainer {
  public:
   explicit Trainer(const ResolvedConfig& cfg);
