@@ -6,7 +6,8 @@
 //   * SIGUSR1 to mpirun: the ranks finish the step, write a checkpoint and exit
 //     75; `--resume auto` then ends bit-identical to an uninterrupted 2-process run;
 //   * a rank killed with SIGKILL mid-run ends the job with an error, not a hang;
-//   * a rank that hangs (SIGSTOP) makes the other stop after runtime.comm_timeout_s.
+//   * a rank that hangs (SIGSTOP) makes the other stop after runtime.comm_timeout_s;
+//   * an error on one rank (its data file missing) ends every rank at once.
 // [cuda] (scripts/gpu_check.sh runs them on a GPU machine; skipped here):
 //   * NCCL in a world of one rank (id by file rendezvous): every collective;
 //   * 2 processes on one GPU: NCCL refuses with a clear error (one GPU per rank),
@@ -67,11 +68,17 @@ bool mpi_available() {
   return true;
 }
 
-// mpirun -np 2 spt-finetune ARGS, one thread per rank, output into `log`.
-pid_t spawn_mpi(const std::vector<std::string>& args, const fs::path& log) {
-  std::vector<std::string> all = {find_mpirun(), "-np", "2", "--allow-run-as-root", "--oversubscribe",
-                                  "--bind-to", "none", "-x", "SPT_NUM_THREADS=1", SPT_FINETUNE_BIN};
+// mpirun -np 2 spt-finetune ARGS, one thread per rank, output into `log`;
+// with `args1`, rank 1 gets those arguments instead (MPMD: "A : B").
+pid_t spawn_mpi(const std::vector<std::string>& args, const fs::path& log,
+                const std::vector<std::string>& args1 = {}) {
+  std::vector<std::string> all = {find_mpirun(), "--allow-run-as-root", "--oversubscribe", "--bind-to", "none",
+                                  "-x", "SPT_NUM_THREADS=1", "-np", args1.empty() ? "2" : "1", SPT_FINETUNE_BIN};
   all.insert(all.end(), args.begin(), args.end());
+  if (!args1.empty()) {
+    all.insert(all.end(), {":", "-np", "1", SPT_FINETUNE_BIN});
+    all.insert(all.end(), args1.begin(), args1.end());
+  }
   const pid_t pid = fork();
   if (pid == 0) {
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -315,6 +322,26 @@ TEST_CASE("a rank killed mid-run ends the job with an error, not a hang", "[dist
   INFO(read_text(root / "run.log"));
   CHECK(rc != -1);  // ended by itself
   CHECK(rc != 0);
+  fs::remove_all(root);
+}
+
+TEST_CASE("an error on one rank ends every rank at once (MPI_Abort), not after the timeout", "[distributed][mpi]") {
+  if (!mpi_available()) return;
+  const fs::path root = fresh_dir("dp_error");
+  io::Json good = dp_config(root, "run");
+  io::Json bad = good;
+  bad["data"]["dev"] = (root / "missing.tsv").string();  // rank 1 fails while reading its data, after MPI is up
+  good["runtime"]["comm_timeout_s"] = bad["runtime"]["comm_timeout_s"] = 600;
+  const auto t0 = Clock::now();
+  const pid_t pid = spawn_mpi({"--config", write_config(root / "good.json", good)}, root / "run.log",
+                              {"--config", write_config(root / "bad.json", bad)});
+  const int rc = wait_exit_within(pid, 60);
+  const std::string log = read_text(root / "run.log");
+  INFO(log);
+  CHECK(rc != -1);
+  CHECK(rc != 0);
+  CHECK(std::chrono::duration<double>(Clock::now() - t0).count() < 60);
+  CHECK(log.find("missing.tsv") != std::string::npos);
   fs::remove_all(root);
 }
 

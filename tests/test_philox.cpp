@@ -71,7 +71,7 @@ TEST_CASE("the CPU dropout kernel draws exactly dropout_keep's masks", "[rng]") 
   }
 }
 
-TEST_CASE("dropout on rows [r0, r1) of a batch with base = r0 * row size gives the whole batch's mask there",
+TEST_CASE("dropout on a slice of rows, base = first row x row size, draws the whole batch's mask there",
           "[rng][distributed]") {
   // Data parallelism: a rank holding rows r0.. of the global batch draws the mask
   // the single process draws for those rows. Row sizes 5 * 7 (odd: the unaligned
