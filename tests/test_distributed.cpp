@@ -284,7 +284,7 @@ TEST_CASE("mpirun -np 2 trains as one process with the same global batch", "[dis
   fs::remove_all(root);
 }
 
-TEST_CASE("SIGUSR1 to mpirun checkpoints and exits 75; --resume auto ends bit-identical", "[distributed][mpi]") {
+TEST_CASE("SIGUSR1 to mpirun checkpoints and exits 75, --resume auto ends bit-identical", "[distributed][mpi]") {
   if (!mpi_available()) return;
   const fs::path root = fresh_dir("dp_signal");
   io::Json a = dp_config(root, "a");

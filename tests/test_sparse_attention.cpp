@@ -227,7 +227,7 @@ double recall(const Tensor& idx, const Tensor& q, const Tensor& k, int64_t H, in
 
 }  // namespace
 
-TEST_CASE("ADC selection finds the large scores; wide re-ranking finds all", "[sparse]") {
+TEST_CASE("ADC selection finds the large scores, wide re-ranking finds all", "[sparse]") {
   const int64_t B = 1, T = 256, H = 2, D = 32, L = 32;
   const Clustered c = clustered(B, T, H, D, 8, 9);
   ops::SparseAttentionParams p;

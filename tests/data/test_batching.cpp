@@ -76,7 +76,7 @@ TEST_CASE("Tokenized pairs equal Tokenizer::encode_pair, labels kept", "[data]")
   CHECK(data.ids(0).front() == *tok.token_to_id("[CLS]"));
 }
 
-TEST_CASE("Truncation to max_length; only_first that cannot fit is a bad row", "[data]") {
+TEST_CASE("Truncation to max_length, only_first that cannot fit is a bad row", "[data]") {
   const auto& tok = bert_tokenizer();
   const auto text = read_glue(GlueTask::rte, data_fixture("glue/RTE/train.tsv"));
   TokenizeOptions o;
@@ -144,7 +144,7 @@ TEST_CASE("Batches pad to the longest row with the tokenizer's pad id", "[data]"
   }
 }
 
-TEST_CASE("Batches become (B, T) i32 tensors; labels i32 or f32", "[data]") {
+TEST_CASE("Batches become (B, T) i32 tensors, labels i32 or f32", "[data]") {
   const auto& tok = bert_tokenizer();
   const auto cls = TokenizedDataset::from_examples(
       read_glue(GlueTask::sst2, data_fixture("glue/SST-2/train.tsv")), tok, TokenizeOptions{});
@@ -301,7 +301,7 @@ TEST_CASE("BatchIterator walks epochs and resumes exactly", "[data]") {
                     Contains("\"position\" missing"));
 }
 
-TEST_CASE("drop_last is off by default; on, it drops the short batch", "[data]") {
+TEST_CASE("drop_last is off by default, on, it drops the short batch", "[data]") {
   const auto data = synthetic_tokens(7);
   const int32_t pad = pad_id_for(bert_tokenizer());
   BatchOptions o;

@@ -61,7 +61,7 @@ TEST_CASE("CoLA: headerless train/dev by position, test with header", "[data]") 
   CHECK(test.examples[1].line == 3);
 }
 
-TEST_CASE("SST-2 reads sentences and labels; quotes stay literal", "[data]") {
+TEST_CASE("SST-2 reads sentences and labels, quotes stay literal", "[data]") {
   const auto train = glue(GlueTask::sst2, "SST-2/train.tsv");
   REQUIRE(train.size() == 3);
   CHECK(train.examples[2].text == "the \"twist\" is obvious ");
@@ -106,7 +106,7 @@ TEST_CASE("STS-B reads float scores (regression)", "[data]") {
   CHECK(glue(GlueTask::stsb, "STS-B/test.tsv").label_kind == LabelKind::none);
 }
 
-TEST_CASE("MNLI: train, dev matched/mismatched (label1..5), test; label order", "[data]") {
+TEST_CASE("MNLI: train, dev matched/mismatched (label1..5), test, label order", "[data]") {
   const auto train = glue(GlueTask::mnli, "MNLI/train.tsv");
   REQUIRE(train.size() == 3);
   CHECK(train.examples[0].text == "He ran home.");

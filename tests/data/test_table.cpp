@@ -61,7 +61,7 @@ TEST_CASE("CSV record splitting edge cases", "[data]") {
   CHECK_FALSE(r.next(rec, policy));
 }
 
-TEST_CASE("TSV has no quoting; columns by index without a header", "[data]") {
+TEST_CASE("TSV has no quoting, columns by index without a header", "[data]") {
   const auto d = read_table(data_fixture("generic/reviews.tsv"), cols("review", "label"));
   REQUIRE(d.size() == 2);
   CHECK(d.examples[0].text == "\"not quoted\" in tsv");
@@ -113,7 +113,7 @@ TEST_CASE("Text columns are picked from the header as run_glue.py picks them", "
   CHECK(pick_text_columns(table_columns(tsv.path()), "is_duplicate", "q.tsv").pair == "question2");
 }
 
-TEST_CASE("Given label names fix the ids; unknown eval labels are bad rows", "[data]") {
+TEST_CASE("Given label names fix the ids, unknown eval labels are bad rows", "[data]") {
   auto o = cols("review", "label");
   o.label_names = {"pos", "neg"};
   o.read.config_key = "data.dev";
@@ -152,7 +152,7 @@ TEST_CASE("JSONL: keys, integer/boolean labels sorted numerically or bytewise, p
   CHECK(pairs.label_names == Names{"no", "yes"});
 }
 
-TEST_CASE("Regression labels are floats; unlabeled data ignores the label column", "[data]") {
+TEST_CASE("Regression labels are floats, unlabeled data ignores the label column", "[data]") {
   auto o = cols("sentence", "score");
   o.kind = LabelKind::regression;
   const auto d = read_table(data_fixture("generic/scores.csv"), o);

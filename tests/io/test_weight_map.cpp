@@ -71,7 +71,7 @@ TEST_CASE("BERT with bert. prefix and classifier head maps fully", "[io]") {
   CHECK(base.ignored == std::vector<std::string>{"classifier.bias", "classifier.weight"});
 }
 
-TEST_CASE("BERT without prefix; a missing classifier is newly initialised", "[io]") {
+TEST_CASE("BERT without prefix, a missing classifier is newly initialised", "[io]") {
   const Model m = open_model("bert_base");
   const LoadedWeights w = load_weights(m.config, *m.reader, ModelHead::none);
   CHECK(w.prefix.empty());
