@@ -113,14 +113,17 @@ std::string read_text(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// The pid of the spt-finetune process of `rank` (a descendant of mpirun).
-pid_t rank_pid(int rank) {
+// The pid of the spt-finetune process of `rank` started with `config` (other
+// tests may run MPI jobs at the same time: CTest runs tests in parallel).
+pid_t rank_pid(int rank, const std::string& config) {
   for (const auto& e : fs::directory_iterator("/proc")) {
     const std::string name = e.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     const std::string env = read_text(e.path() / "environ");
     const std::string cmd = read_text(e.path() / "cmdline");
-    if (cmd.find("spt-finetune") == std::string::npos || cmd.find("mpirun") != std::string::npos) continue;
+    if (cmd.find("spt-finetune") == std::string::npos || cmd.find("mpirun") != std::string::npos ||
+        cmd.find(config) == std::string::npos)
+      continue;
     const std::string key = std::string("OMPI_COMM_WORLD_RANK=") + std::to_string(rank);
     const size_t at = env.find(key);
     if (at != std::string::npos && (at == 0 || env[at - 1] == '\0') &&
@@ -315,7 +318,7 @@ TEST_CASE("a rank killed mid-run ends the job with an error, not a hang", "[dist
   if (!mpi_available()) return;
   const fs::path root = fresh_dir("dp_kill");
   const pid_t pid = start_endless_run(root, 600);
-  const pid_t victim = rank_pid(1);
+  const pid_t victim = rank_pid(1, (root / "run.json").string());
   REQUIRE(victim > 0);
   kill(victim, SIGKILL);
   const int rc = wait_exit_within(pid, 60);
@@ -349,7 +352,7 @@ TEST_CASE("a rank that hangs makes the others stop after runtime.comm_timeout_s"
   if (!mpi_available()) return;
   const fs::path root = fresh_dir("dp_hang");
   const pid_t pid = start_endless_run(root, 5);
-  const pid_t victim = rank_pid(1);
+  const pid_t victim = rank_pid(1, (root / "run.json").string());
   REQUIRE(victim > 0);
   kill(victim, SIGSTOP);
   const auto t0 = Clock::now();
