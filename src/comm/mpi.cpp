@@ -35,6 +35,17 @@ MPI_Datatype mpi_type(DType t, const char* op) {
 
 MPI_Op mpi_op(ReduceOp op) { return op == ReduceOp::sum ? MPI_SUM : MPI_MAX; }
 
+// MPI moves host memory: a CUDA tensor goes through a host copy (`f` on the
+// copy, the result copied back). Returns whether it did.
+template <class F>
+bool staged_through_host(Tensor& t, F&& f) {
+  if (t.device().is_cpu()) return false;
+  Tensor h = t.to(Device::cpu());
+  f(h);
+  t.copy_from(h);
+  return true;
+}
+
 class MpiComm final : public Communicator {
  public:
   explicit MpiComm(const World& w) : Communicator(w) {
@@ -70,12 +81,7 @@ class MpiComm final : public Communicator {
 
   void all_reduce(Tensor& t, ReduceOp op) override {
     SPT_CHECK(t.defined() && t.is_contiguous(), "[comm] all_reduce needs a contiguous tensor");
-    if (!t.device().is_cpu()) {
-      Tensor h = t.to(Device::cpu());
-      all_reduce(h, op);
-      t.copy_from(h);
-      return;
-    }
+    if (staged_through_host(t, [&](Tensor& x) { all_reduce(x, op); })) return;
     const MPI_Datatype type = mpi_type(t.dtype(), "all_reduce");
     const size_t esize = dtype_size(t.dtype());
     char* p = static_cast<char*>(t.data_ptr());
@@ -90,28 +96,12 @@ class MpiComm final : public Communicator {
     }
   }
 
-  void all_reduce(std::span<double> v, ReduceOp op) override {
-    Watched w(*watchdog_, "all_reduce", v.size_bytes(), timeout_s_);
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), MPI_DOUBLE, mpi_op(op),
-                            MPI_COMM_WORLD),
-              "MPI_Allreduce");
-  }
-
-  void all_reduce(std::span<int64_t> v, ReduceOp op) override {
-    Watched w(*watchdog_, "all_reduce", v.size_bytes(), timeout_s_);
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), MPI_INT64_T, mpi_op(op),
-                            MPI_COMM_WORLD),
-              "MPI_Allreduce");
-  }
+  void all_reduce(std::span<double> v, ReduceOp op) override { reduce_host(v.data(), v.size(), MPI_DOUBLE, 8, op); }
+  void all_reduce(std::span<int64_t> v, ReduceOp op) override { reduce_host(v.data(), v.size(), MPI_INT64_T, 8, op); }
 
   void broadcast(Tensor& t, int root) override {
     SPT_CHECK(t.defined() && t.is_contiguous(), "[comm] broadcast needs a contiguous tensor");
-    if (!t.device().is_cpu()) {
-      Tensor h = t.to(Device::cpu());
-      broadcast(h, root);
-      t.copy_from(h);
-      return;
-    }
+    if (staged_through_host(t, [&](Tensor& x) { broadcast(x, root); })) return;
     const size_t bytes = t.nbytes();
     char* p = static_cast<char*>(t.data_ptr());
     constexpr size_t kMax = size_t{1} << 30;
@@ -138,12 +128,7 @@ class MpiComm final : public Communicator {
               "[comm] all_gather_segments needs a contiguous 1-D f32 tensor, got ", flat.str());
     SPT_CHECK(offsets.size() == static_cast<size_t>(size()) + 1 && offsets.back() <= flat.numel(),
               "[comm] all_gather_segments: ", offsets.size(), " offsets for ", size(), " ranks");
-    if (!flat.device().is_cpu()) {
-      Tensor h = flat.to(Device::cpu());
-      all_gather_segments(h, offsets);
-      flat.copy_from(h);
-      return;
-    }
+    if (staged_through_host(flat, [&](Tensor& x) { all_gather_segments(x, offsets); })) return;
     SPT_CHECK(offsets.back() < INT_MAX, "[comm] all_gather_segments of ", offsets.back(),
               " elements: MPI counts are int; hint: ZeRO-1 (runtime.zero) over MPI holds up to 2^31 - 1 trainable "
               "parameters");
@@ -181,6 +166,12 @@ class MpiComm final : public Communicator {
   }
 
  private:
+  // In-place MPI_Allreduce of n host values (scalars, counts: n < 2^31).
+  void reduce_host(void* p, size_t n, MPI_Datatype type, size_t esize, ReduceOp op) {
+    Watched w(*watchdog_, "all_reduce", n * esize, timeout_s_);
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, p, static_cast<int>(n), type, mpi_op(op), MPI_COMM_WORLD), "MPI_Allreduce");
+  }
+
   std::unique_ptr<Watchdog> watchdog_;
 };
 
