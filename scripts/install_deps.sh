@@ -19,6 +19,9 @@ PKGS=(
   catch2
   # Multi-process training (MPI) and the real one-node Slurm cluster of the tests.
   openmpi-bin libopenmpi-dev slurmctld slurmd slurm-client munge
+  # The sanitizer and fuzzing build (docs/reliability.md): clang, libFuzzer and
+  # the sanitizer runtimes, LLVM's OpenMP.
+  clang libclang-rt-dev libomp-dev
 )
 
 export DEBIAN_FRONTEND=noninteractive

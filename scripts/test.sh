@@ -7,6 +7,8 @@
 #   bash scripts/test.sh            # everything
 #   SPT_SKIP_DEPS=1 bash scripts/test.sh   # skip apt-get (deps already installed)
 #   SPT_SKIP_GPU_DRY_RUN=1 ...             # skip the GPU-bundle build (CI runs it)
+#   SPT_SKIP_SANITIZE=1 ...                # skip the ASan + UBSan build, its tests and the fuzz pass
+#   SPT_FUZZ_SECONDS=N ...                 # seconds per fuzz target in the short pass (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,3 +36,18 @@ if [[ "${SPT_SKIP_GPU_DRY_RUN:-0}" != "1" ]]; then
 fi
 
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
+
+# Sanitizers and fuzzing (docs/reliability.md): a second build with clang,
+# AddressSanitizer + UndefinedBehaviorSanitizer (every report fails the test) and
+# libFuzzer's coverage instrumentation; the test suite runs again on it (the
+# tests excluded here are named with their reason in docs/reliability.md), then
+# every fuzz target for a short, fixed time from its seeds and past crashes.
+if [[ "${SPT_SKIP_SANITIZE:-0}" != "1" ]]; then
+  ASAN_DIR=${SPT_ASAN_BUILD_DIR:-build-asan}
+  CC=clang CXX=clang++ cmake -S . -B "$ASAN_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS=-g1 \
+    -DSPT_SANITIZE=ON -DSPT_FUZZ=ON -DSPT_CUDA=OFF -DSPT_MPI=OFF
+  cmake --build "$ASAN_DIR" -j "$JOBS"
+  EXCLUDED=$(grep -v -e '^#' -e '^$' tests/sanitizer_excluded.txt | paste -sd'|' || true)
+  ctest --test-dir "$ASAN_DIR" --output-on-failure -j "$JOBS" ${EXCLUDED:+-E "$EXCLUDED"}
+  SPT_FUZZ_BUILD_DIR=$ASAN_DIR SPT_FUZZ_JOBS=$JOBS bash scripts/fuzz.sh all "${SPT_FUZZ_SECONDS:-20}"
+fi

@@ -79,38 +79,7 @@ pid_t spawn_mpi(const std::vector<std::string>& args, const fs::path& log,
     all.insert(all.end(), {":", "-np", "1", SPT_FINETUNE_BIN});
     all.insert(all.end(), args1.begin(), args1.end());
   }
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    setpgid(0, 0);  // its own group: a failing test can kill the whole job
-    std::vector<char*> argv;
-    for (const std::string& a : all) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-// Waits up to `seconds`; -1 (and the process group killed) when it did not end.
-int wait_exit_within(pid_t pid, double seconds) {
-  const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
-  int status = 0;
-  while (Clock::now() < deadline) {
-    const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  kill(-pid, SIGKILL);
-  waitpid(pid, &status, 0);
-  return -1;
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  return spawn_logged(all, log);  // its own group: a failing test can kill the whole job
 }
 
 // The pid of the spt-finetune process of `rank` started with `config` (other
@@ -173,16 +142,6 @@ WeightDiff weight_diff(const fs::path& a, const fs::path& b) {
   return d;
 }
 
-std::vector<io::Json> records(const fs::path& metrics, const std::string& type) {
-  std::vector<io::Json> out;
-  std::ifstream in(metrics);
-  for (std::string line; std::getline(in, line);) {
-    io::Json j = io::Json::parse(line);
-    if (j.at("type") == type) out.push_back(j);
-  }
-  return out;
-}
-
 // A tiny BERT with dropout, 100 training and 40 dev rows, global micro-batch 7
 // (4 + 3 rows on 2 ranks) accumulated twice, clipping at 0.05 (every step clips).
 io::Json dp_config(const fs::path& root, const std::string& out) {
@@ -201,13 +160,6 @@ io::Json dp_config(const fs::path& root, const std::string& out) {
   j["eval"]["batch_size"] = 8;
   j["runtime"]["bucket_mb"] = 0.02;  // 5,243 gradients per all-reduce: most start during backward
   return j;
-}
-
-// Waits (up to 2 minutes) until the metrics log has `n` training lines.
-void wait_for_steps(const fs::path& metrics, size_t n) {
-  const auto deadline = Clock::now() + std::chrono::seconds(120);
-  while (Clock::now() < deadline && records(metrics, "train").size() < n)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
 // A 2-process run that would go on for 100000 steps, once it has taken 3.

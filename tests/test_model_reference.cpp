@@ -31,7 +31,17 @@ void check_grads(const std::string& name, ParameterStore& ps, const io::ModelCon
   for (const auto& [hf, g] : io::to_hf_tensors(cfg, head, grads)) {
     INFO(name << ": gradient of " << hf);
     REQUIRE(ref.find("grad." + hf) != nullptr);
-    CHECK(rel_l2(g, ref.load("grad." + hf)) <= 1e-3);
+    const Tensor want = ref.load("grad." + hf);
+    // A key bias's gradient is 0 in exact arithmetic (softmax ignores a shift
+    // shared by a query's scores): both sides are rounding noise, compared absolutely.
+    double norm_want = 0, norm_got = 0;
+    for (const double v : want.to_doubles()) norm_want += v * v;
+    for (const double v : g.to_doubles()) norm_got += v * v;
+    if (std::sqrt(norm_want) < 1e-6) {
+      CHECK(std::sqrt(norm_got) < 1e-5);
+      continue;
+    }
+    CHECK(rel_l2(g, want) <= 1e-3);
   }
 }
 

@@ -4,16 +4,19 @@
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "spt/io/json_util.h"
@@ -227,6 +230,63 @@ inline pid_t spawn(const std::vector<std::string>& args) {
     _exit(127);
   }
   return pid;
+}
+
+// Like spawn, with stdout and stderr into `log` and `env` set in the child, in
+// its own process group.
+inline pid_t spawn_logged(const std::vector<std::string>& args, const fs::path& log,
+                          const std::vector<std::pair<std::string, std::string>>& env = {}) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    setpgid(0, 0);
+    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> argv;
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits up to `seconds`; -1 (and the process group killed) when it did not end.
+inline int wait_exit_within(pid_t pid, double seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(-pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+inline std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The lines of a metrics log of one type ("train", "eval", "stopped").
+inline std::vector<io::Json> records(const fs::path& metrics, const std::string& type) {
+  std::vector<io::Json> out;
+  std::ifstream in(metrics);
+  for (std::string line; std::getline(in, line);) {
+    io::Json j = io::Json::parse(line);
+    if (j.at("type") == type) out.push_back(j);
+  }
+  return out;
+}
+
+// Waits (up to 2 minutes) until the metrics log has `n` training lines.
+inline void wait_for_steps(const fs::path& metrics, size_t n) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline && records(metrics, "train").size() < n)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
 inline int wait_exit(pid_t pid) {

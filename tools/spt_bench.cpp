@@ -239,9 +239,11 @@ void run(Device dev, const Dims& d, int iters) {
     b.row("rmsnorm", shp({N, C}), "fwd", b.time([&] { ops::rmsnorm_forward(y, saved, x, w, 1e-5f); }), bytes, false);
     b.row("rmsnorm", shp({N, C}), "bwd", b.time([&] { ops::rmsnorm_backward(dx, dw, dy, x, w, saved); }), 1.5 * bytes, false);
   }
-  for (auto [name, act] : {std::pair{"gelu", Activation::gelu_erf}, std::pair{"gelu_tanh", Activation::gelu_tanh},
-                           std::pair{"relu", Activation::relu}, std::pair{"silu", Activation::silu},
-                           std::pair{"tanh", Activation::tanh}}) {
+  for (const auto& entry : {std::pair{"gelu", Activation::gelu_erf}, std::pair{"gelu_tanh", Activation::gelu_tanh},
+                             std::pair{"relu", Activation::relu}, std::pair{"silu", Activation::silu},
+                             std::pair{"tanh", Activation::tanh}}) {
+    const char* name = entry.first;  // named copies: lambdas below capture them (clang 14 cannot capture bindings)
+    const Activation act = entry.second;
     Tensor x = randn({N, F}, dev, 13), y, dx, dy = randn({N, F}, dev, 14);
     const double bytes = 2.0 * N * F * f4;
     b.row(name, shp({N, F}), "fwd", b.time([&] { ops::activation_forward(act, y, x); }), bytes, false);

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 
 #include "spt/comm/comm.h"
 #include "spt/core/runtime.h"
@@ -108,7 +109,11 @@ int main(int argc, char** argv) {
     if (!s.final_model.empty()) spdlog::info("final model: {}", s.final_model);
     spdlog::info("metrics: {}", s.metrics_file);
   } catch (const std::exception& e) {
-    spdlog::error("{}", e.what());
+    if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr)
+      spdlog::error("out of host memory (the C++ library could not allocate: {}); hint: reduce train.batch_size "
+                    "or tokenizer.max_length, or free memory on the machine", e.what());
+    else
+      spdlog::error("{}", e.what());
     spdlog::default_logger()->flush();
     // Several processes: the others may wait in a collective; end them all now.
     bool several = false;

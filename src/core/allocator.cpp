@@ -18,6 +18,25 @@ void Allocator::reset_peak() {
   stats_.peak = stats_.current;
 }
 
+void Allocator::set_limit(size_t bytes) {
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  limit_ = bytes;
+}
+
+size_t Allocator::limit() const {
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  return limit_;
+}
+
+void Allocator::check_limit(size_t nbytes, const char* who) const {
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  if (limit_ == 0 || nbytes <= limit_ - std::min(limit_, stats_.current)) return;
+  fail("[", who, " allocator] out of memory: allocating ", nbytes, " bytes with ", stats_.current,
+       " bytes in live tensors would pass the limit of ", limit_, " bytes (runtime.memory_limit_mb = ",
+       limit_ >> 20, "); ", limit_ - std::min(limit_, stats_.current), " bytes are available; hint: reduce "
+       "train.batch_size or tokenizer.max_length (or use train.grad_accumulation), or raise the limit");
+}
+
 void Allocator::record_alloc(size_t nbytes, bool from_system) {
   std::lock_guard<std::mutex> lock(stats_mutex_);
   stats_.current += nbytes;
@@ -57,6 +76,7 @@ CpuAllocator::~CpuAllocator() { release_cached(); }
 
 void* CpuAllocator::allocate(size_t nbytes) {
   if (nbytes == 0) return nullptr;
+  check_limit(nbytes, "cpu");
   const size_t size = block_size(nbytes);
   if (size >= kCacheMin) {
     std::lock_guard<std::mutex> lock(cache_mutex_);
@@ -80,8 +100,9 @@ void* CpuAllocator::allocate(size_t nbytes) {
     release_cached();
     p = std::aligned_alloc(256, size);
   }
-  SPT_CHECK(p != nullptr, "[cpu allocator] out of host memory allocating ", nbytes, " bytes (",
-            stats().current, " bytes in use)");
+  SPT_CHECK(p != nullptr, "[cpu allocator] out of host memory: the system refused ", size, " bytes for a ",
+            nbytes, "-byte tensor with ", stats().current, " bytes in live tensors; hint: reduce "
+            "train.batch_size or tokenizer.max_length, or free memory on the machine");
   record_alloc(nbytes, false);
   record_system_alloc(size);
   return p;

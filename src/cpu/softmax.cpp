@@ -43,7 +43,10 @@ SPT_INLINE_INTO_CLONES void softmax_row(T* y, const T* x, const int32_t* mrow, i
       mx = v > mx ? v : mx;
     }
   }
-  if (mx == kNegInf) {  // nothing visible
+  // Nothing visible. (The private copies of an OpenMP max reduction start at the
+  // type's least value: -inf with GCC, the lowest finite value with clang; so
+  // "no key seen" is any max at or below the lowest finite value.)
+  if (!(mx > std::numeric_limits<T>::lowest())) {
     for (int64_t j = 0; j < tk; ++j) y[j] = T(0);
     return;
   }

@@ -63,7 +63,9 @@ void CpuBackend::sparse_attention_fwd(const SparseAttentionParams& p, Tensor& ou
     using T = decltype(tag);
     dispatch_index(idx, [&](auto itag) {
       using I = decltype(itag);
-      const auto [H, Hk, G, D, L, C, ldk] = task_dims(p);
+      // Named copies, not a structured binding: OpenMP regions capture them (clang).
+      const TaskDims dims = task_dims(p);
+      [[maybe_unused]] const int64_t H = dims.H, Hk = dims.Hk, G = dims.G, D = dims.D, L = dims.L, C = dims.C, ldk = dims.ldk;
       const T *qs = q.data<T>(), *ks = k.data<T>(), *vs = v.data<T>();
       const I* is = idx.data<I>();
       T *os = out.data<T>(), *ls = lse.data<T>();
@@ -102,7 +104,9 @@ void CpuBackend::sparse_attention_bwd(const SparseAttentionParams& p, Tensor& dq
     using T = decltype(tag);
     dispatch_index(idx, [&](auto itag) {
       using I = decltype(itag);
-      const auto [H, Hk, G, D, L, C, ldk] = task_dims(p);
+      // Named copies, not a structured binding: OpenMP regions capture them (clang).
+      const TaskDims dims = task_dims(p);
+      [[maybe_unused]] const int64_t H = dims.H, Hk = dims.Hk, G = dims.G, D = dims.D, L = dims.L, C = dims.C, ldk = dims.ldk;
       const T *qs = q.data<T>(), *ks = k.data<T>(), *vs = v.data<T>();
       const T *gs = dout.data<T>(), *os = out.data<T>(), *ls = lse.data<T>();
       const I* is = idx.data<I>();

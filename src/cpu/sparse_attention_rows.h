@@ -156,14 +156,14 @@ SPT_INLINE_INTO_CLONES void sparse_bwd_row(T* __restrict dq, T* __restrict dk, T
 
 // The four sums of p0..p3 (lanes 0, 4, 8, 12 of the result), sharing the shuffles.
 SPT_INLINE_INTO_CLONES v16f hsum4(v16f p0, v16f p1, v16f p2, v16f p3) {
-  const v16f x01 = __builtin_shuffle(p0, p1, v16i{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}) +
-                   __builtin_shuffle(p0, p1, v16i{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31});
-  const v16f x23 = __builtin_shuffle(p2, p3, v16i{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}) +
-                   __builtin_shuffle(p2, p3, v16i{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31});
-  v16f y = __builtin_shuffle(x01, x23, v16i{0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27}) +
-           __builtin_shuffle(x01, x23, v16i{4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31});
-  y += __builtin_shuffle(y, v16i{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13});
-  y += __builtin_shuffle(y, v16i{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
+  const v16f x01 = SPT_SHUFFLE2(p0, p1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+                   SPT_SHUFFLE2(p0, p1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+  const v16f x23 = SPT_SHUFFLE2(p2, p3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+                   SPT_SHUFFLE2(p2, p3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+  v16f y = SPT_SHUFFLE2(x01, x23, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+           SPT_SHUFFLE2(x01, x23, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+  y += SPT_SHUFFLE(y, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+  y += SPT_SHUFFLE(y, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
   return y;
 }
 

@@ -49,7 +49,7 @@ inline float fast_exp(float x) {
   p = p * r + 0.49999988079071045f;
   const float er = 1.f + r + r * r * p;
   // 2^k as two factors so that k = 128 (x near 88.7) does not overflow the exponent.
-  const int32_t ki = static_cast<int32_t>(k);
+  const int32_t ki = static_cast<int32_t>(k == k ? k : 0.f);  // NaN in: NaN out (via er), no UB cast
   const int32_t k1 = ki >> 1, k2 = ki - k1;
   const float s1 = std::bit_cast<float>((k1 + 127) << 23);
   const float s2 = std::bit_cast<float>((k2 + 127) << 23);

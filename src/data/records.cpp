@@ -67,6 +67,9 @@ bool LineReader::next(std::string& line) {
     return false;
   }
   ++line_no_;
+  SPT_CHECK(line.size() <= kMaxLineBytes, "[data] ", file_, ":", line_no_, ": the line has ", line.size(),
+            " bytes, more than the limit of ", kMaxLineBytes, " (16 MiB); hint: is this a text file with one "
+            "example per line? (a binary file, or line breaks lost)");
   if (!line.empty() && line.back() == '\r') line.pop_back();
   if (line_no_ == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
   return true;

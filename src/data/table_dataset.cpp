@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "spt/core/error.h"
+#include "spt/io/json_util.h"
 #include "src/data/fields.h"
 
 namespace spt::data {
@@ -154,6 +155,10 @@ void read_jsonl(const fs::path& file, const TableOptions& opt, TextDataset& ds, 
       out.bad(n, bad_utf8);
       continue;
     }
+    if (const std::string deep = io::json_depth_problem(line); !deep.empty()) {
+      out.bad(n, deep);
+      continue;
+    }
     json obj = json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (obj.is_discarded()) {
       out.bad(n, "invalid JSON");
@@ -228,6 +233,8 @@ std::vector<std::string> table_columns(const fs::path& file, const std::string& 
     std::string line;
     while (lines.next(line)) {
       if (detail::is_blank(line)) continue;
+      SPT_CHECK(io::json_depth_problem(line).empty(), "[data] ", file.string(), ":", lines.line_number(), ": ",
+                io::json_depth_problem(line));
       const json obj = json::parse(line, nullptr, /*allow_exceptions=*/false);
       SPT_CHECK(obj.is_object(), "[data] ", file.string(), ":", lines.line_number(),
                 ": expected a JSON object; hint: JSONL holds one object per line");

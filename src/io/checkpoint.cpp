@@ -9,6 +9,7 @@
 #include "spt/core/error.h"
 #include "spt/io/atomic_dir.h"
 #include "spt/io/atomic_file.h"
+#include "spt/io/checksum.h"
 #include "spt/io/safetensors.h"
 
 namespace spt::io {
@@ -50,43 +51,74 @@ void copy_tokenizer(const std::string& from, const std::string& to) {
   }
 }
 
-// The completion marker: format, version and the size of every file.
+// The completion marker: format, version, and the size and CRC-32C of every
+// file ("files": name -> bytes, as version 1 always had; "crc32c": name -> hex,
+// added later, checked when present).
 void write_marker(const std::string& dir) {
-  OJson files = OJson::object();
+  OJson files = OJson::object(), crcs = OJson::object();
   std::vector<fs::path> paths;
   for (const auto& e : fs::recursive_directory_iterator(dir))
     if (e.is_regular_file()) paths.push_back(e.path());
   std::sort(paths.begin(), paths.end());
-  for (const fs::path& p : paths)
-    files[fs::relative(p, dir).generic_string()] = static_cast<uint64_t>(fs::file_size(p));
+  for (const fs::path& p : paths) {
+    const std::string name = fs::relative(p, dir).generic_string();
+    files[name] = static_cast<uint64_t>(fs::file_size(p));
+    crcs[name] = crc_hex(file_crc32c(p.string()));
+  }
   OJson m;
   m["format"] = "spt-checkpoint";
   m["version"] = kCheckpointVersion;
   m["files"] = files;
+  m["crc32c"] = crcs;
   write_json_file((fs::path(dir) / kCheckpointMarker).string(), m);
 }
 
-void check_marker(const std::string& dir) {
+// What is wrong with the checkpoint at `dir` ("" when it is complete and every
+// file has the size and checksum its marker recorded).
+std::string marker_problem(const std::string& dir) {
   const std::string marker = (fs::path(dir) / kCheckpointMarker).string();
-  SPT_CHECK(fs::is_regular_file(marker), "[checkpoint] ", dir, " has no ", kCheckpointMarker,
-            ", so it is not a complete spt checkpoint (an interrupted save leaves none); hint: "
-            "use the previous checkpoint, or load a Hugging Face folder as a pretrained model");
-  const Json m = read_json_file(marker, "checkpoint");
-  SPT_CHECK(m.is_object() && m.value("format", "") == "spt-checkpoint" && m.contains("files") &&
-                m["files"].is_object(),
-            "[checkpoint] ", marker, " is not an spt checkpoint marker");
-  const auto version = get_int(m, "version", "[checkpoint] " + marker);
-  SPT_CHECK(version && *version <= kCheckpointVersion, "[checkpoint] ", marker, ": version ",
-            version.value_or(0), " is newer than this spt (", kCheckpointVersion,
-            "); hint: update spt");
+  if (!fs::is_regular_file(marker))
+    return str_cat(dir, " has no ", kCheckpointMarker, ", so it is not a complete spt checkpoint (an interrupted "
+                   "save leaves none); hint: use the previous checkpoint, or load a Hugging Face folder as a "
+                   "pretrained model");
+  Json m;
+  try {
+    m = read_json_file(marker, "checkpoint");
+  } catch (const Error& e) {
+    return str_cat(e.what(), " (the completion marker is damaged)");
+  }
+  if (!(m.is_object() && m.value("format", "") == "spt-checkpoint" && m.contains("files") &&
+        m["files"].is_object()))
+    return str_cat(marker, " is not an spt checkpoint marker");
+  if (!m.contains("version") || !m["version"].is_number_integer())
+    return str_cat(marker, ": \"version\" must be an integer");
+  const int64_t version = m["version"].get<int64_t>();
+  if (version > kCheckpointVersion)
+    return str_cat(marker, ": version ", version, " is newer than this spt (", kCheckpointVersion,
+                   "); hint: update spt");
+  const Json crcs = m.contains("crc32c") && m["crc32c"].is_object() ? m["crc32c"] : Json::object();
   for (const auto& [name, size] : m["files"].items()) {
     const fs::path p = fs::path(dir) / name;
     std::error_code ec;
     const auto actual = fs::file_size(p, ec);
-    SPT_CHECK(!ec && size.is_number_unsigned() && actual == size.get<uint64_t>(), "[checkpoint] ",
-              dir, ": ", name, ec ? " is missing" : " has the wrong size", " (expected ",
-              size.dump(), " bytes); hint: the checkpoint was modified or damaged after saving");
+    if (ec) return str_cat(p.string(), " is missing; hint: the checkpoint was modified or damaged after saving");
+    if (!size.is_number_unsigned() || actual != size.get<uint64_t>())
+      return str_cat(p.string(), " has ", actual, " bytes, the marker recorded ", size.dump(),
+                     " (truncated or modified after saving); hint: use an earlier checkpoint");
+    if (crcs.contains(name)) {
+      const std::string want = crcs[name].is_string() ? crcs[name].get<std::string>() : "?";
+      const std::string got = crc_hex(file_crc32c(p.string()));
+      if (got != want)
+        return str_cat(p.string(), " has CRC-32C ", got, ", the marker recorded ", want,
+                       " (its bytes changed after saving: a damaged disk or copy); hint: use an earlier checkpoint");
+    }
   }
+  return "";
+}
+
+void check_marker(const std::string& dir) {
+  const std::string problem = marker_problem(dir);
+  SPT_CHECK(problem.empty(), "[checkpoint] ", problem);
 }
 
 // An existing folder save_checkpoint may replace: a checkpoint of ours, complete
@@ -115,6 +147,8 @@ const std::vector<std::string>& tokenizer_files() {
       "generation_config.json"};
   return files;
 }
+
+std::string checkpoint_problem(const std::string& dir) { return marker_problem(dir); }
 
 bool is_spt_checkpoint(const std::string& dir) {
   return fs::is_regular_file(fs::path(dir) / kCheckpointMarker);

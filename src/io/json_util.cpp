@@ -62,7 +62,32 @@ bool is_valid_utf8(std::string_view s, size_t* bad_at) {
   return true;
 }
 
+std::string json_depth_problem(std::string_view text) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxJsonDepth) {
+        const auto [line, col] = line_column(text, i);
+        return str_cat("objects and arrays nest more than ", kMaxJsonDepth, " deep (line ", line, ", column ", col,
+                       "); hint: the file is damaged or not what it claims to be");
+      }
+    } else if (c == '}' || c == ']') {
+      depth = depth > 0 ? depth - 1 : 0;
+    }
+  }
+  return "";
+}
+
 Json parse_json_strict(std::string_view text, const std::string& what) {
+  if (const std::string deep = json_depth_problem(text); !deep.empty()) fail(what, ": ", deep);
   size_t bad = 0;
   if (!is_valid_utf8(text, &bad)) {
     const auto [line, col] = line_column(text, bad);
@@ -103,6 +128,10 @@ Json parse_json_strict(std::string_view text, const std::string& what) {
     if (const size_t p = msg.find(": "); p != std::string::npos) msg = msg.substr(p + 2);
     fail(what, " is not valid JSON: line ", line, ", column ", col, ": ", msg,
          "; hint: fix the syntax error at that position");
+  } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range: a number past double's range (1e405)
+    std::string msg = e.what();
+    if (const size_t p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
+    fail(what, " is not valid JSON: ", msg, "; hint: fix that value");
   }
   SPT_CHECK(duplicate.empty(), what, " has the key \"", duplicate,
             "\" twice in one object; hint: remove the duplicate entry (JSON readers disagree on "

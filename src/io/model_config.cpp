@@ -19,6 +19,8 @@ namespace {
 const std::set<std::string> kActivations = {"gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_tanh",
                                             "relu", "silu", "swish"};
 
+constexpr int64_t kMaxConfigSize = int64_t{1} << 24;
+
 class Reader {
  public:
   Reader(const Json& j, const std::string& source) : j_(j), ctx_("[config] " + source) {}
@@ -78,6 +80,10 @@ class Reader {
   int64_t positive(const char* key, int64_t v) {
     SPT_CHECK(v > 0, ctx_, ": \"", key, "\" must be a positive integer, got ", v,
               "; hint: fix the value");
+    // Sizes fix tensor shapes: a damaged file must not make spt allocate beyond
+    // any real model (vocabularies, widths and lengths stay well under 2^24).
+    SPT_CHECK(v <= kMaxConfigSize, ctx_, ": \"", key, "\" = ", v, " is larger than any model spt accepts (at most ",
+              kMaxConfigSize, "); hint: the config is damaged");
     return v;
   }
 

@@ -267,7 +267,9 @@ void for_each_codebook(ParameterStore& ps, const io::ModelConfig& cfg, const Spa
                        const KeySamples& samples, F&& fn) {
   const AttentionShape a = attention_shape(cfg);
   const int64_t ds = opts.subvector_dim, M = a.head_dim / ds, C = opts.codewords;
-  for (const auto& [layer, rows] : samples.rows()) {
+  for (const auto& entry : samples.rows()) {
+    const int64_t layer = entry.first;  // not a structured binding: the OpenMP loop captures it (clang)
+    const auto& rows = entry.second;
     if (!opts.is_sparse_layer(layer)) continue;
     const int64_t width = a.kv_heads * a.head_dim;
     const int64_t n = static_cast<int64_t>(rows.size()) / width;

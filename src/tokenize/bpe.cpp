@@ -42,6 +42,8 @@ ByteLevelBpeTokenizer::ByteLevelBpeTokenizer(
   int32_t max_id = -1;
   for (const auto& [tok, id] : vocab_) {
     SPT_CHECK(id >= 0, "[bpe] token '", tok, "' has negative id ", id);
+    SPT_CHECK(id < kMaxVocabSize, "[bpe] token '", tok, "' has id ", id, ", past the largest vocabulary spt accepts (",
+              kMaxVocabSize, " tokens); hint: the vocabulary file is damaged");
     max_id = std::max(max_id, id);
   }
   tokens_.assign(static_cast<size_t>(max_id + 1), std::string());

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "spt/core/error.h"
+#include "spt/io/json_util.h"
 
 namespace spt::tokenize {
 
@@ -13,6 +14,8 @@ nlohmann::json read_json(const std::filesystem::path& file, const char* componen
   SPT_CHECK(in, "[", component, "] cannot open ", file.string(), "; hint: check the path");
   std::ostringstream ss;
   ss << in.rdbuf();
+  if (const std::string deep = io::json_depth_problem(ss.str()); !deep.empty())
+    fail("[", component, "] ", file.string(), ": ", deep);
   try {
     return nlohmann::json::parse(ss.str());
   } catch (const nlohmann::json::parse_error& e) {
@@ -22,6 +25,9 @@ nlohmann::json read_json(const std::filesystem::path& file, const char* componen
     size_t line = 1;
     for (size_t i = 0; i < at; ++i) line += text[i] == '\n';
     fail("[", component, "] ", file.string(), " line ", line, ": malformed JSON (", e.what(),
+         "); hint: the file is damaged or not a tokenizer file");
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number past double's range
+    fail("[", component, "] ", file.string(), ": malformed JSON (", e.what(),
          "); hint: the file is damaged or not a tokenizer file");
   }
 }

@@ -164,6 +164,8 @@ void apply_override(Json& j, const std::string& assignment, const std::string& s
   const std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
   const KeySpec* k = find_key(path);
   if (!k) unknown_key("--set", path);
+  SPT_CHECK(io::json_depth_problem(text).empty(), "[config] --set ", path, ": the value ",
+            io::json_depth_problem(text));
   Json v = Json::parse(text, nullptr, false);
   if (v.is_discarded()) v = text;  // a bare string
   (void)source;

@@ -195,6 +195,10 @@ std::vector<KeySpec> build() {
       key("runtime.device", S, "cpu", "cpu, cuda or cuda:N"),
       choice("runtime.precision", "fp32", {"fp32", "bf16"}, "training precision (bf16: not yet available)"),
       ranged("runtime.threads", I, 0, 0, 4096, "CPU threads for OpenMP and BLAS (0: SPT_NUM_THREADS or all cores)"),
+      ranged("runtime.memory_limit_mb", I, 0, 0, int64_t{1} << 40,
+             "a cap on the MiB of live tensors on runtime.device (0: none): an allocation past it stops the run with "
+             "an error naming the requested and available bytes, as running out of memory would (shared machines, "
+             "tests)"),
       ranged("runtime.zero", I, 0, 0, 1,
              "several processes: 0 keeps AdamW's moments whole on every process; 1 (ZeRO-1) shards them over the "
              "processes (each updates its share of the weights, then all gather them): moments memory / N"),

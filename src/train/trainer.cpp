@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -31,26 +32,40 @@ double peak_rss_mib() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
-// SIGTERM / SIGUSR1 (what Slurm sends before a time limit or preemption): the
-// run finishes its step, writes a checkpoint and returns with `stopped`.
+// SIGTERM / SIGUSR1 (what Slurm sends before a time limit or preemption) and
+// SIGINT (Ctrl-C): the run finishes its step, writes a checkpoint and returns
+// with `stopped` (exit code 75). A second SIGINT ends the process at once, as
+// the default action would.
 std::atomic<int> g_stop_signal{0};
 
-void on_stop_signal(int sig) { g_stop_signal.store(sig); }
+void on_stop_signal(int sig) {
+  if (sig == SIGINT) {
+    if (g_stop_signal.load() == SIGINT) {
+      ::signal(SIGINT, SIG_DFL);
+      ::raise(SIGINT);
+      return;
+    }
+    static const char kMsg[] =
+        "\ninterrupted: finishing this step and writing a checkpoint (Ctrl-C again to quit without one)\n";
+    [[maybe_unused]] const ssize_t n = ::write(2, kMsg, sizeof(kMsg) - 1);
+  }
+  g_stop_signal.store(sig);
+}
+
+constexpr int kStopSignals[] = {SIGTERM, SIGUSR1, SIGINT};
 
 // Installs the handlers for one train() call and puts the previous ones back
 // (a signal that came before, with install_stop_signals(), still counts).
 struct StopSignals {
-  struct sigaction old_term{}, old_usr1{};
+  struct sigaction old[3]{};
   StopSignals() {
     struct sigaction sa{};
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, &old_term);
-    sigaction(SIGUSR1, &sa, &old_usr1);
+    for (int i = 0; i < 3; ++i) sigaction(kStopSignals[i], &sa, &old[i]);
   }
   ~StopSignals() {
-    sigaction(SIGTERM, &old_term, nullptr);
-    sigaction(SIGUSR1, &old_usr1, nullptr);
+    for (int i = 0; i < 3; ++i) sigaction(kStopSignals[i], &old[i], nullptr);
   }
 };
 
@@ -60,8 +75,7 @@ void install_stop_signals() {
   struct sigaction sa{};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGUSR1, &sa, nullptr);
+  for (const int sig : kStopSignals) sigaction(sig, &sa, nullptr);
 }
 
 namespace {
@@ -410,7 +424,7 @@ RunSummary Trainer::train(const std::string& resume) {
       m.rotate_checkpoints();
     }
     if (stop_now && m.step < m.total_steps) {
-      spdlog::warn("stopped by a signal (SIGTERM / SIGUSR1) after step {} of {}: checkpoint-{} written; continue "
+      spdlog::warn("stopped by a signal (SIGTERM / SIGUSR1 / SIGINT) after step {} of {}: checkpoint-{} written; continue "
                    "with --resume (exit code {})", m.step, m.total_steps, m.step, comm::kExitStopped);
       sum.stopped = true;
       break;

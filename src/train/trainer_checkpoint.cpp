@@ -76,6 +76,9 @@ void Trainer::Impl::save(const std::string& dir, bool with_trainer_state) {
 void Trainer::Impl::resume(const std::string& dir) {
   SPT_CHECK(!dir.empty(), "[resume] no checkpoint to resume from in ", out_dir,
             "; hint: set output.save_every_steps to write checkpoints, or pass --resume DIR");
+  const std::string problem = io::checkpoint_problem(dir);
+  SPT_CHECK(problem.empty(), "[resume] ", problem, "; `--resume` without a folder resumes from the newest intact "
+            "checkpoint in ", out_dir);
   io::LoadedCheckpoint lc = io::load_checkpoint(dir);
   SPT_CHECK(!lc.trainer_state.is_null() && !lc.trainer_tensors_path.empty(), "[resume] ", dir,
             " has no trainer state (a final or best model); hint: resume from a checkpoint-<step> folder");
@@ -113,17 +116,25 @@ void Trainer::Impl::resume(const std::string& dir) {
 }
 
 std::string Trainer::Impl::latest_checkpoint() const {
-  std::string best_dir;
-  int64_t best_n = -1;
+  // Newest first; a damaged one (a file truncated or changed after saving) is
+  // skipped with a warning naming the file, so a run resumes from the newest
+  // intact checkpoint.
   if (!fs::is_directory(out_dir)) return "";
-  for (const auto& e : fs::directory_iterator(out_dir)) {
-    const int64_t n = checkpoint_step(e.path());
-    if (n > best_n && io::is_spt_checkpoint(e.path().string())) {
-      best_n = n;
-      best_dir = e.path().string();
+  std::vector<std::pair<int64_t, std::string>> found;
+  for (const auto& e : fs::directory_iterator(out_dir))
+    if (const int64_t n = checkpoint_step(e.path()); n >= 0 && io::is_spt_checkpoint(e.path().string()))
+      found.emplace_back(n, e.path().string());
+  std::sort(found.rbegin(), found.rend());
+  for (size_t i = 0; i < found.size(); ++i) {
+    const std::string problem = io::checkpoint_problem(found[i].second);
+    if (problem.empty()) {
+      if (i > 0)
+        spdlog::warn("resuming from {}, the newest intact checkpoint ({} newer one(s) damaged)", found[i].second, i);
+      return found[i].second;
     }
+    spdlog::warn("skipping damaged checkpoint {}: {}", found[i].second, problem);
   }
-  return best_dir;
+  return "";
 }
 
 void Trainer::Impl::rotate_checkpoints() {

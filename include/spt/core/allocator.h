@@ -34,8 +34,16 @@ class Allocator {
   virtual void release_cached() {}
   MemoryStats stats() const;
   void reset_peak();
+  // A cap on live bytes (0: none; runtime.memory_limit_mb): an allocation that
+  // would pass it fails with an spt::Error naming the requested, live and
+  // allowed bytes, as running out of memory does. For tests and shared machines.
+  void set_limit(size_t bytes);
+  size_t limit() const;
 
  protected:
+  // Throws when `nbytes` more live bytes would pass the limit; `who` names the
+  // allocator ("cpu", "cuda:0").
+  void check_limit(size_t nbytes, const char* who) const;
   void record_alloc(size_t nbytes, bool from_system);
   void record_system_alloc(size_t nbytes);  // reserved grows without a live allocation
   void record_free(size_t nbytes);
@@ -43,6 +51,7 @@ class Allocator {
 
   mutable std::mutex stats_mutex_;
   MemoryStats stats_;
+  size_t limit_ = 0;
 };
 
 // The host allocator: 256-byte aligned blocks from the C library. Blocks of

@@ -29,7 +29,11 @@ FileFormat resolve_format(std::string_view name, const std::filesystem::path& fi
 // `config_key` names the setting that gave the path (e.g. "data.train").
 void require_file(const std::filesystem::path& file, std::string_view config_key);
 
+// The longest line a data file may have (an example is a line, or a few).
+constexpr size_t kMaxLineBytes = size_t{16} << 20;
+
 // A file's lines, without the line break (\n or \r\n) and without a leading UTF-8 BOM.
+// A line over kMaxLineBytes is an error naming the file and line.
 class LineReader {
  public:
   LineReader(const std::filesystem::path& file, std::string_view config_key);

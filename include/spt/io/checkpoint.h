@@ -10,7 +10,8 @@
 //
 // Saving is atomic (AtomicDir): a crash leaves the previous checkpoint or none,
 // never a folder with a marker and missing files; loading requires the marker
-// and checks that every file it lists has the recorded size.
+// and checks that every file it lists has the recorded size and CRC-32C (a
+// file truncated or bit-flipped after saving is named in the error).
 #pragma once
 
 #include <optional>
@@ -61,7 +62,12 @@ struct LoadedCheckpoint {
 // Reads an spt checkpoint written by save_checkpoint (marker required).
 LoadedCheckpoint load_checkpoint(const std::string& dir, DType dtype = DType::f32);
 
-// True when `dir` holds a complete spt checkpoint marker.
+// "" when `dir` is a complete, intact spt checkpoint; else what is wrong,
+// naming the file (no marker, a file missing, truncated or with another
+// checksum). Reads every file (CRC-32C).
+std::string checkpoint_problem(const std::string& dir);
+
+// True when `dir` holds a complete spt checkpoint marker (cheap: files unchecked).
 bool is_spt_checkpoint(const std::string& dir);
 
 // Writes a Hugging Face folder (config.json without "spt", model.safetensors,

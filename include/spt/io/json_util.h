@@ -23,6 +23,16 @@ using Json = nlohmann::json;
 // key (naming it and its object path) or invalid UTF-8.
 Json parse_json_strict(std::string_view text, const std::string& what);
 
+// Objects and arrays nest at most this deep in any JSON spt reads (real files:
+// under 10). Deeper nesting is refused before parsing: it cannot come from a
+// real config or tokenizer and would make printing the value recurse that deep.
+constexpr int kMaxJsonDepth = 100;
+
+// "" when `text` nests objects / arrays at most kMaxJsonDepth deep, else the
+// problem with its line and column (strings and escapes are skipped; the text
+// need not be valid JSON).
+std::string json_depth_problem(std::string_view text);
+
 // Reads and parses a whole file (errors name the file).
 Json read_json_file(const std::string& path, const std::string& component);
 

@@ -29,6 +29,11 @@ enum class Truncation { none, longest_first, only_first, only_second };
 enum class Padding { none, longest, max_length };
 enum class Side { right, left };
 
+// The largest vocabulary (and token id + 1) a tokenizer file may give: real
+// ones have at most a few hundred thousand; a file claiming more is refused
+// before tables of that size are allocated.
+constexpr int32_t kMaxVocabSize = int32_t{1} << 24;
+
 struct EncodeOptions {
   bool add_special_tokens = true;
   Truncation truncation = Truncation::none;

@@ -23,11 +23,12 @@ struct RunSummary {
   std::string metrics_file;
   double seconds = 0;
   bool early_stopped = false;
-  bool stopped = false;  // by SIGTERM / SIGUSR1: checkpoint written, resume to continue
+  bool stopped = false;  // by SIGTERM / SIGUSR1 / SIGINT: checkpoint written, resume to continue
 };
 
-// SIGTERM and SIGUSR1 (Slurm before a time limit, scancel, preemption) make a
-// running train() finish its step, write a checkpoint and return `stopped`.
+// SIGTERM and SIGUSR1 (Slurm before a time limit, scancel, preemption) and
+// SIGINT (Ctrl-C; a second one quits at once) make a running train() finish its
+// step, write a checkpoint and return `stopped`.
 // train() installs the handlers for its duration; spt-finetune installs them at
 // start so that a signal during set-up is not lost. Idempotent.
 void install_stop_signals();
