@@ -23,6 +23,8 @@
 #include "spt/core/error.h"
 #include "spt/io/checkpoint.h"
 #include "spt/io/checksum.h"
+#include "spt/io/gguf_import.h"
+#include "src/io/pickle.h"
 #include "spt/data/table_dataset.h"
 #include "spt/tokenize/tokenizer.h"
 #include "tests/train_util.h"
@@ -301,6 +303,22 @@ TEST_CASE("small hostile files meet resource limits with clear errors, before la
   cfg["vocab_size"] = int64_t{1} << 40;
   CHECK_THROWS_WITH(io::parse_model_config(cfg, "big/config.json"),
                     Catch::Contains("\"vocab_size\" = 1099511627776 is larger than any model"));
+  // Inputs the fuzzers found (fuzz/regressions), each now a clear error:
+  const fs::path reg = fs::path(SPT_SOURCE_DIR) / "fuzz" / "regressions";
+  {  // a pickle that puts a dict inside itself (leaked: shared ownership in a cycle)
+    std::ifstream in(reg / "torch_bin" / "pickle_reference_cycle", std::ios::binary);
+    const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    REQUIRE(bytes.size() > 1);
+    CHECK_THROWS_WITH(io::unpickle(reinterpret_cast<const unsigned char*>(bytes.data()) + 1, bytes.size() - 1, "p"),
+                      Catch::Contains("reference cycle"));
+  }
+  // a GGUF whose block_count no tensor table holds (took 10 s building the expected names)
+  CHECK_THROWS_WITH(io::open_gguf_model((reg / "gguf" / "block_count_huge.gguf").string()),
+                    Catch::Contains("block_count") || Catch::Contains("larger than any model"));
+  // a --set value that is not UTF-8 (escaped as a JSON library exception)
+  std::ofstream(root / "empty.json") << "{}";
+  CHECK_THROWS_WITH(train::load_config((root / "empty.json").string(), {"lora.enabled=true\xcc" "8"}),
+                    Catch::Contains("not valid UTF-8"));
   // A data line over 16 MiB: an error naming the file and line.
   {
     std::ofstream t(root / "long.tsv");

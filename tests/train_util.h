@@ -220,15 +220,18 @@ inline std::vector<char> file_bytes(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// In a forked child: runs args[0] with `args`, or exits 127.
+[[noreturn]] inline void exec_or_exit(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  execv(argv[0], argv.data());
+  _exit(127);
+}
+
 inline pid_t spawn(const std::vector<std::string>& args) {
   const pid_t pid = fork();
-  if (pid == 0) {
-    std::vector<char*> argv;
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  if (pid == 0) exec_or_exit(args);
   return pid;
 }
 
@@ -243,11 +246,7 @@ inline pid_t spawn_logged(const std::vector<std::string>& args, const fs::path& 
     dup2(fd, 2);
     setpgid(0, 0);
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-    std::vector<char*> argv;
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
+    exec_or_exit(args);
   }
   return pid;
 }

@@ -34,6 +34,8 @@ std::string arch_of(const GgufFile& f) {
 int64_t positive(const GgufFile& f, const std::string& key) {
   const int64_t v = f.get_int(key);
   SPT_CHECK(v > 0, ctx(f), ": \"", key, "\" = ", v, " must be positive; hint: the file is corrupt");
+  SPT_CHECK(v <= (int64_t{1} << 24), ctx(f), ": \"", key, "\" = ", v,
+            " is larger than any model spt accepts (at most 2^24); hint: the file is corrupt");
   return v;
 }
 
@@ -267,6 +269,12 @@ std::vector<MappedTensor> map_tensors(const GgufFile& f, const OJson& config) {
   const int64_t layers = config["num_hidden_layers"].get<int64_t>();
   const int64_t heads = config["num_attention_heads"].get<int64_t>();
   const int64_t kv_heads = config["num_key_value_heads"].get<int64_t>();
+  // Each layer has at least 9 tensors: a block_count the tensor table cannot
+  // hold is refused before the expected table is built (a damaged count would
+  // make it millions of entries).
+  SPT_CHECK(static_cast<uint64_t>(layers) <= f.tensors().size() / 9, ctx(f), ": block_count = ", layers,
+            " layers need at least ", layers, " x 9 tensors, the file holds ", f.tensors().size(),
+            "; hint: the file is corrupt or truncated");
   std::map<std::string, Shape> expected = expected_shapes(config);
   std::vector<MappedTensor> out;
   for (const GgufTensor& t : f.tensors()) {

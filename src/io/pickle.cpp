@@ -7,6 +7,7 @@
 #include <cstring>
 #include <optional>
 #include <map>
+#include <unordered_set>
 
 #include "spt/core/error.h"
 
@@ -130,9 +131,33 @@ class Machine {
   // Records that `child` now sits inside `parent`; containers nest at most
   // kMaxDepth deep (a state dict needs 4).
   void nest(PyObject& parent, const PyRef& child) {
+    // No container inside itself, directly or not: a state dict has no cycle,
+    // and one would keep its objects alive forever (shared ownership).
+    SPT_CHECK(!reaches(*child, &parent), what_, ": pickle puts a container inside itself (a reference cycle); a "
+              "state dict has none", kHint);
     parent.depth = std::max(parent.depth, child->depth + 1);
     SPT_CHECK(parent.depth <= kMaxDepth, what_, ": pickle nests containers more than ", kMaxDepth,
               " deep", kHint);
+  }
+  // True when `target` is `from` or lies inside it (items and dict entries).
+  // Each node visited costs one unit of a budget for the whole pickle, so a
+  // hostile file cannot make the checks quadratic.
+  bool reaches(const PyObject& from, const PyObject* target) {
+    std::vector<const PyObject*> todo = {&from};
+    std::unordered_set<const PyObject*> seen;
+    while (!todo.empty()) {
+      const PyObject* o = todo.back();
+      todo.pop_back();
+      if (o == target) return true;
+      if (!seen.insert(o).second) continue;
+      SPT_CHECK(--walk_budget_ > 0, what_, ": pickle too intricate (more than 2^24 container visits)", kHint);
+      for (const PyRef& x : o->items) todo.push_back(x.get());
+      for (const auto& [k, v] : o->entries) {
+        todo.push_back(k.get());
+        todo.push_back(v.get());
+      }
+    }
+    return false;
   }
   PyRef container(PyObject::Kind k, std::vector<PyRef> items) {
     PyRef t = make(k);
@@ -174,6 +199,7 @@ class Machine {
   std::vector<PyRef> stack_;
   std::vector<size_t> marks_;
   std::map<uint32_t, PyRef> memo_;
+  int64_t walk_budget_ = int64_t{1} << 24;  // container visits left for the cycle checks
 };
 
 void Machine::step(unsigned char op, uint64_t at) {

@@ -93,6 +93,12 @@ TorchBinReader::TorchBinReader(const std::string& path)
     SPT_CHECK(numel == 0 || last < static_cast<uint64_t>(st.numel), what, ": tensor \"", k->s,
               "\" (shape ", shape_str(v->shape), ", stride ", shape_str(v->stride), ", offset ",
               v->offset, ") reaches past its storage of ", st.numel, " elements", kHint);
+    // A view may repeat its storage (stride 0, as BERT's expanded position_ids
+    // buffer), but not blow a small file up: at most 256 MiB beyond the storage.
+    SPT_CHECK(numel <= st.numel || static_cast<uint64_t>(numel) <= (uint64_t{256} << 20) / esize, what,
+              ": tensor \"", k->s, "\" (shape ", shape_str(v->shape), ", stride ", shape_str(v->stride),
+              ") repeats its storage of ", st.numel, " elements into ", numel, "; a state dict holds no such "
+              "tensor", kHint);
     TensorInfo info;
     info.name = k->s;
     info.dtype = st.dtype;

@@ -1,5 +1,6 @@
 // Config validation against the schema, overrides and typed access.
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 
@@ -110,7 +111,10 @@ Json check_value(const KeySpec& k, const Json& v, const std::string& source, con
       return v;
     }
     case KeyType::integer: {
-      SPT_CHECK(v.is_number_integer() || (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>()))),
+      // (A float is an integer when it has no fraction; the range test comes first:
+      // casting 1e300 to int64 would be undefined.)
+      SPT_CHECK(v.is_number_integer() || (v.is_number_float() && std::abs(v.get<double>()) < 9.0e18 &&
+                                          v.get<double>() == std::trunc(v.get<double>())),
                 where, " must be an integer, got ", io::json_kind(v), " ", v.dump());
       const double d = v.get<double>();
       SPT_CHECK(d >= k.min && d <= k.max, where, " = ", v.dump(), " is out of range ", range_str(k));
@@ -162,6 +166,8 @@ void apply_override(Json& j, const std::string& assignment, const std::string& s
   SPT_CHECK(eq != std::string::npos && eq > 0, "[config] --set \"", assignment,
             "\" is not key=value; hint: e.g. --set train.learning_rate=3e-5");
   const std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  SPT_CHECK(io::is_valid_utf8(assignment), "[config] --set ", io::is_valid_utf8(path) ? path : "(a key)",
+            "=...: the text is not valid UTF-8; hint: check the shell's encoding (configs are UTF-8)");
   const KeySpec* k = find_key(path);
   if (!k) unknown_key("--set", path);
   SPT_CHECK(io::json_depth_problem(text).empty(), "[config] --set ", path, ": the value ",

@@ -72,10 +72,13 @@ struct StopSignals {
 }  // namespace
 
 void install_stop_signals() {
+  // Not SIGINT: Ctrl-C during set-up, evaluation-only or dry runs quits at once
+  // (nothing to save); train() takes it over for its duration.
   struct sigaction sa{};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  for (const int sig : kStopSignals) sigaction(sig, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGUSR1, &sa, nullptr);
 }
 
 namespace {

@@ -99,6 +99,12 @@ TEST_CASE("truncated and corrupted checkpoints fail cleanly", "[io]") {
   }
 }
 
+TEST_CASE("a torch view that repeats a tiny storage into 400 MB is refused before allocating", "[io]") {
+  const std::string err = open_error((spt::test::models_dir() / "expanded.bin").string());
+  CHECK_THAT(err, Catch::Contains("blown_up") && Catch::Contains("repeats its storage of 1 elements into 100000000") &&
+                      Catch::Contains("hint:"));
+}
+
 TEST_CASE("torch pickles naming other callables are refused, never run", "[io]") {
   const std::string err = open_error((spt::test::models_dir() / "evil.bin").string());
   CHECK_THAT(err, Catch::StartsWith("[torch-bin]") && Catch::Contains("posix.system") &&

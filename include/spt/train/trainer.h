@@ -29,8 +29,9 @@ struct RunSummary {
 // SIGTERM and SIGUSR1 (Slurm before a time limit, scancel, preemption) and
 // SIGINT (Ctrl-C; a second one quits at once) make a running train() finish its
 // step, write a checkpoint and return `stopped`.
-// train() installs the handlers for its duration; spt-finetune installs them at
-// start so that a signal during set-up is not lost. Idempotent.
+// train() installs the handlers for its duration; spt-finetune installs those
+// of SIGTERM and SIGUSR1 at start so that one during set-up is not lost (Ctrl-C
+// before training quits at once). Idempotent.
 void install_stop_signals();
 
 class Trainer {
