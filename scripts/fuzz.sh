@@ -5,6 +5,8 @@
 #   bash scripts/fuzz.sh TARGET SECONDS     # TARGET: safetensors torch_bin gguf model_config
 #                                           #   tokenizer spt_config table, or "all"
 #   SPT_FUZZ_JOBS=2 bash scripts/fuzz.sh all 600   # two targets at a time
+#   SPT_FUZZ_SEED=1 ...                            # a fixed random seed (default 0: a new one)
+#   SPT_FUZZ_CORPUS=DIR ...                        # where the grown corpus lives (default .cache/fuzz/corpus)
 #
 # Builds build-asan/ (clang, SPT_FUZZ=ON, SPT_SANITIZE=ON; SPT_FUZZ_BUILD_DIR
 # overrides) when needed. Each target starts from its committed seeds
@@ -34,10 +36,14 @@ if [[ ! -f "$BUILD/build.ninja" ]]; then
   CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS=-g1 \
     -DSPT_FUZZ=ON -DSPT_SANITIZE=ON -DSPT_CUDA=OFF -DSPT_MPI=OFF >/dev/null
 fi
+if ! grep -q '^SPT_FUZZ:BOOL=ON' "$BUILD/CMakeCache.txt"; then
+  echo "fuzz.sh: $BUILD is not a fuzzing build (SPT_FUZZ=ON with clang); remove it or set SPT_FUZZ_BUILD_DIR" >&2
+  exit 2
+fi
 cmake --build "$BUILD" -j "${SPT_JOBS:-2}" --target $(for t in $TARGETS; do printf 'fuzz_%s ' "$t"; done) >/dev/null
 
 run_one() {
-  local t=$1 corpus=.cache/fuzz/corpus/$1 art=.cache/fuzz/artifacts/$1/ log=.cache/fuzz/logs/$1.log
+  local t=$1 corpus=${SPT_FUZZ_CORPUS:-.cache/fuzz/corpus}/$1 art=.cache/fuzz/artifacts/$1/ log=.cache/fuzz/logs/$1.log
   mkdir -p "$corpus" "$art" .cache/fuzz/logs
   local inputs=("fuzz/seeds/$t")
   [[ -d fuzz/regressions/$t ]] && inputs+=("fuzz/regressions/$t")
@@ -45,7 +51,8 @@ run_one() {
   # A leak is a finding; so is one input running 10 s or allocating 2 GiB.
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 UBSAN_OPTIONS=print_stacktrace=1 \
     "$BUILD/fuzz/fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$art" "$corpus" "${inputs[@]}" >"$log" 2>&1 || rc=$?
+    -print_final_stats=1 -seed="${SPT_FUZZ_SEED:-0}" -artifact_prefix="$art" "$corpus" "${inputs[@]}" \
+    >"$log" 2>&1 || rc=$?
   local execs cov ft corp
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")

@@ -47,7 +47,12 @@ if [[ "${SPT_SKIP_SANITIZE:-0}" != "1" ]]; then
   CC=clang CXX=clang++ cmake -S . -B "$ASAN_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS=-g1 \
     -DSPT_SANITIZE=ON -DSPT_FUZZ=ON -DSPT_CUDA=OFF -DSPT_MPI=OFF
   cmake --build "$ASAN_DIR" -j "$JOBS"
-  EXCLUDED=$(grep -v -e '^#' -e '^$' tests/sanitizer_excluded.txt | paste -sd'|' || true)
+  [[ -f tests/sanitizer_excluded.txt ]] || { echo "tests/sanitizer_excluded.txt is missing" >&2; exit 1; }
+  EXCLUDED=$( (grep -v -e '^#' -e '^$' tests/sanitizer_excluded.txt || true) | paste -sd'|')
   ctest --test-dir "$ASAN_DIR" --output-on-failure -j "$JOBS" ${EXCLUDED:+-E "$EXCLUDED"}
-  SPT_FUZZ_BUILD_DIR=$ASAN_DIR SPT_FUZZ_JOBS=$JOBS bash scripts/fuzz.sh all "${SPT_FUZZ_SECONDS:-20}"
+  # A fixed seed and a fresh corpus of its own: a failure here reproduces with
+  # the same command (the corpus scripts/fuzz.sh grows by default is left alone).
+  rm -rf .cache/fuzz/ci-corpus
+  SPT_FUZZ_BUILD_DIR=$ASAN_DIR SPT_FUZZ_JOBS=$JOBS SPT_FUZZ_SEED=${SPT_FUZZ_SEED:-1} \
+    SPT_FUZZ_CORPUS=.cache/fuzz/ci-corpus bash scripts/fuzz.sh all "${SPT_FUZZ_SECONDS:-20}"
 fi

@@ -180,15 +180,36 @@ TEST_CASE("a second SIGINT quits at once", "[faults][signals]") {
   io::Json a = fault_config(root, "a");
   a["train"]["max_steps"] = 100000;
   a["output"]["save_every_steps"] = 0;
-  const pid_t pid = spawn_logged({SPT_FINETUNE_BIN, "--config", write_config(root / "a.json", a)}, root / "a.log");
-  wait_for_steps(root / "a" / "metrics.jsonl", 3);
-  // Two back to back: the second ends the process by SIGINT's default action
-  // (or, when a step boundary came between them, the first already ended it with 75).
-  kill(pid, SIGINT);
-  kill(pid, SIGINT);
-  const int rc = wait_exit_within(pid, 120);
-  INFO(read_text(root / "a.log"));
-  CHECK((rc == 128 + SIGINT || rc == comm::kExitStopped));
+  const std::string cfg = write_config(root / "a.json", a);
+  // The first SIGINT asks for a checkpoint at the step's end; the run is frozen
+  // (SIGSTOP) as soon as it says so, gets the second while frozen, and must die
+  // of it when it continues. When the step (and the checkpoint) won the race
+  // before the freeze, the attempt is repeated.
+  int rc = -1;
+  for (int attempt = 0; attempt < 5 && rc != 128 + SIGINT; ++attempt) {
+    fs::remove_all(root / "a");
+    const pid_t pid = spawn_logged({SPT_FINETUNE_BIN, "--config", cfg}, root / "a.log");
+    wait_for_steps(root / "a" / "metrics.jsonl", 3);
+    kill(pid, SIGINT);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (read_text(root / "a.log").find("Ctrl-C again") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    kill(pid, SIGSTOP);
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG | WUNTRACED) == pid && !WIFSTOPPED(status)) {
+      rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);  // ended before the freeze
+      INFO("attempt " << attempt << " ended first with " << rc);
+      CHECK(rc == comm::kExitStopped);
+      continue;
+    }
+    kill(pid, SIGINT);
+    kill(pid, SIGCONT);
+    rc = wait_exit_within(pid, 60);
+    INFO(read_text(root / "a.log"));
+    CHECK(rc == 128 + SIGINT);
+  }
+  CHECK(rc == 128 + SIGINT);
   fs::remove_all(root);
 }
 
@@ -233,6 +254,20 @@ TEST_CASE("checkpoints damaged after saving are named, and --resume falls back t
   CHECK(log2.find("skipping damaged checkpoint") != std::string::npos);
   CHECK(log2.find("newest intact checkpoint") != std::string::npos);
   CHECK(same_final(ref, b));
+  // The damaged ones were moved aside, out of the rotation.
+  CHECK(fs::exists(b / "checkpoint-30.damaged" / "model.safetensors"));
+  CHECK(fs::exists(b / "checkpoint-20.damaged"));
+  CHECK(io::checkpoint_problem((b / "checkpoint-30").string()).empty());
+  // Every checkpoint damaged: --resume stops instead of starting afresh.
+  const fs::path c = root / "c";
+  fs::create_directories(c);
+  fs::copy(b / "checkpoint-30.damaged", c / "checkpoint-30", fs::copy_options::recursive);
+  io::Json jc = fault_config(root, "c");
+  const int rc3 = wait_exit_within(spawn_logged({SPT_FINETUNE_BIN, "--config", write_config(root / "c.json", jc),
+                                                 "--resume", "auto"}, root / "c.log"), 300);
+  INFO(read_text(root / "c.log"));
+  CHECK(rc3 == 1);
+  CHECK(read_text(root / "c.log").find("every checkpoint in") != std::string::npos);
   fs::remove_all(root);
 }
 

@@ -270,13 +270,14 @@ inline std::string read_text(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// The lines of a metrics log of one type ("train", "eval", "stopped").
+// The lines of a metrics log of one type ("train", "eval", "stopped"); a last
+// line the run is still writing (not yet valid JSON) is left out.
 inline std::vector<io::Json> records(const fs::path& metrics, const std::string& type) {
   std::vector<io::Json> out;
   std::ifstream in(metrics);
   for (std::string line; std::getline(in, line);) {
-    io::Json j = io::Json::parse(line);
-    if (j.at("type") == type) out.push_back(j);
+    io::Json j = io::Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.value("type", "") == type) out.push_back(j);
   }
   return out;
 }

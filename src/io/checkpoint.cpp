@@ -117,7 +117,7 @@ std::string marker_problem(const std::string& dir) {
 }
 
 void check_marker(const std::string& dir) {
-  const std::string problem = marker_problem(dir);
+  const std::string problem = checkpoint_problem(dir);
   SPT_CHECK(problem.empty(), "[checkpoint] ", problem);
 }
 
@@ -148,7 +148,13 @@ const std::vector<std::string>& tokenizer_files() {
   return files;
 }
 
-std::string checkpoint_problem(const std::string& dir) { return marker_problem(dir); }
+std::string checkpoint_problem(const std::string& dir) {
+  try {
+    return marker_problem(dir);
+  } catch (const std::exception& e) {  // an unreadable file, a marker of the wrong shape
+    return str_cat(dir, ": ", e.what());
+  }
+}
 
 bool is_spt_checkpoint(const std::string& dir) {
   return fs::is_regular_file(fs::path(dir) / kCheckpointMarker);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 
 #include <chrono>
 #include <cmath>
@@ -39,8 +40,10 @@ double peak_rss_mib() {
 std::atomic<int> g_stop_signal{0};
 
 void on_stop_signal(int sig) {
+  const int saved_errno = errno;  // write() below may change it under the interrupted code
+  const int before = g_stop_signal.exchange(sig);
   if (sig == SIGINT) {
-    if (g_stop_signal.load() == SIGINT) {
+    if (before == SIGINT) {
       ::signal(SIGINT, SIG_DFL);
       ::raise(SIGINT);
       return;
@@ -49,7 +52,7 @@ void on_stop_signal(int sig) {
         "\ninterrupted: finishing this step and writing a checkpoint (Ctrl-C again to quit without one)\n";
     [[maybe_unused]] const ssize_t n = ::write(2, kMsg, sizeof(kMsg) - 1);
   }
-  g_stop_signal.store(sig);
+  errno = saved_errno;
 }
 
 constexpr int kStopSignals[] = {SIGTERM, SIGUSR1, SIGINT};
@@ -433,6 +436,8 @@ RunSummary Trainer::train(const std::string& resume) {
       break;
     }
   }
+  // Past the last step a Ctrl-C has no step to finish: it quits at once again.
+  if (!sum.stopped) ::signal(SIGINT, SIG_DFL);
   if (sum.stopped) {
     sum.steps = m.step;
     sum.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();

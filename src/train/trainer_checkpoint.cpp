@@ -76,10 +76,12 @@ void Trainer::Impl::save(const std::string& dir, bool with_trainer_state) {
 void Trainer::Impl::resume(const std::string& dir) {
   SPT_CHECK(!dir.empty(), "[resume] no checkpoint to resume from in ", out_dir,
             "; hint: set output.save_every_steps to write checkpoints, or pass --resume DIR");
-  const std::string problem = io::checkpoint_problem(dir);
-  SPT_CHECK(problem.empty(), "[resume] ", problem, "; `--resume` without a folder resumes from the newest intact "
-            "checkpoint in ", out_dir);
-  io::LoadedCheckpoint lc = io::load_checkpoint(dir);
+  io::LoadedCheckpoint lc;
+  try {
+    lc = io::load_checkpoint(dir);
+  } catch (const Error& e) {
+    fail(e.what(), "; `--resume` without a folder resumes from the newest intact checkpoint in ", out_dir);
+  }
   SPT_CHECK(!lc.trainer_state.is_null() && !lc.trainer_tensors_path.empty(), "[resume] ", dir,
             " has no trainer state (a final or best model); hint: resume from a checkpoint-<step> folder");
   const Json& st = lc.trainer_state;
@@ -125,16 +127,32 @@ std::string Trainer::Impl::latest_checkpoint() const {
     if (const int64_t n = checkpoint_step(e.path()); n >= 0 && io::is_spt_checkpoint(e.path().string()))
       found.emplace_back(n, e.path().string());
   std::sort(found.rbegin(), found.rend());
-  for (size_t i = 0; i < found.size(); ++i) {
-    const std::string problem = io::checkpoint_problem(found[i].second);
+  std::vector<std::string> damaged;
+  std::string intact;
+  for (const auto& [n, dir] : found) {
+    const std::string problem = io::checkpoint_problem(dir);
     if (problem.empty()) {
-      if (i > 0)
-        spdlog::warn("resuming from {}, the newest intact checkpoint ({} newer one(s) damaged)", found[i].second, i);
-      return found[i].second;
+      intact = dir;
+      break;
     }
-    spdlog::warn("skipping damaged checkpoint {}: {}", found[i].second, problem);
+    spdlog::warn("skipping damaged checkpoint {}: {}", dir, problem);
+    damaged.push_back(dir);
   }
-  return "";
+  SPT_CHECK(!intact.empty() || damaged.empty(), "[resume] every checkpoint in ", out_dir, " is damaged (",
+            damaged.size(), ", newest ", damaged.empty() ? "" : damaged.front(), "); hint: restore one from a "
+            "backup, or move them away to start afresh");
+  // The damaged ones go aside (kept for inspection, out of the rotation, which
+  // would otherwise keep them over the new checkpoints of the resumed run).
+  for (const std::string& d : damaged) {
+    const std::string aside = d + ".damaged";
+    std::error_code ec;
+    fs::remove_all(aside, ec);
+    fs::rename(d, aside, ec);
+    if (!ec) spdlog::warn("moved {} aside to {}", d, aside);
+  }
+  if (!damaged.empty())
+    spdlog::warn("resuming from {}, the newest intact checkpoint ({} newer one(s) damaged)", intact, damaged.size());
+  return intact;
 }
 
 void Trainer::Impl::rotate_checkpoints() {

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 
+#include "spt/backend/backend.h"
 #include "spt/comm/comm.h"
 #include "spt/data/batching.h"
 #include "spt/data/glue.h"
@@ -39,9 +40,20 @@ struct EvalSet {
   data::TokenizedDataset data;
 };
 
+// runtime.memory_limit_mb on a device's allocator for the life of a run (also
+// when building the Trainer fails half-way).
+struct MemoryLimit {
+  Device device;
+  MemoryLimit(Device d, size_t bytes) : device(d) { default_allocator(device).set_limit(bytes); }
+  ~MemoryLimit() { default_allocator(device).set_limit(0); }
+  MemoryLimit(const MemoryLimit&) = delete;
+  MemoryLimit& operator=(const MemoryLimit&) = delete;
+};
+
 struct Trainer::Impl {
   ResolvedConfig cfg;
   Device device;
+  std::optional<MemoryLimit> memory_limit;
   comm::Communicator* comm = nullptr;  // the run's processes (one when not launched by mpirun / srun)
   TaskKind kind = TaskKind::classification;
   std::optional<data::GlueTask> glue;
@@ -184,6 +196,8 @@ struct Trainer::Impl {
   // Checkpoints (trainer_checkpoint.cpp).
   void save(const std::string& dir, bool with_trainer_state);
   void resume(const std::string& dir);
+  // The newest intact checkpoint-<N> in output.dir ("" when there is none);
+  // damaged newer ones are named in warnings and moved aside (<dir>.damaged).
   std::string latest_checkpoint() const;
   void rotate_checkpoints();
 };

@@ -363,7 +363,7 @@ Trainer::Trainer(const ResolvedConfig& cfg) : impl_(new Impl) {
     // (modulo the visible ones: Slurm's --gpus-per-task leaves each task one)
     device_name = str_cat("cuda:", world.local_rank % cuda_device_count());
   m.device = device_from_name(device_name);
-  default_allocator(m.device).set_limit(static_cast<size_t>(cfg.integer("runtime.memory_limit_mb")) << 20);
+  m.memory_limit.emplace(m.device, static_cast<size_t>(cfg.integer("runtime.memory_limit_mb")) << 20);
   comm::Options co;
   co.backend = cfg.str("runtime.comm");
   co.device = m.device;
@@ -405,9 +405,7 @@ Trainer::Trainer(const ResolvedConfig& cfg) : impl_(new Impl) {
                                                       : (fs::path(m.out_dir) / "metrics.jsonl").string();
 }
 
-Trainer::~Trainer() {
-  if (impl_) default_allocator(impl_->device).set_limit(0);  // runtime.memory_limit_mb held for this run only
-}
+Trainer::~Trainer() = default;
 
 std::string Trainer::plan() const { return impl_->plan(); }
 
