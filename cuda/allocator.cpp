@@ -37,8 +37,7 @@ void* CachingAllocator::allocate(size_t nbytes) {
   if (nbytes == 0) return nullptr;
   SPT_CHECK(nbytes <= SIZE_MAX - kBlockRound, "[cuda allocator] request of ", nbytes,
             " bytes is too large");
-  const std::string who = "cuda:" + std::to_string(device_index_);
-  check_limit(nbytes, who.c_str());
+  if (limit() != 0) check_limit(nbytes, device().str().c_str());  // no name built per allocation without a cap
   const size_t block_bytes = round_block(nbytes);
   std::lock_guard<std::mutex> lock(mutex_);
   size_t taken_bytes = 0;
