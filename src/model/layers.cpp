@@ -1,8 +1,10 @@
 // Parameter binding and dropout keys for the model layers.
 #include "spt/model/layers.h"
 
+#include <limits>
 #include <tuple>
 
+#include "spt/backend/backend.h"
 #include "spt/core/error.h"
 #include "spt/ops/activation.h"
 #include "spt/ops/dropout.h"
@@ -344,22 +346,50 @@ Tensor FeedForward::backward_routed(const Tensor& d_y) {
 }
 
 Tensor TransformerBlock::forward(const Tensor& x, const Tensor& mask, const StepContext& c) {
+  recompute = c.keep_saved ? c.recompute : Recompute::none;
+  rc_x = rc_mask = rc_attn_in = Tensor();
+  if (recompute == Recompute::none) return run(x, mask, c);
+  again = c;
+  again.probe = nullptr;      // codebook keys and selection statistics: counted by the first pass
+  again.ffn_probe = nullptr;  // router load likewise
+  again.aux = nullptr;        // auxiliary losses added once (their gradients are recomputed)
+  again.recompute = Recompute::none;
+  rc_mask = mask;
+  if (recompute == Recompute::full) {
+    rc_x = x;
+    StepContext once = c;
+    once.keep_saved = false;  // every activation dropped as the block finishes
+    return run(x, mask, once);
+  }
+  return run(x, mask, c);
+}
+
+Tensor TransformerBlock::run(const Tensor& x, const Tensor& mask, const StepContext& c) {
   Tensor h, y;
   in1 = in2 = Tensor();
   grads_ready = c.grads_ready;
+  // Recomputing the attention: its input is kept, its activations dropped.
+  const bool drop_attention = !c.keep_saved || recompute == Recompute::attention;
+  if (c.block_probe && attention.index == 0) c.block_probe->tensor("input of layer 0", 0, x);
+  auto attend = [&](const Tensor& a_in) {
+    Tensor out = attention.forward(a_in, mask, c);
+    if (recompute == Recompute::attention && c.keep_saved) rc_attn_in = a_in;
+    if (drop_attention) attention.release();
+    return out;
+  };
   if (pre_norm) {
     in1 = x;
-    ops::residual_forward(h, x, attention.forward(n1.forward(s1, x), mask, c));
-    if (!c.keep_saved) attention.release();
+    ops::residual_forward(h, x, attend(n1.forward(s1, x)));
     in2 = h;
     ops::residual_forward(y, h, ffn.forward(n2.forward(s2, h), c, mask));
   } else {
-    ops::residual_forward(in1, x, attention.forward(x, mask, c));
-    if (!c.keep_saved) attention.release();
+    ops::residual_forward(in1, x, attend(x));
     h = n1.forward(s1, in1);
     ops::residual_forward(in2, h, ffn.forward(h, c, mask));
     y = n2.forward(s2, in2);
   }
+  if (c.poison_layer == attention.index) backend_for(y.device()).scale(y, std::numeric_limits<float>::quiet_NaN());
+  if (c.block_probe) c.block_probe->tensor(str_cat("output of layer ", attention.index), attention.index, y);
   if (!c.keep_saved) {
     ffn.release();
     in1 = in2 = Tensor();
@@ -370,6 +400,16 @@ Tensor TransformerBlock::forward(const Tensor& x, const Tensor& mask, const Step
 
 Tensor TransformerBlock::backward(const Tensor& dy) {
   Tensor dx;
+  if (recompute == Recompute::full) {  // the block again, this time keeping what backward needs
+    const Recompute r = recompute;
+    recompute = Recompute::none;
+    run(rc_x, rc_mask, again);
+    recompute = r;
+    rc_x = Tensor();
+  } else if (recompute == Recompute::attention) {
+    attention.forward(rc_attn_in, rc_mask, again);
+    rc_attn_in = Tensor();
+  }
   if (pre_norm) {
     Tensor dh = n2.backward(ffn.backward(dy), in2, s2);
     ops::accumulate(dh, dy);
@@ -382,6 +422,14 @@ Tensor TransformerBlock::backward(const Tensor& dy) {
     const Tensor d_in1 = n1.backward(dh, in1, s1);
     dx = attention.backward(d_in1);
     ops::accumulate(dx, d_in1);
+  }
+  if (recompute != Recompute::none) {  // what the recomputation made is dropped again at once
+    attention.release();
+    if (recompute == Recompute::full) {
+      ffn.release();
+      in1 = in2 = Tensor();
+      s1 = s2 = {};
+    }
   }
   if (grads_ready != nullptr) grads_ready->block_done(attention.index);
   return dx;

@@ -126,10 +126,13 @@ double global_grad_norm(const std::vector<Tensor>& grads) {
 }
 
 double clip_grad_norm(std::vector<Tensor>& grads, double max_norm) {
+  return clip_grad_norm(grads, max_norm, global_grad_norm(grads));
+}
+
+double clip_grad_norm(std::vector<Tensor>& grads, double max_norm, double norm) {
   SPT_PROFILE_SCOPE("clip_grad_norm");
   SPT_CHECK(max_norm > 0, "[clip_grad_norm] max_norm must be positive, got ", max_norm,
             "; hint: set max_grad_norm to a positive value or disable clipping");
-  const double norm = global_grad_norm(grads);
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0)
     for (Tensor& g : grads) backend_for(g.device()).scale(g, static_cast<float>(coef));

@@ -190,6 +190,8 @@ ResolvedConfig resolve_config(const Json& j, const std::string& source) {
   rc.dir = fs::absolute(fs::path(source)).parent_path().string();
   std::map<std::string, Json> given;
   flatten(j, "", source, given);
+  if (auto it = given.find("spt"); it != given.end() && it->second.is_boolean() && it->second.get<bool>())
+    for (const auto& [path, value] : spt_preset()) given.emplace(path, value);  // the config's own keys win
   rc.values = Json::object();
   for (const KeySpec& k : config_schema()) {
     auto it = given.find(k.path);

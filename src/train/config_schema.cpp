@@ -51,6 +51,10 @@ std::vector<KeySpec> build() {
   const KeyType S = KeyType::string, I = KeyType::integer, N = KeyType::number,
                 B = KeyType::boolean, P = KeyType::path, L = KeyType::string_list;
   return {
+      // ---- SPT mode ----
+      key("spt", B, false,
+          "SPT mode: sparse attention, routed FFN and LoRA in one switch. Every key of the preset below that the "
+          "config (or --set) leaves unset takes the preset's value; keys it sets win (docs/spt-mode.md)"),
       // ---- model ----
       required("model.path", P, "Hugging Face model folder (config.json, model.safetensors or "
                                 "pytorch_model.bin, tokenizer files), an spt checkpoint, or a LLaMA "
@@ -174,6 +178,10 @@ std::vector<KeySpec> build() {
       ranged("train.warmup_steps", I, 0, 0, 1e15, "linear warmup steps (overrides warmup_ratio when > 0)"),
       ranged("train.warmup_ratio", N, 0.0, 0, 1, "warmup as a fraction of the total steps"),
       ranged("train.max_grad_norm", N, 1.0, 0, 1e9, "clip the global gradient norm to this (0: no clipping)"),
+      choice("train.on_nonfinite", "stop", {"stop", "skip"},
+             "a NaN / Inf loss or gradient: stop with a report (the step, the first layer whose output was not "
+             "finite, the first gradients that were not), or skip that step's update and count it (the weights "
+             "and AdamW moments stay as they were; the schedule moves on)"),
       // ---- evaluation ----
       ranged("eval.every_steps", I, 0, 0, 1e15, "evaluate every N optimizer steps (0: off)"),
       key("eval.every_epoch", B, true, "evaluate at the end of every epoch"),
@@ -191,9 +199,18 @@ std::vector<KeySpec> build() {
       ranged("logging.every_steps", I, 10, 1, 1e15, "progress line every N optimizer steps"),
       key("logging.metrics_file", P, nullptr, "JSONL metrics (default <output.dir>/metrics.jsonl)"),
       choice("logging.level", "info", {"trace", "debug", "info", "warn", "error"}, "log level"),
+      key("logging.tensorboard", B, false,
+          "also write TensorBoard event files to <output.dir>/tensorboard (scalars: loss, learning rate, "
+          "tokens/s, memory, eval metrics, per-layer attention mass and router load); `tensorboard --logdir` "
+          "reads them"),
       // ---- runtime ----
       key("runtime.device", S, "cpu", "cpu, cuda or cuda:N"),
       choice("runtime.precision", "fp32", {"fp32", "bf16"}, "training precision (bf16: not yet available)"),
+      choice("runtime.recompute", "none", {"none", "attention", "full"},
+             "activation recomputation per transformer block: none keeps what backward needs; attention keeps "
+             "only the attention's input and recomputes q, k, v and the attention in backward; full keeps only "
+             "each block's input and runs the block again in backward (least memory, about one more forward). "
+             "Gradients are identical"),
       ranged("runtime.threads", I, 0, 0, 4096, "CPU threads for OpenMP and BLAS (0: SPT_NUM_THREADS or all cores)"),
       ranged("runtime.memory_limit_mb", I, 0, 0, int64_t{1} << 40,
              "a cap on the MiB of live tensors on runtime.device (0: none): an allocation past it stops the run with "
@@ -219,6 +236,20 @@ std::vector<KeySpec> build() {
 
 }  // namespace
 
+const std::vector<std::pair<std::string, Json>>& spt_preset() {
+  // Sparse attention as the prototype (L = T/8) with the first token always kept
+  // and 2L candidates re-scored (measured: docs/PERF.md, selection on a real
+  // model); half the FFN blocks per token; LoRA on the attention's linears (the
+  // routed FFN's frozen blocks take none; the routers train).
+  static const std::vector<std::pair<std::string, Json>> p = {
+      {"attention.type", "sparse"},   {"attention.top_ratio", 0.125}, {"attention.keep_first", 1},
+      {"attention.pq.rerank", 2},     {"ffn.type", "routed"},         {"ffn.active", 0},
+      {"lora.enabled", true},         {"lora.rank", 8},               {"lora.alpha", 16.0},
+      {"lora.dropout", 0.05},         {"lora.targets", Json::array({"attn.*"})},
+  };
+  return p;
+}
+
 const std::vector<KeySpec>& config_schema() {
   static const std::vector<KeySpec> schema = build();
   return schema;
@@ -232,7 +263,10 @@ std::string config_reference_markdown() {
      << "A config is a JSON object of sections; every key below is optional unless marked\n"
      << "required. Unknown keys are errors (with a suggestion); relative paths resolve\n"
      << "against the config file's folder; `--set section.key=value` overrides any key\n"
-     << "(a relative path given with `--set` resolves against the current directory).\n";
+     << "(a relative path given with `--set` resolves against the current directory).\n"
+     << "\n`\"spt\": true` (SPT mode) sets these keys wherever the config and `--set` leave them unset:\n\n"
+     << "| key | SPT mode |\n|---|---|\n";
+  for (const auto& [k, v] : spt_preset()) os << "| `" << k << "` | `" << v.dump() << "` |\n";
   std::string section;
   for (const KeySpec& k : config_schema()) {
     const std::string sec = k.path.substr(0, k.path.find('.'));

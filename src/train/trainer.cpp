@@ -109,6 +109,38 @@ int64_t Trainer::Impl::count_targets(const data::Batch& b) const {
   return n;
 }
 
+namespace {
+
+// Every number of a metrics record as a TensorBoard scalar at its step, tagged
+// "<type>/<key>" with nested objects joined by "/" ("train/loss",
+// "eval/attention_layers/3/mass_share", "train/router_load/2/imbalance");
+// null (a NaN, e.g. the loss of an interval of skipped steps) as NaN; strings and
+// lists are left to the JSONL.
+void add_scalars(const nlohmann::json& j, const std::string& prefix, std::vector<std::pair<std::string, double>>& out) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() == "type" || it.key() == "step") continue;
+    const std::string tag = prefix + "/" + it.key();
+    if (it->is_object()) add_scalars(*it, tag, out);
+    else if (it->is_number()) out.emplace_back(tag, it->get<double>());
+    else if (it->is_boolean()) out.emplace_back(tag, it->get<bool>() ? 1.0 : 0.0);
+    else if (it->is_null()) out.emplace_back(tag, std::nan(""));  // JSON writes NaN as null
+  }
+}
+
+void log_tensorboard(TensorBoardWriter& tb, const nlohmann::json& record) {
+  const std::string type = record.value("type", std::string("log"));
+  const int64_t step = record.contains("step") && record["step"].is_number_integer() ? record["step"].get<int64_t>()
+                       : record.contains("steps") && record["steps"].is_number_integer() ? record["steps"].get<int64_t>()
+                                                                                           : 0;
+  std::vector<std::pair<std::string, double>> values;
+  add_scalars(record, type, values);
+  if (values.empty()) return;
+  tb.scalars(values, step);
+  tb.flush();
+}
+
+}  // namespace
+
 void Trainer::Impl::log_json(const nlohmann::json& record) {
   if (!root()) return;  // one log per run
   if (!metrics.is_open()) {
@@ -116,9 +148,12 @@ void Trainer::Impl::log_json(const nlohmann::json& record) {
     metrics.open(metrics_path, std::ios::app);
     SPT_CHECK(metrics.good(), "[trainer] cannot write the metrics file ", metrics_path,
               "; hint: check logging.metrics_file / output.dir");
+    if (cfg.boolean("logging.tensorboard"))  // opened with the JSONL: a dry run writes neither
+      tensorboard = std::make_unique<TensorBoardWriter>((fs::path(out_dir) / "tensorboard").string());
   }
   metrics << record.dump() << "\n";
   metrics.flush();
+  if (tensorboard) log_tensorboard(*tensorboard, record);
 }
 
 data::Metrics Trainer::Impl::evaluate() {
@@ -216,6 +251,15 @@ data::Metrics Trainer::evaluate() {
   return impl_->evaluate();
 }
 
+model::StepContext Trainer::Impl::step_context(size_t micro, uint64_t seed, size_t r0, size_t r1) const {
+  model::StepContext ctx{true, seed, static_cast<uint64_t>(step), static_cast<uint64_t>(micro)};
+  ctx.row0 = static_cast<int64_t>(r0);
+  ctx.rows = static_cast<int64_t>(r1 - r0);
+  ctx.recompute = recompute;
+  if (step + 1 == fault_step) ctx.poison_layer = fault_layer;
+  return ctx;
+}
+
 double Trainer::Impl::forward_backward(const std::vector<data::Batch>& micro, uint64_t seed,
                                        model::KeySamples* keys, int64_t& tokens) {
   int64_t step_targets = 0;
@@ -235,9 +279,7 @@ double Trainer::Impl::forward_backward(const std::vector<data::Batch>& micro, ui
     const data::Batch& b = split ? slice : micro[i];
     Tensor labels;
     const model::EncoderBatch mb = to_model_batch(b, labels);
-    model::StepContext ctx{true, seed, static_cast<uint64_t>(step), static_cast<uint64_t>(i)};
-    ctx.row0 = static_cast<int64_t>(r0);
-    ctx.rows = static_cast<int64_t>(r1 - r0);
+    model::StepContext ctx = step_context(i, seed, r0, r1);
     if (last) ctx.grads_ready = grad_sync.get();
     if (i == 0) ctx.probe = probe.get();  // the first micro-batch's keys update the codebooks
     if (model_opts.ffn.enabled) ctx.ffn_probe = &router_load;
@@ -255,9 +297,9 @@ double Trainer::Impl::forward_backward(const std::vector<data::Batch>& micro, ui
   return step_loss;
 }
 
-AdamWParams Trainer::Impl::optimizer_step() {
+AdamWParams Trainer::Impl::optimizer_step(double grad_norm) {
   std::vector<Tensor> grads = {ps.flat_grads()};
-  if (max_grad_norm > 0) ops::clip_grad_norm(grads, max_grad_norm);
+  if (max_grad_norm > 0) ops::clip_grad_norm(grads, max_grad_norm, grad_norm);
   AdamWParams p = adam;
   p.lr = static_cast<float>(schedule.lr(step));
   p.step = step + 1;
@@ -279,6 +321,148 @@ AdamWParams Trainer::Impl::optimizer_step() {
   gather_weights();  // ZeRO-1: the other shards' new weights
   ps.zero_grads();
   return p;
+}
+
+namespace {
+
+// What the progress lines report: sums since the last line.
+struct Progress {
+  Clock::time_point start, last;
+  int64_t start_step = 0;
+  double loss = 0;        // summed over the finite steps since the last line
+  int64_t loss_steps = 0;
+  int64_t tokens = 0;
+  int64_t skipped = 0;    // steps skipped by the non-finite guard since the last line
+  double grad_norm = 0;   // of the last step
+};
+
+}  // namespace
+
+// Gathers one step's micro-batches; a step never spans two epochs (the last
+// step of an epoch may have fewer micro-batches, as in transformers).
+static std::vector<data::Batch> next_micro_batches(Trainer::Impl& m, bool& epoch_end) {
+  std::vector<data::Batch> micro;
+  for (int64_t i = 0; i < m.accum; ++i) {
+    data::Batch b;
+    if (!m.train_it->next(b)) {
+      if (!micro.empty()) break;
+      SPT_CHECK(m.train_it->next(b), "[trainer] the training set yields no batch");
+    }
+    micro.push_back(std::move(b));
+    if (m.train_it->position() >= m.train_it->batches_per_epoch()) break;
+  }
+  epoch_end = m.train_it->position() >= m.train_it->batches_per_epoch();
+  return micro;
+}
+
+// An evaluation during training: logged, and the best model tracked (and saved).
+static void eval_and_track(Trainer::Impl& m, const char* why) {
+  const auto t0 = Clock::now();
+  const data::Metrics em = m.evaluate();
+  nlohmann::json rec = {{"type", "eval"}, {"step", m.step}, {"reason", why}};
+  std::string line;
+  for (const auto& [k, v] : em) {
+    rec[k] = v;
+    line += str_cat(" ", k, " ", v);
+  }
+  rec["seconds"] = std::chrono::duration<double>(Clock::now() - t0).count();
+  for (const auto& [layer, q] : m.quality)  // per sparse layer
+    rec["attention_layers"][std::to_string(layer)] = {{"mass_share", q.mean_mass()}, {"recall", q.mean_recall()},
+                                                      {"rows", q.rows}};
+  for (const auto& [layer, s] : m.ffn_share)  // per routed layer
+    rec["ffn_layers"][std::to_string(layer)] = {{"share", s.routed}, {"best", s.oracle}, {"tokens", s.tokens}};
+  m.log_json(rec);
+  spdlog::info("eval @ step {}:{}", m.step, line);
+  const double v = data::metric_value(em, m.metric);
+  const bool better = m.greater_is_better ? v > m.best : v < m.best;
+  if (better) {
+    m.best = v;
+    m.best_step = m.step;
+    m.bad_evals = 0;
+    if (m.cfg.boolean("output.save_best")) m.save((fs::path(m.out_dir) / "checkpoint-best").string(), false);
+  } else {
+    ++m.bad_evals;
+  }
+}
+
+// The progress line and its "train" record; resets the sums.
+static void log_progress(Trainer::Impl& m, Progress& pr, RunSummary& sum, const AdamWParams& p) {
+  const auto now = Clock::now();
+  const double dt = std::chrono::duration<double>(now - pr.last).count();
+  const double elapsed = std::chrono::duration<double>(now - pr.start).count();
+  const double per_step = elapsed / static_cast<double>(m.step - pr.start_step);
+  const double epoch = static_cast<double>(m.step) / static_cast<double>(m.steps_per_epoch);
+  const double mem = static_cast<double>(default_allocator(m.device).stats().peak) / 1048576.0;
+  sum.train_loss = pr.loss_steps > 0 ? pr.loss / static_cast<double>(pr.loss_steps) : NAN;
+  const double tps = static_cast<double>(pr.tokens) / std::max(dt, 1e-9);
+  spdlog::info("step {}/{} epoch {:.2f} loss {:.4f} lr {:.3e} tokens/s {:.0f} eta {} peak {:.0f} MiB (rss {:.0f} MiB){}",
+               m.step, m.total_steps, epoch, sum.train_loss, p.lr, tps,
+               format_eta(per_step * static_cast<double>(m.total_steps - m.step)), mem, peak_rss_mib(),
+               pr.skipped > 0 ? fmt::format(" [{} non-finite step(s) skipped]", pr.skipped) : std::string());
+  nlohmann::json rec = {{"type", "train"}, {"step", m.step}, {"epoch", epoch}, {"loss", sum.train_loss},
+                        {"learning_rate", p.lr}, {"grad_norm", pr.grad_norm}, {"tokens_per_second", tps},
+                        {"peak_memory_mib", mem}, {"peak_rss_mib", peak_rss_mib()}};
+  if (pr.loss_steps == 0) rec["loss"] = nullptr;  // every step of the interval was skipped
+  if (m.skipped_steps > 0) rec["skipped_steps"] = m.skipped_steps;
+  if (m.model_opts.ffn.enabled) rec["router_load"] = m.take_router_load();
+  if (m.model_opts.ffn.balance_loss > 0) {
+    rec["balance_loss"] = m.aux_acc / static_cast<double>(std::max<int64_t>(pr.loss_steps, 1));
+    m.aux_acc = 0;
+  }
+  m.log_json(rec);
+  pr.last = now;
+  pr.loss = 0;
+  pr.loss_steps = pr.tokens = pr.skipped = 0;
+}
+
+// The end of a completed run: the final model, the summary line and record.
+static void finish_run(Trainer::Impl& m, RunSummary& sum, Clock::time_point start) {
+  if (m.cfg.boolean("output.save_final")) {
+    sum.final_model = (fs::path(m.out_dir) / "final").string();
+    m.save(sum.final_model, false);
+  }
+  sum.steps = m.step;
+  sum.best_metric = m.best;
+  sum.best_step = m.best_step;
+  if (m.best_step >= 0 && m.cfg.boolean("output.save_best"))
+    sum.best_checkpoint = (fs::path(m.out_dir) / "checkpoint-best").string();
+  sum.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (prof::enabled())
+    spdlog::info("time per op over the whole run (SPT_PROFILE; wall time {:.1f} s):\n{}", sum.seconds,
+                 prof::table());
+  const double peak_mib = static_cast<double>(default_allocator(m.device).stats().peak) / 1048576.0;
+  spdlog::info("done: {} steps in {:.1f} s; {} of {} parameters trained; peak tensor memory {:.0f} MiB, "
+               "peak RSS {:.0f} MiB{}", sum.steps, sum.seconds, m.ps.num_trainable(), m.ps.num_params(), peak_mib,
+               peak_rss_mib(),
+               m.skipped_steps > 0 ? fmt::format("; {} non-finite step(s) skipped", m.skipped_steps) : std::string());
+  nlohmann::json summary = {{"type", "summary"}, {"steps", sum.steps}, {"metric", sum.metric}, {"best", sum.best_metric},
+                            {"best_step", sum.best_step}, {"seconds", sum.seconds}, {"final_model", sum.final_model},
+                            {"trainable_params", m.ps.num_trainable()}, {"total_params", m.ps.num_params()},
+                            {"peak_tensor_mib", peak_mib}, {"peak_rss_mib", peak_rss_mib()},
+                            {"skipped_steps", m.skipped_steps}};
+  if (!m.quality.empty()) {
+    data::Metrics q;
+    m.add_quality_metrics(q);
+    std::string layers;
+    for (const auto& [layer, lq] : m.quality)
+      layers += fmt::format(" {}:{:.3f}/{:.3f}", layer, lq.mean_mass(), lq.mean_recall());
+    spdlog::info("[sparse] selection at the last evaluation: the chosen keys carry {:.3f} of the softmax mass of the "
+                 "true top keys, recall {:.3f} (per layer mass/recall:{})", q[0].second, q[1].second, layers);
+    summary["attn_mass_share"] = q[0].second;
+    summary["attn_recall"] = q[1].second;
+  }
+  if (!m.ffn_share.empty() || !m.ffn_share_start.empty()) {
+    data::Metrics f;
+    m.add_ffn_metrics(f);
+    double first = 0;
+    for (const auto& [layer, s] : m.ffn_share_start) first += s.routed / static_cast<double>(m.ffn_share_start.size());
+    if (!m.ffn_share_start.empty()) summary["ffn_share_step0"] = first;
+    if (!f.empty()) summary["ffn_share"] = f[0].second;
+    spdlog::info("[ffn] the chosen blocks carry {} of the block-output norm at step 0 and {} at the last evaluation",
+                 m.ffn_share_start.empty() ? std::string("(not fitted)") : fmt::format("{:.3f}", first),
+                 f.empty() ? std::string("(no evaluation)") : fmt::format("{:.3f}", f[0].second));
+  }
+  m.log_json(summary);
 }
 
 RunSummary Trainer::train(const std::string& resume) {
@@ -307,8 +491,7 @@ RunSummary Trainer::train(const std::string& resume) {
   const int64_t save_every = m.cfg.integer("output.save_every_steps");
   const int64_t patience = m.cfg.integer("eval.early_stopping_patience");
   const bool eval_epoch = m.cfg.boolean("eval.every_epoch") && !m.eval_sets.empty();
-  Allocator& alloc = default_allocator(m.device);
-  alloc.reset_peak();
+  default_allocator(m.device).reset_peak();
 
   spdlog::info("training: {} steps from step {}, {} examples, batch {} ({} x {}); {} of {} parameters trainable{}",
                m.total_steps, m.step, m.train_data.size(), m.micro_batch * m.accum, m.micro_batch, m.accum,
@@ -316,57 +499,15 @@ RunSummary Trainer::train(const std::string& resume) {
   if (m.comm->size() > 1)
     spdlog::info("data parallel: {} processes ({}, {}), each micro-batch of {} rows split over them",
                  m.comm->size(), m.comm->world().launcher, m.comm->backend(), m.micro_batch);
-  const auto t_start = Clock::now();
-  auto t_log = t_start;
-  double loss_acc = 0;
-  int64_t loss_steps = 0, tokens_acc = 0;
-  const int64_t start_step = m.step;
-
-  auto run_eval = [&](const char* why) {
-    const auto t0 = Clock::now();
-    const data::Metrics em = m.evaluate();
-    nlohmann::json rec = {{"type", "eval"}, {"step", m.step}, {"reason", why}};
-    std::string line;
-    for (const auto& [k, v] : em) {
-      rec[k] = v;
-      line += str_cat(" ", k, " ", v);
-    }
-    rec["seconds"] = std::chrono::duration<double>(Clock::now() - t0).count();
-    for (const auto& [layer, q] : m.quality)  // per sparse layer
-      rec["attention_layers"][std::to_string(layer)] = {{"mass_share", q.mean_mass()}, {"recall", q.mean_recall()},
-                                                        {"rows", q.rows}};
-    for (const auto& [layer, s] : m.ffn_share)  // per routed layer
-      rec["ffn_layers"][std::to_string(layer)] = {{"share", s.routed}, {"best", s.oracle}, {"tokens", s.tokens}};
-    m.log_json(rec);
-    spdlog::info("eval @ step {}:{}", m.step, line);
-    const double v = data::metric_value(em, m.metric);
-    const bool better = m.greater_is_better ? v > m.best : v < m.best;
-    if (better) {
-      m.best = v;
-      m.best_step = m.step;
-      m.bad_evals = 0;
-      if (m.cfg.boolean("output.save_best")) m.save((fs::path(m.out_dir) / "checkpoint-best").string(), false);
-    } else {
-      ++m.bad_evals;
-    }
-  };
+  Progress pr;
+  pr.start = pr.last = Clock::now();
+  pr.start_step = m.step;
 
   bool stop = false;
   bool evaluated_last = false;
   while (m.step < m.total_steps && !stop) {
-    // Gather this step's micro-batches; a step never spans two epochs (the last
-    // step of an epoch may have fewer micro-batches, as in transformers).
-    std::vector<data::Batch> micro;
-    for (int64_t i = 0; i < m.accum; ++i) {
-      data::Batch b;
-      if (!m.train_it->next(b)) {
-        if (!micro.empty()) break;
-        SPT_CHECK(m.train_it->next(b), "[trainer] the training set yields no batch");
-      }
-      micro.push_back(std::move(b));
-      if (m.train_it->position() >= m.train_it->batches_per_epoch()) break;
-    }
-    const bool epoch_end = m.train_it->position() >= m.train_it->batches_per_epoch();
+    bool epoch_end = false;
+    const std::vector<data::Batch> micro = next_micro_batches(m, epoch_end);
     model::KeySamples keys(m.model_opts.attention.max_samples);
     const bool update_codebooks = m.codebook_update_due();
     int64_t step_tokens = 0;
@@ -380,45 +521,27 @@ RunSummary Trainer::train(const std::string& resume) {
       step_tokens = static_cast<int64_t>(r[1]);
       stop_now = r[2] > 0;
     }
-    tokens_acc += step_tokens;
-    const AdamWParams p = m.optimizer_step();
-    if (update_codebooks) {
-      model::update_codebooks(m.ps, m.mcfg, m.model_opts.attention, keys);
-      m.broadcast_codebooks();
+    pr.tokens += step_tokens;
+    pr.grad_norm = ops::global_grad_norm({m.ps.flat_grads()});
+    AdamWParams p = m.adam;
+    if (m.step_is_finite(step_loss, pr.grad_norm, micro, seed)) {
+      p = m.optimizer_step(pr.grad_norm);
+      if (update_codebooks) {
+        model::update_codebooks(m.ps, m.mcfg, m.model_opts.attention, keys);
+        m.broadcast_codebooks();
+      }
+      pr.loss += step_loss;
+      ++pr.loss_steps;
+    } else {  // skipped: weights, moments and codebooks as they were
+      p.lr = static_cast<float>(m.schedule.lr(m.step));
+      ++pr.skipped;
     }
     ++m.step;
-    loss_acc += step_loss;
-    ++loss_steps;
 
-    if (m.step % log_every == 0 || m.step == m.total_steps) {
-      const auto now = Clock::now();
-      const double dt = std::chrono::duration<double>(now - t_log).count();
-      const double elapsed = std::chrono::duration<double>(now - t_start).count();
-      const double per_step = elapsed / static_cast<double>(m.step - start_step);
-      const double epoch = static_cast<double>(m.step) / static_cast<double>(m.steps_per_epoch);
-      const double mem = static_cast<double>(alloc.stats().peak) / 1048576.0;
-      sum.train_loss = loss_acc / static_cast<double>(loss_steps);
-      const double tps = static_cast<double>(tokens_acc) / std::max(dt, 1e-9);
-      spdlog::info("step {}/{} epoch {:.2f} loss {:.4f} lr {:.3e} tokens/s {:.0f} eta {} peak {:.0f} MiB (rss {:.0f} MiB)",
-                   m.step, m.total_steps, epoch, sum.train_loss, p.lr, tps,
-                   format_eta(per_step * static_cast<double>(m.total_steps - m.step)), mem, peak_rss_mib());
-      nlohmann::json rec = {{"type", "train"}, {"step", m.step}, {"epoch", epoch}, {"loss", sum.train_loss},
-                            {"learning_rate", p.lr}, {"tokens_per_second", tps}, {"peak_memory_mib", mem},
-                            {"peak_rss_mib", peak_rss_mib()}};
-      if (m.model_opts.ffn.enabled) rec["router_load"] = m.take_router_load();
-      if (m.model_opts.ffn.balance_loss > 0) {
-        rec["balance_loss"] = m.aux_acc / static_cast<double>(loss_steps);
-        m.aux_acc = 0;
-      }
-      m.log_json(rec);
-      t_log = now;
-      loss_acc = 0;
-      loss_steps = 0;
-      tokens_acc = 0;
-    }
+    if (m.step % log_every == 0 || m.step == m.total_steps) log_progress(m, pr, sum, p);
     evaluated_last = false;
     if ((eval_every > 0 && m.step % eval_every == 0 && !m.eval_sets.empty()) || (eval_epoch && epoch_end)) {
-      run_eval(eval_every > 0 && m.step % eval_every == 0 ? "steps" : "epoch");
+      eval_and_track(m, eval_every > 0 && m.step % eval_every == 0 ? "steps" : "epoch");
       evaluated_last = true;
     }
     if (patience > 0 && m.bad_evals >= patience) {
@@ -440,56 +563,13 @@ RunSummary Trainer::train(const std::string& resume) {
   if (!sum.stopped) ::signal(SIGINT, SIG_DFL);
   if (sum.stopped) {
     sum.steps = m.step;
-    sum.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+    sum.seconds = std::chrono::duration<double>(Clock::now() - pr.start).count();
     m.log_json({{"type", "stopped"}, {"step", m.step}, {"seconds", sum.seconds}});
     return sum;
   }
   // A last evaluation when the run ended between evaluations.
-  if (!m.eval_sets.empty() && !evaluated_last && m.step > start_step) run_eval("end");
-  if (m.cfg.boolean("output.save_final")) {
-    sum.final_model = (fs::path(m.out_dir) / "final").string();
-    m.save(sum.final_model, false);
-  }
-  sum.steps = m.step;
-  sum.best_metric = m.best;
-  sum.best_step = m.best_step;
-  if (m.best_step >= 0 && m.cfg.boolean("output.save_best"))
-    sum.best_checkpoint = (fs::path(m.out_dir) / "checkpoint-best").string();
-  sum.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
-  if (prof::enabled())
-    spdlog::info("time per op over the whole run (SPT_PROFILE; wall time {:.1f} s):\n{}", sum.seconds,
-                 prof::table());
-  const double peak_mib = static_cast<double>(alloc.stats().peak) / 1048576.0;
-  spdlog::info("done: {} steps in {:.1f} s; {} of {} parameters trained; peak tensor memory {:.0f} MiB, "
-               "peak RSS {:.0f} MiB", sum.steps, sum.seconds, m.ps.num_trainable(), m.ps.num_params(), peak_mib,
-               peak_rss_mib());
-  nlohmann::json summary = {{"type", "summary"}, {"steps", sum.steps}, {"metric", sum.metric}, {"best", sum.best_metric},
-                            {"best_step", sum.best_step}, {"seconds", sum.seconds}, {"final_model", sum.final_model},
-                            {"trainable_params", m.ps.num_trainable()}, {"total_params", m.ps.num_params()},
-                            {"peak_tensor_mib", peak_mib}, {"peak_rss_mib", peak_rss_mib()}};
-  if (!m.quality.empty()) {
-    data::Metrics q;
-    m.add_quality_metrics(q);
-    std::string layers;
-    for (const auto& [layer, lq] : m.quality)
-      layers += fmt::format(" {}:{:.3f}/{:.3f}", layer, lq.mean_mass(), lq.mean_recall());
-    spdlog::info("[sparse] selection at the last evaluation: the chosen keys carry {:.3f} of the softmax mass of the "
-                 "true top keys, recall {:.3f} (per layer mass/recall:{})", q[0].second, q[1].second, layers);
-    summary["attn_mass_share"] = q[0].second;
-    summary["attn_recall"] = q[1].second;
-  }
-  if (!m.ffn_share.empty() || !m.ffn_share_start.empty()) {
-    data::Metrics f;
-    m.add_ffn_metrics(f);
-    double start = 0;
-    for (const auto& [layer, s] : m.ffn_share_start) start += s.routed / static_cast<double>(m.ffn_share_start.size());
-    if (!m.ffn_share_start.empty()) summary["ffn_share_step0"] = start;
-    if (!f.empty()) summary["ffn_share"] = f[0].second;
-    spdlog::info("[ffn] the chosen blocks carry {} of the block-output norm at step 0 and {} at the last evaluation",
-                 m.ffn_share_start.empty() ? std::string("(not fitted)") : fmt::format("{:.3f}", start),
-                 f.empty() ? std::string("(no evaluation)") : fmt::format("{:.3f}", f[0].second));
-  }
-  m.log_json(summary);
+  if (!m.eval_sets.empty() && !evaluated_last && m.step > pr.start_step) eval_and_track(m, "end");
+  finish_run(m, sum, pr.start);
   return sum;
 }
 

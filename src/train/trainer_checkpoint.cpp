@@ -63,6 +63,7 @@ void Trainer::Impl::save(const std::string& dir, bool with_trainer_state) {
                        {"best", best},
                        {"best_step", best_step},
                        {"bad_evals", bad_evals},
+                       {"skipped_steps", skipped_steps},
                        {"data", train_it->state().to_json()},
                        {"num_trainable", ps.num_trainable()},
                        {"seed", cfg.integer("train.seed")},
@@ -111,6 +112,7 @@ void Trainer::Impl::resume(const std::string& dir) {
   best = st.at("best").is_number() ? st.at("best").get<double>() : best;
   best_step = st.at("best_step").get<int64_t>();
   bad_evals = st.at("bad_evals").get<int64_t>();
+  skipped_steps = st.value("skipped_steps", int64_t{0});  // absent before the non-finite guard
   train_it->restore(data::IteratorState::from_json(st.at("data")));
   codebooks_ready = true;  // restored with the other tensors
   routers_ready = true;

@@ -17,6 +17,7 @@
 #include "spt/model/model.h"
 #include "spt/tokenize/tokenizer.h"
 #include "spt/train/schedule.h"
+#include "spt/train/tensorboard.h"
 #include "spt/train/trainer.h"
 #include "src/train/grad_sync.h"
 
@@ -86,6 +87,7 @@ struct Trainer::Impl {
   LrSchedule schedule;
   AdamWParams adam;
   double max_grad_norm = 1.0;
+  model::Recompute recompute = model::Recompute::none;  // runtime.recompute
 
   // Best-model tracking.
   std::string metric;
@@ -96,10 +98,13 @@ struct Trainer::Impl {
   double best = 0;
   int64_t best_step = -1;
   int64_t bad_evals = 0;
+  int64_t skipped_steps = 0;  // steps whose update the non-finite guard skipped
 
   // Output.
   std::string out_dir, metrics_path;
   std::ofstream metrics;
+  // logging.tensorboard: every number of the JSONL records as a scalar (rank 0).
+  std::unique_ptr<TensorBoardWriter> tensorboard;
 
   void setup_model();
   std::string gguf_tokenizer_dir() const;  // <output.dir>/gguf-tokenizer
@@ -153,8 +158,24 @@ struct Trainer::Impl {
   // loss. `keys` (or null) receives the first micro-batch's keys.
   double forward_backward(const std::vector<data::Batch>& micro, uint64_t seed, model::KeySamples* keys,
                           int64_t& tokens);
-  // Clipping, AdamW on both weight-decay groups, zeroed gradients; returns the parameters used.
-  AdamWParams optimizer_step();
+  // The training context of micro-batch `micro` of this step, rows [r0, r1) of it.
+  model::StepContext step_context(size_t micro, uint64_t seed, size_t r0, size_t r1) const;
+  // Clipping (by `grad_norm`, the gradients' global norm), AdamW on both
+  // weight-decay groups, zeroed gradients; returns the parameters used.
+  AdamWParams optimizer_step(double grad_norm);
+
+  // The non-finite guard (trainer_nonfinite.cpp): train.on_nonfinite, and the
+  // fault injection of the tests (SPT_FAULT_NONFINITE=STEP:LAYER makes that
+  // layer's output NaN in that step).
+  bool skip_nonfinite = false;
+  int64_t fault_step = -1, fault_layer = -1;
+  void setup_nonfinite();
+  // True when the step's loss and gradients are finite. Otherwise reports where
+  // they stopped being finite and either throws (stop) or zeroes the gradients
+  // and counts the step (skip), returning false.
+  bool step_is_finite(double loss, double grad_norm, const std::vector<data::Batch>& micro, uint64_t seed);
+  // Where the step's forward first made a non-finite tensor, and which gradients are.
+  std::string nonfinite_report(const std::vector<data::Batch>& micro, uint64_t seed);
   void log_json(const nlohmann::json& record);
 
   // Data parallelism (trainer_parallel.cpp). Every rank builds the same global

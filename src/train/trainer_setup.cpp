@@ -15,6 +15,7 @@
 #include "spt/io/weight_map.h"
 #include "spt/model/init.h"
 #include "spt/model/peft.h"
+#include "spt/train/step_cost.h"
 #include "src/train/trainer_impl.h"
 
 namespace spt::train {
@@ -338,6 +339,10 @@ void Trainer::Impl::setup_schedule() {
   adam.eps = static_cast<float>(cfg.number("train.adam_epsilon"));
   adam.weight_decay = static_cast<float>(cfg.number("train.weight_decay"));
   max_grad_norm = cfg.number("train.max_grad_norm");
+  const std::string rc = cfg.str("runtime.recompute");
+  recompute = rc == "full" ? model::Recompute::full : rc == "attention" ? model::Recompute::attention
+                                                                        : model::Recompute::none;
+  setup_nonfinite();
 
   // The metric that picks the best model.
   if (cfg.is_set("eval.metric")) {
@@ -443,6 +448,13 @@ std::string Trainer::Impl::plan() const {
                  fixed(static_cast<double>(n) * dense_layer / 1048576.0, 1),
                  " MiB dense (probabilities and their dropout), ", fixed(dense_layer / sparse_layer, 1), "x less\n");
   }
+  s += step_cost_table(mcfg, head, model_opts, micro_batch, head == io::ModelHead::causal_lm
+                                                               ? cfg.integer("data.block_size")
+                                                               : cfg.integer("tokenizer.max_length"),
+                       recompute);
+  if (recompute != model::Recompute::none)
+    s += str_cat("recompute:   ", cfg.str("runtime.recompute"), " (activations recomputed in backward, gradients "
+                 "identical)\n");
   if (!newly_initialized.empty()) s += str_cat("new heads:   ", newly_initialized.size(), " tensors initialised\n");
   s += str_cat("task:        ", cfg.str("task.type"), glue ? " " + cfg.str("task.glue_task") : std::string(),
                num_labels > 0 ? str_cat(", ", num_labels, " label(s)") : std::string(), "\n");

@@ -37,6 +37,14 @@ struct AttentionProbe {
                          const ops::SparseAttentionParams& /*p*/) {}
 };
 
+// Observes what each transformer block takes and gives during a forward pass
+// (the non-finite guard's diagnosis): `where` names the tensor ("input of layer
+// 0", "output of layer 3").
+struct BlockProbe {
+  virtual ~BlockProbe() = default;
+  virtual void tensor(const std::string& /*where*/, int64_t /*layer*/, const Tensor& /*t*/) {}
+};
+
 // Observes FFN layers during a forward pass (router calibration, router load).
 // Every method has an empty default.
 struct FfnProbe {
@@ -63,6 +71,15 @@ struct AuxLosses {
 };
 
 // What a forward pass needs besides its inputs.
+// Activation recomputation (runtime.recompute): what a training forward drops
+// and backward computes again, per transformer block. none: everything is kept;
+// attention: the attention's activations (q, k, v, the probabilities or the
+// sparse indices, the context) are dropped, its input kept; full: only the
+// block's input is kept and the whole block runs again in backward. Gradients
+// are bit-identical (the same kernels on the same inputs, dropout masks keyed by
+// step, micro-batch, layer and site).
+enum class Recompute { none, attention, full };
+
 struct StepContext {
   bool training = false;  // dropout on
   uint64_t seed = 0;      // dropout key
@@ -83,6 +100,9 @@ struct StepContext {
   // so N ranks draw the single-process run's masks. rows = 0: not a slice.
   int64_t row0 = 0, rows = 0;
   GradsReady* grads_ready = nullptr;  // backward: each block reports when its gradients are complete
+  Recompute recompute = Recompute::none;  // with keep_saved: what backward recomputes
+  BlockProbe* block_probe = nullptr;
+  int64_t poison_layer = -1;  // fault injection (tests): this block's output is made NaN
 };
 
 // Dropout parameters for one site: the Philox stream is (step, micro, layer, site),
@@ -245,10 +265,17 @@ struct TransformerBlock {
   Tensor backward(const Tensor& dy);
 
  private:
+  Tensor run(const Tensor& x, const Tensor& mask, const StepContext& c);
   // Saved: the inputs of n1 and n2 (pre-norm: x and h; post-norm: x + attn(x) and h + ffn(h)).
   Tensor in1, in2;
   NormRef::Saved s1, s2;
   GradsReady* grads_ready = nullptr;  // from forward's StepContext
+  // Recomputation: the forward's context without its probes and auxiliary
+  // losses (they ran once), the block's input and mask (full), the attention's
+  // input (attention).
+  Recompute recompute = Recompute::none;
+  StepContext again;
+  Tensor rc_x, rc_mask, rc_attn_in;
 };
 
 }  // namespace spt::model

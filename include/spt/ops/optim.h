@@ -16,5 +16,7 @@ double global_grad_norm(const std::vector<Tensor>& grads);
 // torch.nn.utils.clip_grad_norm_: if norm > max_norm, scales every gradient by
 // max_norm / (norm + 1e-6). Returns the norm before clipping.
 double clip_grad_norm(std::vector<Tensor>& grads, double max_norm);
+// The same with the norm already known (global_grad_norm of these gradients).
+double clip_grad_norm(std::vector<Tensor>& grads, double max_norm, double norm);
 
 }  // namespace spt::ops

@@ -29,6 +29,10 @@ struct KeySpec {
 // Every key of the config, in documentation order.
 const std::vector<KeySpec>& config_schema();
 
+// SPT mode ("spt": true): the keys it sets, with their values, where the config
+// leaves them unset.
+const std::vector<std::pair<std::string, Json>>& spt_preset();
+
 // docs/config.md, generated from the schema.
 std::string config_reference_markdown();
 

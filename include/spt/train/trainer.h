@@ -46,8 +46,9 @@ class Trainer {
   // Evaluates the current model on the eval set(s).
   data::Metrics evaluate();
 
+  struct Impl;  // opaque (src/train/trainer_impl.h)
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
