@@ -7,6 +7,7 @@
 #   SPT_SKIP_DEPS=1 bash scripts/demo.sh      # skip apt-get (deps already installed)
 #   bash scripts/demo.sh --set train.epochs=2 # extra arguments go to spt-finetune
 #   bash scripts/demo.sh --lora               # the LoRA demo (configs/demo_spam_lora.json)
+#   bash scripts/demo.sh --spt                # SPT mode on whole emails (configs/demo_spam_spt.json)
 #
 # Environment: SPT_ASSETS (folder holding spamassassin.tar.xz, default ../shared/data),
 # SPT_CACHE (default .cache), SPT_BUILD_DIR (default build-cpu, or build with a GPU; a given folder keeps
@@ -17,6 +18,9 @@ cd "$(dirname "$0")/.."
 CONFIG=configs/demo_spam.json
 if [[ "${1:-}" == "--lora" ]]; then
   CONFIG=configs/demo_spam_lora.json
+  shift
+elif [[ "${1:-}" == "--spt" ]]; then
+  CONFIG=configs/demo_spam_spt.json
   shift
 fi
 ROOT=$(pwd -P)

@@ -189,6 +189,23 @@ if [[ $DRY_RUN -eq 1 ]]; then
     fail "CPU tests of the bundle build"; section_log cpu-tests 40
   fi
   say ""
+  say "## What the GPU run does (not run here)"
+  say ""
+  say "Within SPT_GPU_CHECK_BUDGET = $BUDGET s after the build (each step's own limit in brackets; a step"
+  say "starts only while enough of the budget is left, the sanitizers take what remains):"
+  say ""
+  say "1. [cuda] tests in one process, SPT_REQUIRE_CUDA=1 (120 s): $("$TESTS" "[cuda]" --list-test-names-only 2>/dev/null | sed -e '/^ *$/d' -e '/matching test case/d' | wc -l) test cases"
+  say "2. the same cases one process each with SPT_CUDA_SYNC=1 (60 s each, while >= 60 s are left)"
+  say "3. spt-bench --device cuda: every op at BERT-base shapes (90 s)"
+  say "4. sparse attention at T = 1024, 4096 (L = T/8): fused, cuSPARSE, deterministic (90 + 60 + 60 s)"
+  say "5. routed FFN at 384/1536, 576/1536 SwiGLU, 768/3072, 16384 tokens (60 s)"
+  say "6. training benchmark: bert-base 32 x 128, 8 x 512 and smollm2-135m 2 x 2048, full and SPT (45 s each,"
+  say "   while >= 90 s are left); PyTorch SDPA at T = 4096 when the machine has PyTorch with CUDA (60 s)"
+  say "7. compute-sanitizer memcheck over [cuda], racecheck over the shared-memory kernels (<= 150 s each)"
+  say ""
+  say "Build (sm_$ARCH, all cores; about 1.5 minutes on 16, estimated from this machine's build) + $BUDGET s"
+  say "= about $(( (90 + BUDGET + 59) / 60 )) minutes: within the 8 minutes the check is held to."
+  say ""
   say "gpu_check dry run: $( [[ $FAILED -eq 0 ]] && echo passed || echo FAILED) in $(elapsed) s"
   exit $FAILED
 fi
@@ -253,6 +270,49 @@ if run_logged bench-ffn 60 "$BUILD_DIR/spt-bench" --device cuda --ffn 384:1536 5
   section_log bench-ffn 10
 else
   fail "spt-bench --device cuda --ffn"; section_log bench-ffn 20
+fi
+
+say ""
+say "## Training benchmark (spt-bench --train-model, random weights, fp32, 5 steps)"
+say ""
+say "BERT-base shapes at T = 128 and 512, SmolLM2-135M shapes at T = 2048; dense full fine-tuning vs SPT mode"
+say "(LoRA on the attention, sparse attention L = T/8, routed FFN 4 of 8). MFU against SPT_PEAK_TFLOPS"
+say "(default 67: the H200's FP32 peak; the runs are fp32). One JSON line per run:"
+say ""
+say '```'
+for spec in "bert-base 32 128" "bert-base 8 512" "smollm2-135m 2 2048"; do
+  read -r m b t <<< "$spec"
+  for mode in full spt; do
+    tag="train-$m-$t-$mode"
+    if (( $(left) < 90 )); then say "$m T=$t $mode: not run (time budget)"; continue; fi
+    extra=(); [[ $mode == spt ]] && extra=(--spt)
+    if run_logged "$tag" 45 "$BUILD_DIR/spt-bench" --device cuda --train-model "$m" --batch "$b" --seq "$t" \
+        --steps 5 "${extra[@]}" --peak-tflops "${SPT_PEAK_TFLOPS:-67}"; then
+      tail -n 1 "$LOGS/$tag.log" | tee -a "$REPORT"
+    else
+      say "$m T=$t $mode: FAILED (log $tag.log)"; FAILED=1
+    fi
+  done
+done
+say '```'
+# PyTorch's SDPA at the sparse benchmark's longest shape, when the machine has PyTorch with CUDA.
+if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  run_logged sdpa 60 python3 - <<'PY'
+import time, torch, torch.nn.functional as F
+for causal in (False, True):
+    q, k, v = (torch.randn(4, 12, 4096, 64, device="cuda", requires_grad=True) for _ in range(3))
+    for _ in range(2):
+        F.scaled_dot_product_attention(q, k, v, dropout_p=0.1, is_causal=causal).sum().backward()
+    torch.cuda.synchronize(); t = time.time()
+    for _ in range(5):
+        F.scaled_dot_product_attention(q, k, v, dropout_p=0.1, is_causal=causal).sum().backward()
+    torch.cuda.synchronize()
+    print(f"torch {torch.__version__} SDPA fwd+bwd B=4 H=12 T=4096 D=64 dropout 0.1 causal={causal}: "
+          f"{(time.time() - t) / 5 * 1e3:.2f} ms")
+PY
+  section_log sdpa 4
+else
+  say "* PyTorch with CUDA not on this machine: spt alone (the sparse benchmark above has spt's dense attention)"
 fi
 
 say ""

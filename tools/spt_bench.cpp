@@ -28,6 +28,7 @@
 #include "tools/bench/attention_bench.h"
 #include "tools/bench/ffn_bench.h"
 #include "tools/bench/selection_bench.h"
+#include "tools/bench/train_bench.h"
 
 using namespace spt;
 
@@ -336,79 +337,6 @@ void run_gemm(Device dev, int iters) {
   }
 }
 
-// Fine-tuning throughput of a real model: a Hugging Face folder with a fresh
-// 2-label classification head, random token ids (fixed seed), full-length
-// sequences, dropout on, AdamW; prints training tokens/s and peak memory.
-// With lora_rank > 0: LoRA (alpha = 2r, dropout 0.05) on every attention and
-// FFN linear layer, the base frozen, as configs/demo_spam_lora.json trains.
-// Fine-tuning steps of a model folder (or a .gguf file): BERT with a 2-label
-// classifier, decoders (GPT-2, LLaMA, OPT) as causal LMs on their own ids.
-void run_train(const std::string& model_dir, Device dev, int64_t B, int64_t T, int steps, int64_t lora_rank) {
-  const bool gguf = std::filesystem::path(model_dir).extension() == ".gguf";
-  std::optional<io::GgufModel> g;
-  if (gguf) g = io::open_gguf_model(model_dir);
-  io::ModelConfig cfg = gguf ? io::parse_model_config(io::Json::parse(g->config.dump()), model_dir)
-                             : io::load_model_config(model_dir);
-  cfg.num_labels = 2;
-  const bool causal = cfg.family != io::ModelFamily::bert;
-  const io::ModelHead head = causal ? io::ModelHead::causal_lm : io::ModelHead::sequence_classification;
-  model::ModelOptions opts;
-  if (lora_rank > 0) {
-    opts.lora.enabled = true;
-    opts.lora.rank = lora_rank;
-    opts.lora.alpha = 2.0 * static_cast<double>(lora_rank);
-    opts.lora.dropout = 0.05;
-    opts.lora.targets = {"all-linear"};
-  }
-  ParameterStore ps(model::model_param_infos(cfg, head, opts), dev);
-  const auto reader = gguf ? std::move(g->tensors) : io::open_tensors(model_dir);
-  const io::LoadedWeights w = io::load_weights(cfg, *reader, head);
-  for (const auto& [name, t] : w.params) ps.param(name).copy_from(t);
-  for (const std::string& name : w.newly_initialized) ps.param(name).copy_from(randn(ps.param(name).shape(), Device::cpu(), 3, 0.02));
-  if (opts.lora.enabled) model::init_lora(ps, opts.lora, 42);
-  auto net = model::make_model(cfg, head, ps, opts);
-  std::mt19937_64 rng(1);
-  std::vector<int64_t> ids(static_cast<size_t>(B * T)), labels(static_cast<size_t>(B));
-  for (auto& x : ids) x = static_cast<int64_t>(1000 + rng() % 20000);
-  for (auto& x : labels) x = static_cast<int64_t>(rng() % 2);
-  if (causal) labels = ids;
-  const model::EncoderBatch batch{Tensor::from_ints(ids, {B, T}, DType::i32, dev), Tensor(),
-                                  Tensor::from_ints(std::vector<int64_t>(ids.size(), 1), {B, T}, DType::i32, dev)};
-  const Tensor y = Tensor::from_ints(labels, causal ? Shape{B, T} : Shape{B}, DType::i32, dev);
-  AdamWParams ap;
-  ap.lr = 2e-5f;
-  ap.weight_decay = 0.01f;
-  auto step = [&](int64_t s) {
-    net->forward(batch, model::StepContext{true, 42, static_cast<uint64_t>(s), 0});
-    net->loss(y);
-    net->backward();
-    std::vector<Tensor> g = {ps.flat_grads()};
-    ops::clip_grad_norm(g, 1.0);
-    ap.step = s + 1;
-    ops::adamw_step(ps.flat_trainable(), ps.adam_m(), ps.adam_v(), ps.flat_grads(), ap);
-    ps.zero_grads();
-  };
-  step(0);  // warm-up
-  backend_for(dev).synchronize();
-  prof::reset();
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int s = 1; s <= steps; ++s) step(s);
-  backend_for(dev).synchronize();
-  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (prof::enabled())
-    std::fprintf(stderr, "%s%-28s %8s %11.1f  (%d steps)\n", prof::table().c_str(), "wall time", "",
-                 1e3 * sec, steps);
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  std::printf("{\"impl\": \"spt\", \"tokens_per_s\": %.1f, \"step_ms\": %.1f, \"peak_rss_mib\": %.1f, "
-              "\"peak_tensor_mib\": %.1f, \"steps\": %d, \"batch\": %lld, \"seq\": %lld, "
-              "\"lora_rank\": %lld, \"trainable\": %lld}\n",
-              static_cast<double>(B * T * steps) / sec, 1000.0 * sec / steps, u.ru_maxrss / 1024.0,
-              default_allocator(dev).stats().peak / 1048576.0, steps, static_cast<long long>(B),
-              static_cast<long long>(T), static_cast<long long>(lora_rank),
-              static_cast<long long>(ps.num_trainable()));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -424,8 +352,13 @@ int main(int argc, char** argv) {
   std::string train_model;
   int steps = 30;
   app.add_option("--train-model", train_model,
-                 "time fine-tuning steps of this Hugging Face model folder or .gguf file instead (BERT: "
-                 "classification; decoders: causal LM)");
+                 "time fine-tuning steps of this Hugging Face model folder or .gguf file, or of random weights in "
+                 "the shapes of bert-base or smollm2-135m, instead (BERT: classification; decoders: causal LM)");
+  bench::TrainBenchOptions tb;
+  app.add_flag("--spt", tb.spt, "--train-model: SPT mode (LoRA r 8 on the attention, sparse attention L = T/8, "
+               "routed FFN 4 of 8 blocks)");
+  app.add_option("--peak-tflops", tb.peak_tflops, "--train-model: the device's peak TFLOP/s, to report model FLOPs "
+                 "utilisation");
   app.add_option("--steps", steps, "timed training steps (--train-model)")->check(CLI::PositiveNumber);
   int64_t lora_rank = 0;
   app.add_option("--lora", lora_rank, "--train-model: LoRA of this rank on every attention and FFN linear layer "
@@ -483,7 +416,12 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (!train_model.empty()) {
-      run_train(train_model, device_from_name(device), d.B, d.T, steps, lora_rank);
+      tb.model = train_model;
+      tb.batch = d.B;
+      tb.seq = d.T;
+      tb.steps = steps;
+      tb.lora_rank = lora_rank;
+      bench::run_train_bench(device_from_name(device), tb);
       return 0;
     }
     spdlog::info("{}", runtime_summary());

@@ -50,6 +50,8 @@ EpochPlan plan_epoch(std::span<const size_t> lengths, const SamplerOptions& opt,
   if (opt.shuffle) fisher_yates(plan.order, rng);
   const size_t full = n / bs * bs, keep = opt.drop_last ? full : n;
 
+  if (!opt.shuffle && opt.sort_by_length)
+    std::stable_sort(plan.order.begin(), plan.order.end(), [&](size_t a, size_t b) { return lengths[a] > lengths[b]; });
   if (!opt.shuffle || !opt.group_by_length) {
     plan.order.resize(keep);
     for (size_t s = bs; s < keep; s += bs) plan.starts.push_back(s);

@@ -320,6 +320,7 @@ void Trainer::Impl::setup_schedule() {
   eval_opt = batch_opt;
   eval_opt.shuffle = false;
   eval_opt.group_by_length = false;
+  eval_opt.sort_by_length = true;  // batches of similar lengths: less padding, the same metrics
   eval_opt.batch_size = static_cast<size_t>(cfg.integer("eval.batch_size"));
   pad_id = data::pad_id_for(*tok);
   train_it = std::make_unique<data::BatchIterator>(train_data, batch_opt, pad_id);

@@ -250,6 +250,15 @@ TEST_CASE("Length grouping sorts within mega-batches and shuffles the batches", 
   // Unshuffled (evaluation) ignores grouping.
   o.shuffle = false;
   CHECK(plan_epoch(lengths, o, 0).order[1] == 1);
+  // ... and sorts longest first (stable) when asked: every example once, ties in file order.
+  o.sort_by_length = true;
+  const auto s = plan_epoch(lengths, o, 0);
+  REQUIRE(s.order.size() == 200);
+  CHECK(std::set<size_t>(s.order.begin(), s.order.end()).size() == 200);
+  for (size_t k = 1; k < s.order.size(); ++k) {
+    CHECK(lengths[s.order[k - 1]] >= lengths[s.order[k]]);
+    if (lengths[s.order[k - 1]] == lengths[s.order[k]]) CHECK(s.order[k - 1] < s.order[k]);
+  }
 }
 
 TEST_CASE("BatchIterator walks epochs and resumes exactly", "[data]") {

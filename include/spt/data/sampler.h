@@ -22,6 +22,9 @@ struct SamplerOptions {
   bool shuffle = false;          // training: true; evaluation keeps file order
   uint64_t seed = 42;
   bool group_by_length = false;  // only with shuffle
+  // Only without shuffle: examples longest first (stable), so each batch pads
+  // little (evaluation, whose metrics do not depend on the order).
+  bool sort_by_length = false;
   size_t mega_batch_mult = 50;
   bool drop_last = false;        // drop a last batch smaller than batch_size
 };
