@@ -21,6 +21,7 @@
 #include "spt/io/safetensors.h"
 #include "spt/model/model.h"
 #include "spt/train/config.h"
+#include "spt/train/step_cost.h"
 #include "spt/train/tensorboard.h"
 #include "spt/train/trainer.h"
 #include "tests/reference_util.h"
@@ -137,14 +138,20 @@ std::vector<double> weights_of(const fs::path& dir) {
   return all;
 }
 
-}  // namespace
-
-TEST_CASE("a NaN in a layer stops the run naming the step and the layer", "[train][nonfinite]") {
-  const fs::path root = fresh_dir("nonfinite_stop");
+// A 6-step run of a tiny BERT (dropout on) writing to root/out.
+io::Json guard_run(const fs::path& root) {
   const fs::path model = make_tiny_bert(root, 0.1);
   make_data(root / "train.tsv", 64, 3);
   io::Json j = run_config(model, root / "train.tsv", root / "out");
   j["train"]["max_steps"] = 6;
+  return j;
+}
+
+}  // namespace
+
+TEST_CASE("a NaN in a layer stops the run naming the step and the layer", "[train][nonfinite]") {
+  const fs::path root = fresh_dir("nonfinite_stop");
+  io::Json j = guard_run(root);
   const FaultEnv fault("4:1");  // step 4, layer 1's output
   train::Trainer t(train::resolve_config(j, (root / "cfg.json").string()));
   std::string err;
@@ -167,10 +174,7 @@ TEST_CASE("a NaN in a layer stops the run naming the step and the layer", "[trai
 
 TEST_CASE("train.on_nonfinite = skip skips and counts the step and goes on", "[train][nonfinite]") {
   const fs::path root = fresh_dir("nonfinite_skip");
-  const fs::path model = make_tiny_bert(root, 0.1);
-  make_data(root / "train.tsv", 64, 3);
-  io::Json j = run_config(model, root / "train.tsv", root / "out");
-  j["train"]["max_steps"] = 6;
+  io::Json j = guard_run(root);
   j["train"]["on_nonfinite"] = "skip";
   j["output"]["save_every_steps"] = 1;
   j["output"]["keep_last"] = 10;
@@ -265,4 +269,43 @@ TEST_CASE("spt true fills the SPT preset where the config is silent", "[config][
   const train::RunSummary s = t.train();
   CHECK(s.steps == 3);
   fs::remove_all(root);
+}
+
+TEST_CASE("the predicted step cost follows its formulas", "[spt][cost]") {
+  // BERT-base shapes: 12 layers of d = 768, F = 3072, 12 heads of 64.
+  const io::ModelConfig cfg = io::parse_model_config(
+      io::Json{{"model_type", "bert"}, {"vocab_size", 30522}, {"hidden_size", 768}, {"num_hidden_layers", 12},
+               {"num_attention_heads", 12}, {"intermediate_size", 3072}, {"max_position_embeddings", 512}},
+      "bert-base");
+  const io::ModelHead head = io::ModelHead::sequence_classification;
+  const double B = 8, T = 512, N = B * T, d = 768, F = 3072, layers = 12;
+  const double linear_params = layers * (4 * d * d + 2 * d * F);
+  const double core = layers * 4 * B * 12 * T * T * 64;  // scores and P V, forward
+  model::ModelOptions full;
+  const train::StepCost cf = train::predict_step_cost(cfg, head, full, 8, 512, model::Recompute::none);
+  CHECK(cf.flops == Approx(6 * N * linear_params + 3 * core).epsilon(1e-9));  // 6 N P for the linear layers
+  model::ModelOptions lora;
+  lora.lora.enabled = true;
+  lora.lora.targets = {"attn.*"};
+  const train::StepCost cl = train::predict_step_cost(cfg, head, lora, 8, 512, model::Recompute::none);
+  const double adapters = layers * 4 * 2 * N * 8 * (d + d) * 3;  // 4 adapters a layer, forward and twice back
+  CHECK(cl.flops == Approx(4 * N * linear_params + 3 * core + adapters).epsilon(1e-9));
+  // Sparse attention at L = T/8 cuts the core to an eighth, plus the selection's look-ups.
+  model::ModelOptions sparse = lora;
+  sparse.attention.enabled = true;
+  const train::StepCost cs = train::predict_step_cost(cfg, head, sparse, 8, 512, model::Recompute::none);
+  CHECK(cs.flops == Approx(cl.flops - 3 * core + 3 * (core / 8 + layers * B * 12 * T * T * 64 / 8)).epsilon(1e-9));
+  CHECK(cs.activation_bytes < 0.6 * cl.activation_bytes);  // the probabilities were half the bytes
+  // Half the FFN blocks: the FFN GEMMs halve, the routers add 2 N d blocks a layer (x3).
+  model::ModelOptions routed = lora;
+  routed.ffn.enabled = true;
+  const train::StepCost cr = train::predict_step_cost(cfg, head, routed, 8, 512, model::Recompute::none);
+  CHECK(cr.flops == Approx(cl.flops - 0.5 * 4 * N * layers * 2 * d * F + 3 * layers * 2 * N * d * 8).epsilon(1e-9));
+  // Recomputing everything: one more forward of the blocks, far fewer bytes kept.
+  const train::StepCost cfr = train::predict_step_cost(cfg, head, full, 8, 512, model::Recompute::full);
+  CHECK(cfr.flops == Approx(cf.flops + 2 * N * linear_params + core).epsilon(1e-9));
+  CHECK(cfr.activation_bytes < cf.activation_bytes / 4);
+  const std::string table = train::step_cost_table(cfg, head, sparse, 8, 512, model::Recompute::none);
+  CHECK(table.find("dense full fine-tuning") != std::string::npos);
+  CHECK(table.find("this run (LoRA, sparse attention)") != std::string::npos);
 }

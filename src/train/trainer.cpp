@@ -251,6 +251,13 @@ data::Metrics Trainer::evaluate() {
   return impl_->evaluate();
 }
 
+const data::Batch& Trainer::Impl::rows_of(const data::Batch& whole, size_t r0, size_t r1,
+                                          data::Batch& slice) const {
+  if (comm->size() == 1) return whole;
+  slice = data::slice_rows(whole, r0, r1);
+  return slice;
+}
+
 model::StepContext Trainer::Impl::step_context(size_t micro, uint64_t seed, size_t r0, size_t r1) const {
   model::StepContext ctx{true, seed, static_cast<uint64_t>(step), static_cast<uint64_t>(micro)};
   ctx.row0 = static_cast<int64_t>(r0);
@@ -275,8 +282,7 @@ double Trainer::Impl::forward_backward(const std::vector<data::Batch>& micro, ui
     if (last && grad_sync) grad_sync->arm();  // its backward starts the gradient all-reduce block by block
     if (r0 == r1) continue;  // fewer rows than ranks: nothing here, the all-reduce still follows
     data::Batch slice;
-    if (split) slice = data::slice_rows(micro[i], r0, r1);
-    const data::Batch& b = split ? slice : micro[i];
+    const data::Batch& b = rows_of(micro[i], r0, r1, slice);
     Tensor labels;
     const model::EncoderBatch mb = to_model_batch(b, labels);
     model::StepContext ctx = step_context(i, seed, r0, r1);

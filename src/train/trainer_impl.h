@@ -158,6 +158,9 @@ struct Trainer::Impl {
   // loss. `keys` (or null) receives the first micro-batch's keys.
   double forward_backward(const std::vector<data::Batch>& micro, uint64_t seed, model::KeySamples* keys,
                           int64_t& tokens);
+  // This rank's rows [r0, r1) of micro-batch `whole`: `whole` itself with one
+  // process, else a copy of those rows in `slice`.
+  const data::Batch& rows_of(const data::Batch& whole, size_t r0, size_t r1, data::Batch& slice) const;
   // The training context of micro-batch `micro` of this step, rows [r0, r1) of it.
   model::StepContext step_context(size_t micro, uint64_t seed, size_t r0, size_t r1) const;
   // Clipping (by `grad_norm`, the gradients' global norm), AdamW on both

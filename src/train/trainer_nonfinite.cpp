@@ -72,8 +72,7 @@ std::string Trainer::Impl::nonfinite_report(const std::vector<data::Batch>& micr
     const auto [r0, r1] = split ? my_rows(micro[i].rows) : std::pair<size_t, size_t>{0, micro[i].rows};
     if (r0 == r1) continue;
     data::Batch slice;
-    if (split) slice = data::slice_rows(micro[i], r0, r1);
-    const data::Batch& b = split ? slice : micro[i];
+    const data::Batch& b = rows_of(micro[i], r0, r1, slice);
     Tensor labels;
     const model::EncoderBatch mb = to_model_batch(b, labels);
     model::StepContext ctx = step_context(i, seed, r0, r1);
