@@ -116,11 +116,49 @@ SPT_SIMD_CLONES void quantized_tables16(uint8_t* out, float* lut, const float* q
   }
 }
 
-SPT_SIMD_CLONES float dot_f(const float* a, const float* b, int64_t n) {
-  float s = 0.f;
-#pragma omp simd reduction(+ : s)
-  for (int64_t d = 0; d < n; ++d) s += a[d] * b[d];
-  return s;
+// Exact scores out[c] = q . k_{idx[c]} (key rows ldk apart) of n candidates, in
+// one call: with D a multiple of 16, four keys per pass share the query's loads,
+// each summed in 16 lanes and reduced once; otherwise a loop per key. (One call
+// per candidate through the clone dispatch, as before, made re-ranking 2L
+// candidates cost three times the rest of the selection.)
+SPT_SIMD_CLONES void rescore(float* out, const float* q, const float* k0, int64_t ldk, const int32_t* idx,
+                             int64_t n, int64_t D) {
+#define SPT_V16(ptr, d) (*reinterpret_cast<const v16f*>((ptr) + (d)))
+  int64_t c = 0;
+  if (D % 16 == 0) {
+    for (; c + 4 <= n; c += 4) {
+      const float* r0 = k0 + static_cast<int64_t>(idx[c]) * ldk;
+      const float* r1 = k0 + static_cast<int64_t>(idx[c + 1]) * ldk;
+      const float* r2 = k0 + static_cast<int64_t>(idx[c + 2]) * ldk;
+      const float* r3 = k0 + static_cast<int64_t>(idx[c + 3]) * ldk;
+      v16f s0{}, s1{}, s2{}, s3{};
+      for (int64_t d = 0; d < D; d += 16) {
+        const v16f qv = SPT_V16(q, d);
+        s0 += qv * SPT_V16(r0, d);
+        s1 += qv * SPT_V16(r1, d);
+        s2 += qv * SPT_V16(r2, d);
+        s3 += qv * SPT_V16(r3, d);
+      }
+      out[c] = hsum(s0);
+      out[c + 1] = hsum(s1);
+      out[c + 2] = hsum(s2);
+      out[c + 3] = hsum(s3);
+    }
+    for (; c < n; ++c) {
+      const float* r = k0 + static_cast<int64_t>(idx[c]) * ldk;
+      v16f acc{};
+      for (int64_t d = 0; d < D; d += 16) acc += SPT_V16(q, d) * SPT_V16(r, d);
+      out[c] = hsum(acc);
+    }
+    return;
+  }
+#undef SPT_V16
+  for (; c < n; ++c) {
+    const float* r = k0 + static_cast<int64_t>(idx[c]) * ldk;
+    float acc = 0.f;
+    for (int64_t d = 0; d < D; ++d) acc += q[d] * r[d];
+    out[c] = acc;
+  }
 }
 
 // Per head (b, g): the packed codes and the transposed codebooks.
@@ -207,7 +245,7 @@ SPT_SIMD_CLONES uint32_t kth_largest(const uint32_t* r, int64_t n, int64_t want,
 #pragma omp simd reduction(max : hi)
   for (int64_t k = 0; k < n; ++k) hi = r[k] > hi ? r[k] : hi;
   while (lo < hi) {
-    const uint32_t mid = (lo + hi + 1) / 2;
+    const uint32_t mid = static_cast<uint32_t>((static_cast<uint64_t>(lo) + hi + 1) / 2);  // no overflow at 2^32
     if (count_at_least(r, n, mid) >= want) lo = mid;
     else hi = mid - 1;
   }
@@ -221,7 +259,9 @@ struct RowSelector {
   std::vector<uint16_t> scores;
   std::vector<int32_t> ci;             // candidates' indices (index order)
   std::vector<uint32_t> cr, sample;    // their ranks; a sample of the row's ranks
-  std::vector<uint64_t> keys;
+  std::vector<int32_t> rk, rp;         // re-ranking: candidates' keys and places
+  std::vector<float> rs;               // their exact scores
+  std::vector<uint32_t> ru;            // as order-preserving integers
   bool simd_gather = pq_scan_kernel() != "scalar" && __builtin_cpu_supports("avx512f");
 
   explicit RowSelector(const SparseSelectParams& params) : p(params) {
@@ -230,6 +270,10 @@ struct RowSelector {
     scores.resize(static_cast<size_t>((p.attn.tk + 31) / 32 * 32));  // pq_scan writes blocks of 32
     ci.resize(static_cast<size_t>(p.attn.tk + 16));
     cr.resize(ci.size());
+    rk.resize(ci.size());
+    rp.resize(ci.size());
+    rs.resize(ci.size());
+    ru.resize(ci.size());
     sample.resize(kSample + 1);
   }
 
@@ -305,16 +349,29 @@ struct RowSelector {
   // ones to the front in index order and returns how many. (Candidates are in
   // index order, so ranking by position breaks ties as the index would.)
   int64_t rerank_candidates(const float* qi, const float* k0, int64_t ldk, int64_t got, int64_t R) {
-    keys.clear();
+    int64_t n = 0;  // the candidates to re-score: their keys and places
     for (int64_t k = 0; k < got; ++k) {
       if (cr[k] == 65535) continue;
-      keys.push_back(sparse::rank_key_f32(dot_f(qi, k0 + static_cast<int64_t>(ci[k]) * ldk, p.attn.head_dim), k));
+      rk[n] = ci[k];
+      rp[n++] = static_cast<int32_t>(k);
       cr[k] = 0;
     }
-    if (R < static_cast<int64_t>(keys.size()))
-      std::nth_element(keys.begin(), keys.begin() + R, keys.end(), std::greater<>());
-    for (int64_t c = 0; c < std::min<int64_t>(R, static_cast<int64_t>(keys.size())); ++c)
-      cr[sparse::rank_key_index(keys[c])] = 65535;
+    rescore(rs.data(), qi, k0, ldk, rk.data(), n, p.attn.head_dim);
+    // The best R by exact score, ties to the smaller index (the candidates are in
+    // index order): the R-th largest order-preserving key by bisection, then the
+    // ties at it taken first come.
+    if (R >= n) {
+      for (int64_t c = 0; c < n; ++c) cr[rp[c]] = 65535;
+    } else if (R > 0) {
+      for (int64_t c = 0; c < n; ++c) ru[c] = sparse::ordered_bits(rs[c]);
+      const uint32_t t = kth_largest(ru.data(), n, R, 0);
+      int64_t ties = R - (t == UINT32_MAX ? 0 : count_at_least(ru.data(), n, t + 1));
+      for (int64_t c = 0; c < n; ++c) {
+        bool take = ru[c] > t;
+        if (ru[c] == t) take = ties-- > 0;
+        if (take) cr[rp[c]] = 65535;
+      }
+    }
     int64_t kept = 0;
     for (int64_t k = 0; k < got; ++k) {
       ci[kept] = ci[k];
