@@ -191,8 +191,8 @@ if [[ $DRY_RUN -eq 1 ]]; then
   say ""
   say "## What the GPU run does (not run here)"
   say ""
-  say "Within SPT_GPU_CHECK_BUDGET = $BUDGET s after the build (each step's own limit in brackets; a step"
-  say "starts only while enough of the budget is left, the sanitizers take what remains):"
+  say "Within SPT_GPU_CHECK_BUDGET = $BUDGET s after the build (each step's own limit in brackets, cut to"
+  say "what the budget has left; a step is skipped when too little is left; the sanitizers take what remains):"
   say ""
   say "1. [cuda] tests in one process, SPT_REQUIRE_CUDA=1 (120 s): $("$TESTS" "[cuda]" --list-test-names-only 2>/dev/null | sed -e '/^ *$/d' -e '/matching test case/d' | wc -l) test cases"
   say "2. the same cases one process each with SPT_CUDA_SYNC=1 (60 s each, while >= 60 s are left)"
@@ -214,6 +214,12 @@ fi
 export SPT_REQUIRE_CUDA=1   # a [cuda] test without a usable device fails instead of skipping
 DEADLINE=$(( $(date +%s) + BUDGET ))
 left() { echo $(( DEADLINE - $(date +%s) )); }
+# A step's time limit: its own, cut to what the budget has left (30 s kept for
+# what follows); 0 when fewer than 20 s would remain: the step is skipped.
+step_limit() {
+  local l=$1 r=$(( $(left) - 30 ))
+  if (( r < 20 )); then echo 0; elif (( r < l )); then echo "$r"; else echo "$l"; fi
+}
 
 say ""
 say "## [cuda] tests, one process"
@@ -240,7 +246,10 @@ done
 
 say ""
 say "## CUDA benchmark (spt-bench --device cuda)"
-if run_logged bench 90 "$BUILD_DIR/spt-bench" --device cuda --iters 20; then
+lim=$(step_limit 90)
+if (( lim == 0 )); then
+  say "* not run (time budget)"
+elif run_logged bench "$lim" "$BUILD_DIR/spt-bench" --device cuda --iters 20; then
   section_log bench 80
 else
   fail "spt-bench --device cuda"; section_log bench 40
@@ -248,7 +257,10 @@ fi
 
 say ""
 say "## Sparse attention benchmark (spt-bench --device cuda --attention)"
-if run_logged bench-sparse 90 "$BUILD_DIR/spt-bench" --device cuda --attention 1024,4096 --iters 5; then
+lim=$(step_limit 90)
+if (( lim == 0 )); then
+  say "* not run (time budget)"
+elif run_logged bench-sparse "$lim" "$BUILD_DIR/spt-bench" --device cuda --attention 1024,4096 --iters 5; then
   section_log bench-sparse 20
 else
   fail "spt-bench --device cuda --attention"; section_log bench-sparse 30
@@ -256,8 +268,10 @@ fi
 # The prototype's cuSPARSE path and the deterministic backward, same shapes.
 for variant in "--sparse-kernel cusparse" "--deterministic"; do
   tag=bench-sparse-${variant##*-}
+  lim=$(step_limit 60)
+  if (( lim == 0 )); then say "* $variant: not run (time budget)"; continue; fi
   # shellcheck disable=SC2086
-  if run_logged "$tag" 60 "$BUILD_DIR/spt-bench" --device cuda --attention 1024,4096 --iters 3 --sparse-only $variant; then
+  if run_logged "$tag" "$lim" "$BUILD_DIR/spt-bench" --device cuda --attention 1024,4096 --iters 3 --sparse-only $variant; then
     section_log "$tag" 10
   else
     fail "spt-bench --device cuda --attention $variant"; section_log "$tag" 20
@@ -266,7 +280,10 @@ done
 
 say ""
 say "## Routed FFN benchmark (spt-bench --device cuda --ffn)"
-if run_logged bench-ffn 60 "$BUILD_DIR/spt-bench" --device cuda --ffn 384:1536 576:1536:swiglu 768:3072 --tokens 16384 --iters 5; then
+lim=$(step_limit 60)
+if (( lim == 0 )); then
+  say "* not run (time budget)"
+elif run_logged bench-ffn "$lim" "$BUILD_DIR/spt-bench" --device cuda --ffn 384:1536 576:1536:swiglu 768:3072 --tokens 16384 --iters 5; then
   section_log bench-ffn 10
 else
   fail "spt-bench --device cuda --ffn"; section_log bench-ffn 20
@@ -296,8 +313,11 @@ for spec in "bert-base 32 128" "bert-base 8 512" "smollm2-135m 2 2048"; do
 done
 say '```'
 # PyTorch's SDPA at the sparse benchmark's longest shape, when the machine has PyTorch with CUDA.
-if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-  run_logged sdpa 60 python3 - <<'PY'
+lim=$(step_limit 60)
+if (( lim == 0 )); then
+  say "* PyTorch SDPA: not run (time budget)"
+elif python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  run_logged sdpa "$lim" python3 - <<'PY'
 import time, torch, torch.nn.functional as F
 for causal in (False, True):
     q, k, v = (torch.randn(4, 12, 4096, 64, device="cuda", requires_grad=True) for _ in range(3))
