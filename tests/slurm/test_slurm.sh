@@ -76,7 +76,7 @@ wait_file "$scratch/b/checkpoint-1000/spt_checkpoint.json" || fail "job $jb wrot
 scontrol requeue "$jb"
 # A requeued job waits ~2 minutes before it may start again; let it start now.
 for _ in $(seq 120); do
-  scontrol show job "$jb" | grep -q "JobState=PENDING" && break
+  scontrol show job "$jb" | grep "JobState=PENDING" > /dev/null && break
   sleep 0.25
 done
 scontrol update JobId="$jb" StartTime=now
@@ -94,14 +94,22 @@ echo "job $jb: requeued, resumed at step $at from $how; final weights equal job 
 # 3. A rank killed with SIGKILL.
 jc=$(submit "$scratch/c.json")
 wait_file "$scratch/c/checkpoint-250/spt_checkpoint.json" || fail "job $jc wrote no checkpoint"
+# Rank 1's process; scanned again for up to 15 s (one scan missed it once, in a
+# CI run: the grep -q / pipefail race below).
 victim=""
-for p in /proc/[0-9]*; do
-  if cat "$p/environ" 2>/dev/null | tr '\0' '\n' | grep -qx "OMPI_COMM_WORLD_RANK=1" &&
-     cat "$p/cmdline" 2>/dev/null | tr '\0' ' ' | grep -q "spt-finetune --config $scratch/c.json"; then
-    victim=${p#/proc/}
-  fi
+for _ in $(seq 30); do
+  for p in /proc/[0-9]*; do
+    # (grep without -q: with pipefail, grep -q quitting at its match can make the
+    # writer die of SIGPIPE and the pipeline fail although it matched.)
+    if cat "$p/environ" 2>/dev/null | tr '\0' '\n' | grep -x "OMPI_COMM_WORLD_RANK=1" > /dev/null &&
+       cat "$p/cmdline" 2>/dev/null | tr '\0' ' ' | grep "spt-finetune --config $scratch/c.json" > /dev/null; then
+      victim=${p#/proc/}
+    fi
+  done
+  [[ -n $victim ]] && break
+  sleep 0.5
 done
-[[ -n $victim ]] || fail "rank 1 of job $jc not found"
+[[ -n $victim ]] || fail "rank 1 of job $jc not found (ranks: $(pgrep -af "spt-finetune --config $scratch/c.json" | tr '\n' ';'))"
 kill -9 "$victim"
 start=$(date +%s)
 state=$(slurm_wait_job "$jc" 120) || true
