@@ -7,6 +7,7 @@
 #include <spdlog/fmt/fmt.h>
 
 #include "spt/core/error.h"
+#include "spt/model/layer_name.h"
 #include "spt/core/tensor.h"
 #include "spt/model/lora.h"
 #include "spt/model/routed_ffn.h"
@@ -17,12 +18,6 @@ namespace spt::train {
 
 namespace {
 
-// "layers.7.ffn.up" -> 7 (-1 outside the blocks).
-int64_t layer_of(const std::string& name) {
-  if (name.rfind("layers.", 0) != 0) return -1;
-  const size_t dot = name.find('.', 7);
-  return std::stoll(name.substr(7, dot - 7));
-}
 
 bool is_ffn(const std::string& name) { return name.find(".ffn.") != std::string::npos; }
 
@@ -52,7 +47,7 @@ StepCost predict_step_cost(const io::ModelConfig& cfg, io::ModelHead head, const
   std::vector<double> keep_layer(fwd_layer), attn_keep_layer(fwd_layer);
   // Linear layers.
   for (const model::LoraModule& m : model::lora_candidates(cfg, head)) {
-    const int64_t l = layer_of(m.name);
+    const int64_t l = model::block_of(m.name);
     if (l < 0) continue;
     const size_t li = static_cast<size_t>(l);
     double share = 1.0;

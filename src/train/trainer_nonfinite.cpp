@@ -21,6 +21,7 @@
 #include <map>
 
 #include "spt/core/error.h"
+#include "spt/model/layer_name.h"
 #include "src/train/trainer_impl.h"
 
 namespace spt::train {
@@ -36,13 +37,6 @@ struct FirstNonfinite : model::BlockProbe {
   }
 };
 
-// "layers.12.attn.q.weight" -> 12; -1 for tensors outside the blocks.
-int64_t layer_of(const std::string& name) {
-  if (name.rfind("layers.", 0) != 0) return -1;
-  const size_t dot = name.find('.', 7);
-  const std::string n = name.substr(7, dot == std::string::npos ? std::string::npos : dot - 7);
-  return !n.empty() && n.find_first_not_of("0123456789") == std::string::npos ? std::stoll(n) : -1;
-}
 
 }  // namespace
 
@@ -91,7 +85,7 @@ std::string Trainer::Impl::nonfinite_report(const std::vector<data::Batch>& micr
   for (const ParamInfo& p : ps.infos()) {
     if (!p.trainable) continue;
     ++tensors;
-    if (!finite(ps.grad(p.name))) bad.emplace_back(layer_of(p.name), p.name);
+    if (!finite(ps.grad(p.name))) bad.emplace_back(model::block_of(p.name), p.name);
   }
   // Backward reaches the head first, then the blocks from the last, the embeddings last.
   auto order = [](const std::pair<int64_t, std::string>& p) {
