@@ -199,8 +199,9 @@ if [[ $DRY_RUN -eq 1 ]]; then
   say "3. spt-bench --device cuda: every op at BERT-base shapes (90 s)"
   say "4. sparse attention at T = 1024, 4096 (L = T/8): fused, cuSPARSE, deterministic (90 + 60 + 60 s)"
   say "5. routed FFN at 384/1536, 576/1536 SwiGLU, 768/3072, 16384 tokens (60 s)"
-  say "6. training benchmark: bert-base 32 x 128, 8 x 512 and smollm2-135m 2 x 2048, full and SPT (45 s each,"
-  say "   while >= 90 s are left); PyTorch SDPA at T = 4096 when the machine has PyTorch with CUDA (60 s)"
+  say "6. training benchmark: bert-base 32 x 128, 8 x 512 and smollm2-135m 2 x 2048, full and SPT, each in fp32"
+  say "   and bf16 (45 s each, while >= 90 s are left); PyTorch SDPA at T = 4096 when the machine has PyTorch with"
+  say "   CUDA (60 s)"
   say "7. compute-sanitizer memcheck over [cuda], racecheck over the shared-memory kernels (<= 150 s each)"
   say ""
   say "Build (sm_$ARCH, all cores; about 1.5 minutes on 16, estimated from this machine's build) + $BUDGET s"
@@ -290,21 +291,24 @@ else
 fi
 
 say ""
-say "## Training benchmark (spt-bench --train-model, random weights, fp32, 5 steps)"
+say "## Training benchmark (spt-bench --train-model, random weights, fp32 and bf16, 5 steps)"
 say ""
 say "BERT-base shapes at T = 128 and 512, SmolLM2-135M shapes at T = 2048; dense full fine-tuning vs SPT mode"
-say "(LoRA on the attention, sparse attention L = T/8, routed FFN 4 of 8). MFU against SPT_PEAK_TFLOPS"
-say "(default 67: the H200's FP32 peak; the runs are fp32). One JSON line per run:"
+say "(LoRA on the attention, sparse attention L = T/8, routed FFN 4 of 8), each in fp32 and with bf16 GEMMs"
+say "(runtime.precision = bf16). MFU against SPT_PEAK_TFLOPS (default 67: the H200's FP32 peak) for fp32"
+say "runs and SPT_PEAK_TFLOPS_BF16 (default 989: its dense BF16 tensor-core peak) for bf16. One JSON line per run:"
 say ""
 say '```'
 for spec in "bert-base 32 128" "bert-base 8 512" "smollm2-135m 2 2048"; do
   read -r m b t <<< "$spec"
-  for mode in full spt; do
+  for mode in full spt full-bf16 spt-bf16; do
     tag="train-$m-$t-$mode"
     if (( $(left) < 90 )); then say "$m T=$t $mode: not run (time budget)"; continue; fi
-    extra=(); [[ $mode == spt ]] && extra=(--spt)
+    extra=(); [[ $mode == spt* ]] && extra=(--spt)
+    peak=${SPT_PEAK_TFLOPS:-67}
+    if [[ $mode == *-bf16 ]]; then extra+=(--precision bf16); peak=${SPT_PEAK_TFLOPS_BF16:-989}; fi
     if run_logged "$tag" 45 "$BUILD_DIR/spt-bench" --device cuda --train-model "$m" --batch "$b" --seq "$t" \
-        --steps 5 "${extra[@]}" --peak-tflops "${SPT_PEAK_TFLOPS:-67}"; then
+        --steps 5 "${extra[@]}" --peak-tflops "$peak"; then
       tail -n 1 "$LOGS/$tag.log" | tee -a "$REPORT"
     else
       say "$m T=$t $mode: FAILED (log $tag.log)"; FAILED=1

@@ -357,6 +357,9 @@ int main(int argc, char** argv) {
   bench::TrainBenchOptions tb;
   app.add_flag("--spt", tb.spt, "--train-model: SPT mode (LoRA r 8 on the attention, sparse attention L = T/8, "
                "routed FFN 4 of 8 blocks)");
+  app.add_option("--precision", tb.precision, "--train-model: fp32 (default), bf16 or fp16 GEMMs in the linear layers "
+                 "(runtime.precision; on the CPU a slow reference)")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
   app.add_option("--peak-tflops", tb.peak_tflops, "--train-model: the device's peak TFLOP/s, to report model FLOPs "
                  "utilisation");
   app.add_option("--steps", steps, "timed training steps (--train-model)")->check(CLI::PositiveNumber);

@@ -109,10 +109,42 @@ void CpuBackend::gemm_grouped(const GemmParams& p, const GroupedGemm& g, Tensor&
   });
 }
 
+// Mixed precision (bf16 or f16 a and b, f32 c; runtime.precision): the operands
+// are widened to f32 (exactly: every bf16 or f16 value is an f32 value) and
+// multiplied by sgemm, which is the bf16 / f16 product with f32 accumulation
+// that cuBLAS computes, up to the order of the sums. It is a reference, not a
+// fast path: on the CPUs seen so far (AVX512-BF16, no AMX) bf16 GEMMs are
+// slower than f32 ones (docs/PERF.md, "bf16 on the CPU").
+static Tensor widened(const Tensor& t) {
+  SPT_CHECK(t.is_contiguous(), "[gemm] a bf16 / f16 operand must be contiguous, got ", t.str());
+  Tensor w = Tensor::empty(t.shape(), DType::f32, t.device());
+  const int64_t n = t.numel();
+  const uint16_t* s = static_cast<const uint16_t*>(t.data_ptr());
+  float* d = w.data<float>();
+  if (t.dtype() == DType::bf16) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) d[i] = bf16_to_f32(s[i]);
+  } else {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) d[i] = f16_to_f32(s[i]);
+  }
+  return w;
+}
+
 void CpuBackend::gemm(const GemmParams& p, Tensor& c, const Tensor& a, const Tensor& b) {
   if (p.m == 0 || p.n == 0) return;
   if (p.k == 0) {  // BLAS leaves C untouched for k == 0 only if beta == 1
     if (p.beta == 0.f) fill(c, 0.0);
+    return;
+  }
+  const bool low_a = a.dtype() == DType::bf16 || a.dtype() == DType::f16;
+  const bool low_b = b.dtype() == DType::bf16 || b.dtype() == DType::f16;
+  if (low_a || low_b) {
+    SPT_CHECK(a.dtype() == b.dtype() && c.dtype() == DType::f32, "[gemm] dtypes a = ", dtype_name(a.dtype()),
+              ", b = ", dtype_name(b.dtype()), ", c = ", dtype_name(c.dtype()),
+              " not supported on cpu (f32 or f64 throughout; bf16 x bf16 or f16 x f16 -> f32)");
+    const Tensor wa = widened(a), wb = widened(b);
+    gemm_batched<float>(p, c.data<float>(), wa.data<float>(), wb.data<float>());
     return;
   }
   dispatch_float(c.dtype(), "gemm", [&](auto tag) {

@@ -24,6 +24,7 @@ CausalLanguageModel::CausalLanguageModel(std::unique_ptr<Decoder> decoder, Param
   }
   impl_->head.w = ps.param("embeddings.word.weight");
   impl_->head.dw = ps.grad("embeddings.word.weight");
+  impl_->head.compute = ps.compute_dtype();
 }
 
 CausalLanguageModel::~CausalLanguageModel() = default;

@@ -40,6 +40,7 @@ LinearRef LinearRef::bind(ParameterStore& ps, const std::string& name, bool bias
   LinearRef r;
   r.w = ps.param(name + ".weight");
   r.dw = ps.grad(name + ".weight");
+  r.compute = ps.compute_dtype();
   if (bias) {
     r.b = ps.param(name + ".bias");
     r.db = ps.grad(name + ".bias");
@@ -61,6 +62,7 @@ LinearRef LinearRef::bind(ParameterStore& ps, const std::string& name, bool bias
 LinearRef LinearRef::rows(int64_t begin, int64_t end) const {
   LinearRef r;
   r.w = w.narrow0(begin, end);
+  r.compute = compute;
   if (dw.defined()) r.dw = dw.narrow0(begin, end);
   if (b.defined()) r.b = b.narrow0(begin, end);
   if (db.defined()) r.db = db.narrow0(begin, end);
@@ -72,23 +74,35 @@ LinearRef LinearRef::rows(int64_t begin, int64_t end) const {
   return r;
 }
 
+const Tensor& LinearRef::gemm_weight() {
+  if (compute == DType::f32) return w;
+  if (!wc.defined()) {
+    wc = Tensor::empty(w.shape(), compute, w.device());
+    backend_for(w.device()).cast(wc, w);
+  }
+  return wc;
+}
+
 void LinearRef::forward(Tensor& y, const Tensor& x, const StepContext& step) {
+  wc = Tensor();  // the master weight may have changed since the last forward
+  const Tensor& wg = gemm_weight();
   if (!lora.active()) {
-    ops::linear_forward(y, x, w, b);
+    ops::linear_forward(y, x, wg, b);
     return;
   }
   lora.params.scale = lora.scale;
   lora.params.dropout = dropout_at(step, lora.p, lora.layer, lora.site, x.numel());
   lora.u = lora.mask = Tensor();
-  ops::lora_linear_forward(y, lora.u, lora.mask, x, w, b, lora.a, lora.b, lora.params);
+  ops::lora_linear_forward(y, lora.u, lora.mask, x, wg, b, lora.a, lora.b, lora.params);
 }
 
 void LinearRef::backward(Tensor& dx, const Tensor& dy, const Tensor& x, bool need_dx) {
+  const Tensor& wg = gemm_weight();
   if (!lora.active()) {
-    ops::linear_backward(dx, dw, db, dy, x, w, need_dx);
+    ops::linear_backward(dx, dw, db, dy, x, wg, need_dx);
     return;
   }
-  ops::lora_linear_backward(dx, dw, db, lora.da, lora.db, dy, x, w, lora.a, lora.b, lora.u, lora.mask,
+  ops::lora_linear_backward(dx, dw, db, lora.da, lora.db, dy, x, wg, lora.a, lora.b, lora.u, lora.mask,
                             lora.params, need_dx);
 }
 

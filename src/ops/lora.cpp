@@ -19,7 +19,7 @@ struct LoraDims {
 LoraDims lora_dims(const char* op, const Tensor& x, const Tensor& w, const Tensor& a,
                    const Tensor& bm, const LoraParams& p) {
   check_float(op, "x", x);
-  check_float(op, "w", w);
+  check_weight(op, "w", w, x);  // f32, or a bf16 / f16 compute copy (the adapter stays f32)
   check_float(op, "A", a);
   check_float(op, "B", bm);
   check_ndim(op, "w", w, 2, "(out, in)");
@@ -32,7 +32,7 @@ LoraDims lora_dims(const char* op, const Tensor& x, const Tensor& w, const Tenso
   check_shape(op, "B", bm, {out, r});
   SPT_CHECK(p.dropout.p >= 0.f && p.dropout.p < 1.f, "[", op, "] dropout p must be in [0, 1), got ",
             p.dropout.p);
-  check_same(op, {&x, &w, &a, &bm});
+  check_same(op, {&x, &a, &bm});
   return {x.numel() / in, in, out, r};
 }
 

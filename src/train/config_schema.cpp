@@ -205,7 +205,19 @@ std::vector<KeySpec> build() {
           "reads them"),
       // ---- runtime ----
       key("runtime.device", S, "cpu", "cpu, cuda or cuda:N"),
-      choice("runtime.precision", "fp32", {"fp32", "bf16"}, "training precision (bf16: not yet available)"),
+      choice("runtime.precision", "fp32", {"fp32", "bf16", "fp16"},
+             "training precision. bf16 / fp16: the linear layers' matrix products (attention projections, FFN, "
+             "heads, LoRA's base weight) take bf16 / f16 operands rounded from f32 master weights and f32 "
+             "activations, accumulate in f32 and write f32; softmax, norms, losses, the optimizer and the LoRA "
+             "adapters stay f32 (PyTorch autocast's split). For CUDA (tensor cores); refused on the CPU, where "
+             "they are slower than fp32 (docs/PERF.md, \"bf16 on the CPU\")"),
+      choice("runtime.loss_scale", "auto", {"auto", "dynamic", "none"},
+             "loss scaling: dynamic multiplies the loss by S for backward and the gradients by 1/S; a step whose "
+             "scaled gradients overflow is skipped (counted as overflow_steps) and S halves, S doubles after "
+             "runtime.loss_scale_window finite steps. auto: dynamic for fp16, none otherwise"),
+      ranged("runtime.loss_scale_init", N, 65536.0, 1.0, 1e38, "the first loss scale S (dynamic loss scaling)"),
+      ranged("runtime.loss_scale_window", I, 2000, 1, int64_t{1} << 40,
+             "finite steps in a row after which the loss scale doubles"),
       choice("runtime.recompute", "none", {"none", "attention", "full"},
              "activation recomputation per transformer block: none keeps what backward needs; attention keeps "
              "only the attention's input and recomputes q, k, v and the attention in backward; full keeps only "

@@ -272,6 +272,7 @@ double Trainer::Impl::forward_backward(const std::vector<data::Batch>& micro, ui
   int64_t step_targets = 0;
   for (const data::Batch& b : micro) step_targets += count_targets(b);
   const double norm = static_cast<double>(std::max<int64_t>(step_targets, 1));
+  const double S = scaler.scale();  // loss scaling (fp16): backward runs on S * loss
   double step_loss = 0;
   std::unique_ptr<model::AttentionProbe> probe = keys ? key_probe(*keys) : nullptr;
   const bool split = comm->size() > 1;
@@ -290,14 +291,14 @@ double Trainer::Impl::forward_backward(const std::vector<data::Batch>& micro, ui
     if (i == 0) ctx.probe = probe.get();  // the first micro-batch's keys update the codebooks
     if (model_opts.ffn.enabled) ctx.ffn_probe = &router_load;
     ctx.aux = &aux;
-    ctx.aux_scale = 1.0 / static_cast<double>(micro.size() * static_cast<size_t>(comm->size()));  // summed over ranks
+    ctx.aux_scale = S / static_cast<double>(micro.size() * static_cast<size_t>(comm->size()));  // summed over ranks
     net->forward(mb, ctx);
-    step_loss += net->loss(labels, norm);
+    step_loss += net->loss(labels, norm / S) / S;
     net->backward();
     for (int32_t x : b.attention_mask) tokens += x;
   }
   if (!aux.terms.empty()) {
-    aux_acc += aux.total();
+    aux_acc += aux.total() / S;
     aux.terms.clear();
   }
   return step_loss;
@@ -338,7 +339,7 @@ struct Progress {
   double loss = 0;        // summed over the finite steps since the last line
   int64_t loss_steps = 0;
   int64_t tokens = 0;
-  int64_t skipped = 0;    // steps skipped by the non-finite guard since the last line
+  int64_t skipped = 0;    // steps skipped (non-finite guard, fp16 overflow) since the last line
   double grad_norm = 0;   // of the last step
 };
 
@@ -404,12 +405,18 @@ static void log_progress(Trainer::Impl& m, Progress& pr, RunSummary& sum, const 
   spdlog::info("step {}/{} epoch {:.2f} loss {:.4f} lr {:.3e} tokens/s {:.0f} eta {} peak {:.0f} MiB (rss {:.0f} MiB){}",
                m.step, m.total_steps, epoch, sum.train_loss, p.lr, tps,
                format_eta(per_step * static_cast<double>(m.total_steps - m.step)), mem, peak_rss_mib(),
-               pr.skipped > 0 ? fmt::format(" [{} non-finite step(s) skipped]", pr.skipped) : std::string());
+               pr.skipped > 0 ? fmt::format(" [{} step(s) skipped: {}]", pr.skipped,
+                                             m.scaler.enabled() ? "fp16 overflow or non-finite" : "non-finite")
+                              : std::string());
   nlohmann::json rec = {{"type", "train"}, {"step", m.step}, {"epoch", epoch}, {"loss", sum.train_loss},
                         {"learning_rate", p.lr}, {"grad_norm", pr.grad_norm}, {"tokens_per_second", tps},
                         {"peak_memory_mib", mem}, {"peak_rss_mib", peak_rss_mib()}};
   if (pr.loss_steps == 0) rec["loss"] = nullptr;  // every step of the interval was skipped
   if (m.skipped_steps > 0) rec["skipped_steps"] = m.skipped_steps;
+  if (m.scaler.enabled()) {
+    rec["loss_scale"] = m.scaler.scale();
+    rec["overflow_steps"] = m.scaler.overflows();
+  }
   if (m.model_opts.ffn.enabled) rec["router_load"] = m.take_router_load();
   if (m.model_opts.ffn.balance_loss > 0) {
     rec["balance_loss"] = m.aux_acc / static_cast<double>(std::max<int64_t>(pr.loss_steps, 1));
@@ -446,6 +453,10 @@ static void finish_run(Trainer::Impl& m, RunSummary& sum, Clock::time_point star
                             {"trainable_params", m.ps.num_trainable()}, {"total_params", m.ps.num_params()},
                             {"peak_tensor_mib", peak_mib}, {"peak_rss_mib", peak_rss_mib()},
                             {"skipped_steps", m.skipped_steps}};
+  if (m.scaler.enabled()) {
+    summary["overflow_steps"] = m.scaler.overflows();
+    summary["loss_scale"] = m.scaler.scale();
+  }
   if (!m.quality.empty()) {
     data::Metrics q;
     m.add_quality_metrics(q);
@@ -528,9 +539,13 @@ RunSummary Trainer::train(const std::string& resume) {
       stop_now = r[2] > 0;
     }
     pr.tokens += step_tokens;
+    if (m.scaler.enabled()) backend_for(m.device).scale(m.ps.flat_grads(), static_cast<float>(1.0 / m.scaler.scale()));
     pr.grad_norm = ops::global_grad_norm({m.ps.flat_grads()});
     AdamWParams p = m.adam;
-    if (m.step_is_finite(step_loss, pr.grad_norm, micro, seed)) {
+    if (m.scaler.enabled() && m.overflow_step(step_loss, pr.grad_norm)) {  // fp16: skipped, the scale halves
+      p.lr = static_cast<float>(m.schedule.lr(m.step));
+      ++pr.skipped;
+    } else if (m.step_is_finite(step_loss, pr.grad_norm, micro, seed)) {
       p = m.optimizer_step(pr.grad_norm);
       if (update_codebooks) {
         model::update_codebooks(m.ps, m.mcfg, m.model_opts.attention, keys);

@@ -68,6 +68,7 @@ void Trainer::Impl::save(const std::string& dir, bool with_trainer_state) {
                        {"num_trainable", ps.num_trainable()},
                        {"seed", cfg.integer("train.seed")},
                        {"total_steps", total_steps}};
+    d.trainer_state.update(scaler.state());
     d.trainer_tensors = {{"adam_m", moment_m}, {"adam_v", moment_v}};
   }
   io::save_checkpoint(dir, d);
@@ -113,6 +114,7 @@ void Trainer::Impl::resume(const std::string& dir) {
   best_step = st.at("best_step").get<int64_t>();
   bad_evals = st.at("bad_evals").get<int64_t>();
   skipped_steps = st.value("skipped_steps", int64_t{0});  // absent before the non-finite guard
+  scaler.load_state(st);
   train_it->restore(data::IteratorState::from_json(st.at("data")));
   codebooks_ready = true;  // restored with the other tensors
   routers_ready = true;

@@ -20,6 +20,7 @@
 #include "spt/train/tensorboard.h"
 #include "spt/train/trainer.h"
 #include "src/train/grad_sync.h"
+#include "src/train/loss_scaler.h"
 
 namespace spt::train {
 
@@ -88,6 +89,8 @@ struct Trainer::Impl {
   AdamWParams adam;
   double max_grad_norm = 1.0;
   model::Recompute recompute = model::Recompute::none;  // runtime.recompute
+  DType compute_dtype = DType::f32;                      // runtime.precision (the linear layers' GEMMs)
+  LossScaler scaler;                                     // runtime.loss_scale (state saved in checkpoints)
 
   // Best-model tracking.
   std::string metric;
@@ -99,6 +102,8 @@ struct Trainer::Impl {
   int64_t best_step = -1;
   int64_t bad_evals = 0;
   int64_t skipped_steps = 0;  // steps whose update the non-finite guard skipped
+  bool overflow_step(double loss, double grad_norm);  // fp16: a skipped overflow (trainer_nonfinite.cpp)
+  void setup_precision();                              // runtime.precision, runtime.loss_scale
 
   // Output.
   std::string out_dir, metrics_path;

@@ -122,6 +122,7 @@ void Trainer::Impl::setup_model() {
     if (!ps.info(name).trainable)
       spdlog::warn("[model] {} is newly initialised but frozen (LoRA or model.freeze): it stays random; "
                    "hint: add its module to lora.modules_to_save", name);
+  ps.set_compute_dtype(compute_dtype);
   net = model::make_model(mcfg, head, ps, model_opts);
   if (!cfg.is_set("tokenizer.path")) tokenizer_dir = gguf ? gguf_tokenizer_dir() : model_source;
   else tokenizer_dir = cfg.str("tokenizer.path");
@@ -377,9 +378,7 @@ Trainer::Trainer(const ResolvedConfig& cfg) : impl_(new Impl) {
                                                            : (fs::path(cfg.str("output.dir")) / ".rendezvous").string();
   co.timeout_s = cfg.number("runtime.comm_timeout_s");
   m.comm = &comm::init_world(co);
-  SPT_CHECK(cfg.str("runtime.precision") == "fp32", "[config] ", cfg.source,
-            ": runtime.precision = ", cfg.str("runtime.precision"),
-            " is not available yet; hint: use fp32");
+  m.setup_precision();
   m.kind = task_kind(cfg.str("task.type"));
   if (m.kind == TaskKind::glue) {
     SPT_CHECK(cfg.is_set("task.glue_task"), "[config] ", cfg.source,

@@ -102,6 +102,9 @@ void run_train_bench(Device dev, const TrainBenchOptions& o) {
       if (p.name.find("pq_codebooks") != std::string::npos) fill_random(ps, p.name, seed++, 1.0);
     model::init_routers_random(ps, cfg, opts.ffn, 7);
   }
+  SPT_CHECK(o.precision == "fp32" || o.precision == "bf16" || o.precision == "fp16", "[bench] --precision ",
+            o.precision, " is not fp32, bf16 or fp16");
+  ps.set_compute_dtype(o.precision == "bf16" ? DType::bf16 : o.precision == "fp16" ? DType::f16 : DType::f32);
   auto net = model::make_model(cfg, head, ps, opts);
   const int64_t B = o.batch, T = o.seq;
   std::mt19937_64 rng(1);
@@ -141,11 +144,12 @@ void run_train_bench(Device dev, const TrainBenchOptions& o) {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   const std::string mode = o.spt ? "spt" : o.lora_rank > 0 ? "lora" : "full";
-  std::printf("{\"impl\": \"spt\", \"model\": \"%s\", \"mode\": \"%s\", \"device\": \"%s\", \"tokens_per_s\": %.1f, "
+  std::printf("{\"impl\": \"spt\", \"model\": \"%s\", \"mode\": \"%s\", \"precision\": \"%s\", \"device\": \"%s\", "
+              "\"tokens_per_s\": %.1f, "
               "\"step_ms\": %.1f, \"peak_rss_mib\": %.1f, \"peak_tensor_mib\": %.1f, \"steps\": %d, \"batch\": %lld, "
               "\"seq\": %lld, \"lora_rank\": %lld, \"trainable\": %lld, \"model_tflop_per_step\": %.4f, "
               "\"achieved_tflops\": %.3f",
-              o.model.c_str(), mode.c_str(), dev.str().c_str(), static_cast<double>(B * T * o.steps) / sec,
+              o.model.c_str(), mode.c_str(), o.precision.c_str(), dev.str().c_str(), static_cast<double>(B * T * o.steps) / sec,
               1000.0 * sec / o.steps, u.ru_maxrss / 1024.0, default_allocator(dev).stats().peak / 1048576.0, o.steps,
               static_cast<long long>(B), static_cast<long long>(T), static_cast<long long>(opts.lora.enabled ? opts.lora.rank : 0),
               static_cast<long long>(ps.num_trainable()), cost.flops / 1e12, tflops);

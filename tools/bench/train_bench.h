@@ -10,7 +10,8 @@
 // Modes: full fine-tuning; --lora R (every attention and FFN linear layer,
 // alpha 2R, dropout 0.05); --spt (SPT mode: LoRA r 8 on the attention, sparse
 // attention L = T/8 with random codebooks, routed FFN 4 of 8 blocks with random
-// routers).
+// routers). --precision bf16 | fp16: the linear layers' GEMMs take bf16 / f16
+// operands (runtime.precision; no loss scaling here: random data, few steps).
 #pragma once
 
 #include <cstdint>
@@ -26,6 +27,7 @@ struct TrainBenchOptions {
   int steps = 30;
   int64_t lora_rank = 0;
   bool spt = false;
+  std::string precision = "fp32";  // fp32, bf16, fp16: the linear layers' GEMMs (runtime.precision)
   double peak_tflops = 0;   // > 0: report model FLOPs utilisation against it
 };
 

@@ -124,15 +124,22 @@ struct LoraRef {
 
 // A Linear layer's parameters: weight (out, in), bias (out) or undefined, and
 // its LoRA adapter when the store has one (<name>.lora_A / .lora_B).
+// `compute` (the store's compute_dtype(), runtime.precision) bf16 / f16: forward
+// rounds the f32 master weight to a copy `wc` that the GEMMs of forward and
+// backward use (ops/linear.h; the adapter stays f32); release() drops it.
 struct LinearRef {
   Tensor w, b, dw, db;
+  DType compute = DType::f32;
+  Tensor wc;
   LoraRef lora;
   // `lora` gives the adapter's scale and dropout; required when the store holds
   // an adapter for `name`.
   static LinearRef bind(ParameterStore& ps, const std::string& name, bool bias = true,
                         const LoraOptions* lora = nullptr);
   // Drops what forward saved for backward (the adapter's u and mask).
-  void release() { lora.u = lora.mask = Tensor(); }
+  void release() { lora.u = lora.mask = wc = Tensor(); }
+  // w, or its compute copy (made when missing).
+  const Tensor& gemm_weight();
   // Row range [begin, end) of the output features (views; e.g. GPT-2's fused
   // c_attn; an adapter keeps A and takes B's rows).
   LinearRef rows(int64_t begin, int64_t end) const;

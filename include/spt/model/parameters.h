@@ -62,6 +62,12 @@ class ParameterStore {
 
   void zero_grads();
 
+  // The dtype the linear layers' GEMMs compute in (runtime.precision): f32, or
+  // bf16 / f16 with these f32 values as master weights (LinearRef rounds them
+  // at every forward). Set before the model binds its layers.
+  DType compute_dtype() const { return compute_dtype_; }
+  void set_compute_dtype(DType dt) { compute_dtype_ = dt; }
+
  private:
   void layout(const std::map<std::string, Tensor>& keep_values);
 
@@ -72,6 +78,7 @@ class ParameterStore {
   Tensor trainable_, grads_, m_, v_, frozen_;
   int64_t decay_end_ = 0;
   int64_t m_begin_ = 0;
+  DType compute_dtype_ = DType::f32;
 };
 
 // Glob match with '*' (any run) and '?' (any one character).
