@@ -280,6 +280,12 @@ def table(wname, res):
     return "\n".join(lines)
 
 
+def save_json(args, commit, results, partial):
+    with open(args.json, "w") as f:
+        json.dump({"commit": commit, "steps": args.steps, "threads": args.threads, "partial": partial,
+                   "eval_examples": args.eval_examples, "results": results}, f, indent=1)
+
+
 def plot(results, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -336,6 +342,8 @@ def main():
                 results[wname][row] = r
                 print(f"[bench_spt]   {r['tokens_per_s']:.0f} tokens/s, peak RSS {r['peak_rss_mib']:.0f} MiB, "
                       f"{w['metric']} {r['metric']:.4f} ({r['wall_seconds']:.0f} s)", file=sys.stderr, flush=True)
+                if args.json:  # after every row: a run cut short keeps what it measured
+                    save_json(args, commit, results, partial=True)
     print(f"spt {commit}, {args.steps} steps, {args.threads} threads, dev metric on {args.eval_examples} examples\n")
     for wname, res in results.items():
         w = WORKLOADS[wname]
@@ -345,9 +353,7 @@ def main():
             print(f"* {'**met**' if met else '**not met**'}: {text}")
         print()
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"commit": commit, "steps": args.steps, "threads": args.threads,
-                       "eval_examples": args.eval_examples, "results": results}, f, indent=1)
+        save_json(args, commit, results, partial=False)
     if args.plot:
         plot(results, args.plot)
 

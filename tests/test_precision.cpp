@@ -37,11 +37,6 @@ struct LowPrecisionEnv {  // lets the CPU run bf16 / fp16 (refused otherwise)
   ~LowPrecisionEnv() { unsetenv("SPT_CPU_LOW_PRECISION"); }
 };
 
-struct FaultEnv {
-  explicit FaultEnv(const char* v) { setenv("SPT_FAULT_NONFINITE", v, 1); }
-  ~FaultEnv() { unsetenv("SPT_FAULT_NONFINITE"); }
-};
-
 Tensor random_tensor(Shape s, uint64_t seed, double std = 1.0) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> nd(0.0, std);
@@ -62,16 +57,6 @@ io::Json precision_run(const fs::path& root, const std::string& precision, int s
   j["train"]["max_steps"] = steps;
   j["runtime"]["precision"] = precision;
   return j;
-}
-
-std::vector<double> weights_of(const fs::path& dir) {
-  const io::LoadedCheckpoint c = io::load_checkpoint(dir.string());
-  std::vector<double> all;
-  for (const auto& [name, t] : c.weights.params) {
-    const auto v = t.to_doubles();
-    all.insert(all.end(), v.begin(), v.end());
-  }
-  return all;
 }
 
 }  // namespace

@@ -123,21 +123,6 @@ TEST_CASE("full recomputation holds less memory at its peak", "[train][recompute
 
 namespace {
 
-struct FaultEnv {
-  explicit FaultEnv(const char* v) { setenv("SPT_FAULT_NONFINITE", v, 1); }
-  ~FaultEnv() { unsetenv("SPT_FAULT_NONFINITE"); }
-};
-
-std::vector<double> weights_of(const fs::path& dir) {
-  const io::LoadedCheckpoint c = io::load_checkpoint(dir.string());
-  std::vector<double> all;
-  for (const auto& [name, t] : c.weights.params) {
-    const auto v = t.to_doubles();
-    all.insert(all.end(), v.begin(), v.end());
-  }
-  return all;
-}
-
 // A 6-step run of a tiny BERT (dropout on) writing to root/out.
 io::Json guard_run(const fs::path& root) {
   const fs::path model = make_tiny_bert(root, 0.1);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "spt/io/checkpoint.h"
 #include "spt/io/json_util.h"
 #include "spt/io/model_config.h"
 #include "spt/io/safetensors.h"
@@ -303,6 +305,23 @@ inline std::vector<double> losses(const fs::path& metrics) {
     if (j.at("type") == "train") out.push_back(j.at("loss").get<double>());
   }
   return out;
+}
+
+// SPT_FAULT_NONFINITE=STEP:LAYER for the scope (a NaN in that layer's output).
+struct FaultEnv {
+  explicit FaultEnv(const char* v) { setenv("SPT_FAULT_NONFINITE", v, 1); }
+  ~FaultEnv() { unsetenv("SPT_FAULT_NONFINITE"); }
+};
+
+// Every weight of the checkpoint in `dir`, in name order, flattened.
+inline std::vector<double> weights_of(const fs::path& dir) {
+  const io::LoadedCheckpoint c = io::load_checkpoint(dir.string());
+  std::vector<double> all;
+  for (const auto& [name, t] : c.weights.params) {
+    const auto v = t.to_doubles();
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  return all;
 }
 
 }  // namespace spt::test

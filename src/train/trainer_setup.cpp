@@ -455,6 +455,10 @@ std::string Trainer::Impl::plan() const {
   if (recompute != model::Recompute::none)
     s += str_cat("recompute:   ", cfg.str("runtime.recompute"), " (activations recomputed in backward, gradients "
                  "identical)\n");
+  if (compute_dtype != DType::f32)
+    s += str_cat("precision:   ", cfg.str("runtime.precision"), " GEMM operands in the linear layers, f32 master weights "
+                 "and accumulation", scaler.enabled() ? str_cat("; dynamic loss scaling from ", scaler.scale()) : "",
+                 "\n");
   if (!newly_initialized.empty()) s += str_cat("new heads:   ", newly_initialized.size(), " tensors initialised\n");
   s += str_cat("task:        ", cfg.str("task.type"), glue ? " " + cfg.str("task.glue_task") : std::string(),
                num_labels > 0 ? str_cat(", ", num_labels, " label(s)") : std::string(), "\n");
