@@ -324,4 +324,20 @@ inline std::vector<double> weights_of(const fs::path& dir) {
   return all;
 }
 
+// Trains `j` for 6 steps with a checkpoint after each and a NaN injected into
+// layer 0's output at step 4, and checks that step 4 changed no weight while
+// step 5 did (the step was skipped, the run went on). Returns root/out.
+inline fs::path run_skipping_step_4(io::Json j, const fs::path& root) {
+  j["train"]["max_steps"] = 6;
+  j["output"]["save_every_steps"] = 1;
+  j["output"]["keep_last"] = 10;
+  const FaultEnv fault("4:0");
+  train::Trainer t(train::resolve_config(j, (root / "cfg.json").string()));
+  CHECK(t.train().steps == 6);
+  const fs::path out = root / "out";
+  CHECK(weights_of(out / "checkpoint-3") == weights_of(out / "checkpoint-4"));
+  CHECK(weights_of(out / "checkpoint-4") != weights_of(out / "checkpoint-5"));
+  return out;
+}
+
 }  // namespace spt::test
