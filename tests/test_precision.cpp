@@ -48,8 +48,6 @@ Tensor random_tensor(Shape s, uint64_t seed, double std = 1.0) {
 // t rounded to dt and back to f32.
 Tensor rounded(const Tensor& t, DType dt) { return t.to(dt).to(DType::f32); }
 
-Tensor cast_to(const Tensor& t, DType dt) { return t.to(dt); }
-
 io::Json precision_run(const fs::path& root, const std::string& precision, int steps) {
   const fs::path model = make_tiny_bert(root, 0.0);
   make_data(root / "train.tsv", 96, 3);
@@ -66,7 +64,7 @@ TEST_CASE("a bf16 / f16 weight makes the linear op compute on rounded operands",
     INFO(dtype_name(dt));
     const Tensor x = random_tensor({2, 5, 24}, 1), w = random_tensor({20, 24}, 2, 0.3), b = random_tensor({20}, 3);
     const Tensor dy = random_tensor({2, 5, 20}, 4);
-    const Tensor wc = cast_to(w, dt);
+    const Tensor wc = w.to(dt);
     Tensor y, y_ref;
     ops::linear_forward(y, x, wc, b);
     ops::linear_forward(y_ref, rounded(x, dt), rounded(w, dt), b);

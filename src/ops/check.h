@@ -58,13 +58,15 @@ inline void check_same(const char* op, std::initializer_list<const Tensor*> ts) 
   }
 }
 
+// True when w is a bf16 / f16 compute copy (see check_weight).
+inline bool is_low_precision(const Tensor& w) { return w.dtype() == DType::bf16 || w.dtype() == DType::f16; }
+
 // A weight used by a GEMM: x's float dtype, or, for f32 x, a bf16 / f16 copy of
 // f32 master weights (runtime.precision; the op rounds x to it and accumulates
 // in f32). Same device as x; contiguous.
 inline void check_weight(const char* op, const char* name, const Tensor& w, const Tensor& x) {
   check_defined(op, name, w);
-  const DType dt = w.dtype();
-  if (x.defined() && x.dtype() == DType::f32 && (dt == DType::bf16 || dt == DType::f16)) {
+  if (x.defined() && x.dtype() == DType::f32 && is_low_precision(w)) {
     SPT_CHECK(w.device() == x.device(), "[", op, "] tensors on different devices: ", x.str(), " and ", w.str());
     SPT_CHECK(w.is_contiguous(), "[", op, "] ", name, " must be contiguous, got ", w.str());
     return;
@@ -73,8 +75,6 @@ inline void check_weight(const char* op, const char* name, const Tensor& w, cons
   check_same(op, {&x, &w});
 }
 
-// True when w is a bf16 / f16 compute copy (see check_weight).
-inline bool is_low_precision(const Tensor& w) { return w.dtype() == DType::bf16 || w.dtype() == DType::f16; }
 
 // Allocates `out` when undefined; otherwise checks shape, dtype, device, contiguity.
 inline void ensure_output(const char* op, const char* name, Tensor& out, const Shape& shape,

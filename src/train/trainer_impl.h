@@ -102,7 +102,7 @@ struct Trainer::Impl {
   int64_t best_step = -1;
   int64_t bad_evals = 0;
   int64_t skipped_steps = 0;  // steps whose update the non-finite guard skipped
-  bool overflow_step(double loss, double grad_norm);  // fp16: a skipped overflow (trainer_nonfinite.cpp)
+  bool overflow_step(double loss, double grad_norm);  // fp16: a skipped overflow (trainer_precision.cpp)
   void setup_precision();                              // runtime.precision, runtime.loss_scale
 
   // Output.

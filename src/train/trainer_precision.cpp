@@ -39,10 +39,7 @@ void Trainer::Impl::setup_precision() {
   }
   const std::string ls = cfg.str("runtime.loss_scale");
   const bool dynamic = ls == "dynamic" || (ls == "auto" && compute_dtype == DType::f16);
-  if (dynamic)
-    scaler = LossScaler(cfg.number("runtime.loss_scale_init"), cfg.integer("runtime.loss_scale_window"));
-  else
-    scaler = LossScaler();
+  if (dynamic) scaler = LossScaler(cfg.number("runtime.loss_scale_init"), cfg.integer("runtime.loss_scale_window"));
 }
 
 bool Trainer::Impl::overflow_step(double loss, double grad_norm) {
