@@ -111,6 +111,8 @@ class CudaBackend final : public Backend {
   void embedding_fwd(Tensor& out, const Tensor& weight, const Tensor& ids) override;
   void embedding_bwd(Tensor& dweight, const Tensor& dout, const Tensor& ids) override;
   int64_t count_out_of_range(const Tensor& ids, int64_t limit) override;
+  void mean_pool_fwd(Tensor& y, const Tensor& x, const Tensor& mask) override;
+  void mean_pool_bwd(Tensor& dx, const Tensor& dy, const Tensor& mask) override;
 
   void cross_entropy_fwd(const CrossEntropyParams& p, Tensor& losses, Tensor& lse,
                          const Tensor& logits, const Tensor& targets) override;

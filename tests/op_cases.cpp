@@ -165,6 +165,37 @@ void add_embedding(std::vector<OpCase>& cases, int64_t V, int64_t C, Shape ids) 
   cases.push_back(std::move(c));
 }
 
+// lens empty: no mask (every token counts); a length 0 pools to 0.
+void add_mean_pool(std::vector<OpCase>& cases, int64_t B, int64_t T, int64_t C, std::vector<int64_t> lens) {
+  OpCase c;
+  c.op = "mean_pool";
+  const bool masked = !lens.empty();
+  c.name = "mean_pool x" + dims({B, T, C}) + (masked ? " padded" : "");
+  c.inputs = {act_in("x", {B, T, C}, -2, 2)};
+  if (masked) c.inputs.push_back(index_in("mask", {B, T}, fixed(mask_values(lens, T))));
+  c.forward = [masked](const Tensors& in) {
+    Tensor y;
+    ops::mean_pool_forward(y, in[0], masked ? in[1] : Tensor());
+    return Tensors{y};
+  };
+  c.backward = [masked](const Tensors& in, const Tensors& d, Tensors& g) {
+    ops::mean_pool_backward(g[0], d[0], masked ? in[1] : Tensor());
+  };
+  c.reference = [=](const std::vector<std::vector<double>>& in) {
+    std::vector<double> y(static_cast<size_t>(B * C), 0.0);
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t n = masked ? lens[b] : T;
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t k = 0; k < C; ++k) y[b * C + k] += in[0][(b * T + t) * C + k];
+      for (int64_t k = 0; k < C; ++k) y[b * C + k] /= static_cast<double>(std::max<int64_t>(n, 1));
+    }
+    return std::vector<std::vector<double>>{y};
+  };
+  c.rtol = 1e-5;
+  c.atol = 1e-6;
+  cases.push_back(std::move(c));
+}
+
 void add_layernorm(std::vector<OpCase>& cases, Shape xs, float eps) {
   const int64_t C = xs.back();
   OpCase c;
@@ -541,6 +572,8 @@ std::vector<OpCase> build_cases() {
   add_lora(cases, {1, 37, 80}, 64, 8, true, 0.1f, true);
   add_embedding(cases, 11, 13, {2, 7});
   add_embedding(cases, 5, 80, {1, 37});
+  add_mean_pool(cases, 2, 7, 13, {});
+  add_mean_pool(cases, 3, 37, 80, {37, 5, 0});  // a row fully padded pools to 0
   add_layernorm(cases, {13, 80}, 1e-5f);
   add_layernorm(cases, {3, 37, 64}, 1e-12f);
   add_rmsnorm(cases, {13, 80}, 1e-5f);

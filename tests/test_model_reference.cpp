@@ -238,3 +238,69 @@ TEST_CASE("decoder classification without a pad token reads each row's last real
   const int64_t L = tc.cfg.num_labels;
   for (int64_t j = 0; j < L; ++j) CHECK(std::abs(both[L + j] - single[j]) <= 1e-5);
 }
+
+TEST_CASE("a mean-pooled BERT classifier reads the mean of the valid tokens' hidden states", "[model][bert]") {
+  // model.pooling = mean (sentence-transformers' pooling): logits = classifier(mean
+  // over unpadded tokens of the last hidden states); padding changes nothing; the
+  // pooler is frozen and unused.
+  TinyCase tc = tiny_case("bert", 2, 12, 7);
+  model::ModelOptions opts;
+  opts.pooling = model::Pooling::mean;
+  ParameterStore ps(model::model_param_infos(tc.cfg, tc.head, opts), Device::cpu());
+  randomize_params(ps, 11, 0.1);
+  REQUIRE_FALSE(ps.info("pooler.weight").trainable);
+  auto net = model::make_model(tc.cfg, tc.head, ps, opts);
+  auto& bert = dynamic_cast<model::BertClassifier&>(*net);
+  const std::vector<double> logits = net->forward(tc.batch, model::StepContext{}).to_doubles();
+  const std::vector<double> hidden = bert.encoder().forward(tc.batch, model::StepContext{}).to_doubles();
+  const std::vector<double> w = ps.param("classifier.weight").to_doubles(), bias = ps.param("classifier.bias").to_doubles();
+  const int64_t C = tc.cfg.bert.hidden_size, T = 12, L = tc.cfg.num_labels;
+  for (int64_t b = 0; b < 2; ++b) {
+    const int64_t n = b == 1 ? 7 : T;  // row 1 is padded from token 7
+    std::vector<double> mean(static_cast<size_t>(C), 0.0);
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t c = 0; c < C; ++c) mean[c] += hidden[(b * T + t) * C + c] / static_cast<double>(n);
+    for (int64_t j = 0; j < L; ++j) {
+      double z = bias[j];
+      for (int64_t c = 0; c < C; ++c) z += w[j * C + c] * mean[c];
+      CHECK(std::abs(logits[b * L + j] - z) <= 1e-5);
+    }
+  }
+  // Row 1 alone, unpadded, gives the same logits.
+  const std::vector<int64_t> ids = tc.batch.input_ids.to_ints();
+  const std::vector<int64_t> row1(ids.begin() + 12, ids.begin() + 19);
+  const model::EncoderBatch alone{Tensor::from_ints(row1, {1, 7}, DType::i32), Tensor(), Tensor()};
+  const std::vector<double> single = net->forward(alone, model::StepContext{}).to_doubles();
+  for (int64_t j = 0; j < L; ++j) CHECK(std::abs(logits[L + j] - single[j]) <= 1e-5);
+  // Backward: the largest of the first 64 gradient entries of a weight below the
+  // pooling matches a central difference of the loss.
+  net->forward(tc.batch, model::StepContext{});
+  net->loss(tc.labels);
+  ps.zero_grads();
+  net->backward();
+  REQUIRE_FALSE(ps.grad("pooler.weight").defined());
+  for (const std::string name : {"layers.0.attn.q.weight", "layers.1.ffn.up.weight", "embeddings.word.weight"}) {
+    const std::vector<double> g = ps.grad(name).to_doubles();
+    size_t k = 0;
+    for (size_t i = 0; i < 64; ++i)
+      if (std::abs(g[i]) > std::abs(g[k])) k = i;
+    std::vector<double> v = ps.param(name).to_doubles();
+    const double v0 = v[k], eps = 1e-2;
+    auto loss_at = [&](double x) {
+      v[k] = x;
+      ps.param(name).copy_from(Tensor::from_doubles(v, ps.param(name).shape(), DType::f32));
+      net->forward(tc.batch, model::StepContext{});
+      return net->loss(tc.labels);
+    };
+    const double fd = (loss_at(v0 + eps) - loss_at(v0 - eps)) / (2 * eps);
+    loss_at(v0);
+    INFO(name << "[" << k << "]: backward " << g[k] << ", central difference " << fd);
+    CHECK(std::abs(g[k] - fd) <= 2e-2 * std::abs(fd) + 1e-5);
+  }
+  // Decoder families refuse it.
+  TinyCase dec = tiny_case("gpt2", 2, 12, 7);
+  dec.head = io::ModelHead::sequence_classification;
+  ParameterStore dps(model::model_param_infos(dec.cfg, dec.head, opts), Device::cpu());
+  CHECK_THROWS_WITH(model::make_model(dec.cfg, dec.head, dps, opts),
+                    Catch::Contains("model.pooling = mean is for BERT-family encoders"));
+}

@@ -285,6 +285,16 @@ void run(Device dev, const Dims& d, int iters) {
     b.row("embedding", shp({N}) + " V=" + std::to_string(d.V), "fwd", b.time([&] { ops::embedding_forward(out, w, t); }), bytes, false);
     b.row("embedding", shp({N}) + " V=" + std::to_string(d.V), "bwd", b.time([&] { ops::embedding_backward(dw, dout, t); }), 1.5 * bytes, false);
   }
+  {  // mean pooling of the last hidden states (classification with model.pooling = mean)
+    Tensor x = randn({d.B, d.T, C}, dev, 21), y, dy = randn({d.B, C}, dev, 22), dx;
+    std::vector<int64_t> m(static_cast<size_t>(N));
+    for (int64_t i = 0; i < N; ++i) m[i] = (i % d.T) < d.T - d.T / 4 ? 1 : 0;  // a quarter padded
+    Tensor mask = Tensor::from_ints(m, {d.B, d.T}, DType::i32, dev);
+    const double bytes = 1.0 * N * C * f4;
+    const std::string s = shp({d.B, d.T, C});
+    b.row("mean_pool", s, "fwd", b.time([&] { ops::mean_pool_forward(y, x, mask); }), bytes, false);
+    b.row("mean_pool", s, "bwd", b.time([&] { ops::mean_pool_backward(dx, dy, mask); }), bytes, false);
+  }
   {  // cross-entropy over the vocabulary (LM head)
     Tensor logits = randn({N, d.V}, dev, 20), dl;
     std::vector<int64_t> tg(static_cast<size_t>(N));

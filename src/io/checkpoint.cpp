@@ -258,6 +258,13 @@ void write_hf_folder(const std::string& out_dir, const ModelConfig& config, Mode
   out.commit();
 }
 
+std::string mean_pooling_note() {
+  return "the model was trained with mean pooling (model.pooling = mean): transformers' "
+         "BertForSequenceClassification reads the pooler on the first token instead, so its predictions differ; "
+         "load the encoder with sentence-transformers' mean pooling and apply classifier.weight / classifier.bias "
+         "to the pooled vector, or predict with spt-predict";
+}
+
 std::vector<std::string> export_hf(const std::string& checkpoint_dir, const std::string& out_dir) {
   check_marker(checkpoint_dir);
   const ModelConfig config = load_model_config(checkpoint_dir);
@@ -273,6 +280,8 @@ std::vector<std::string> export_hf(const std::string& checkpoint_dir, const std:
   write_hf_folder(out_dir, config, head, w.params, checkpoint_dir);
   // What the Hugging Face folder cannot hold, by kind.
   std::vector<std::string> left_out;
+  if (spt.value("pooling", std::string("cls")) == "mean")
+    left_out.push_back(mean_pooling_note());
   if (fs::is_regular_file(fs::path(checkpoint_dir) / kSptTensorsFile)) {
     std::map<std::string, std::vector<std::string>> by_kind;
     const SafetensorsReader own((fs::path(checkpoint_dir) / kSptTensorsFile).string());

@@ -7,6 +7,8 @@
 // Embeddings: LN((word[ids] + type[tt]) + pos[t]), then dropout.
 // Pooler: tanh(h[:, 0] W_p^T + b_p). Token 0 of every sequence is gathered with
 // the embedding op over the (B*T, C) hidden states (and scattered back in backward).
+// With Pooling::mean (model.pooling) the pooled output is instead the mean of the
+// valid tokens' hidden states (ops::mean_pool), and the pooler is not used.
 #include "spt/model/bert.h"
 
 #include "spt/core/error.h"
@@ -33,6 +35,7 @@ struct BertEncoder::Impl {
   NormRef ln_emb;
   std::vector<TransformerBlock> layers;  // post-norm
   LinearRef pooler;
+  Pooling pooling = Pooling::cls;
 
   // Saved by forward.
   Tensor ids, pos_ids, type_ids, emb_sum, mask, hidden, first_rows, first, pooled_pre, pooled;
@@ -71,6 +74,7 @@ BertEncoder::BertEncoder(const io::BertConfig& cfg, ParameterStore& ps, const Mo
     m.layers.push_back(std::move(L));
   }
   m.pooler = LinearRef::bind(ps, "pooler");
+  m.pooling = opts.pooling;
 }
 
 BertEncoder::~BertEncoder() = default;
@@ -107,9 +111,13 @@ const Tensor& BertEncoder::forward(const EncoderBatch& batch, const StepContext&
   for (TransformerBlock& L : m.layers) h = L.forward(h, m.mask, ctx);
   m.hidden = h;
 
+  m.first = m.pooled_pre = m.pooled = Tensor();
+  if (m.pooling == Pooling::mean) {
+    ops::mean_pool_forward(m.pooled, m.hidden, m.mask);
+    return m.hidden;
+  }
   // Pooler on the first token.
   m.first_rows = first_token_rows(m.B, m.T, dev);
-  m.first = m.pooled_pre = m.pooled = Tensor();
   ops::embedding_forward(m.first, m.hidden.reshape({m.B * m.T, -1}), m.first_rows);
   m.pooler.forward(m.pooled_pre, m.first);
   ops::activation_forward(Activation::tanh, m.pooled, m.pooled_pre);
@@ -121,9 +129,15 @@ const Tensor& BertEncoder::pooled() const { return impl_->pooled; }
 void BertEncoder::backward(const Tensor& d_pooled, const Tensor& d_hidden) {
   Impl& m = *impl_;
   const int64_t C = m.cfg.hidden_size;
-  Tensor dh = d_hidden.defined() ? d_hidden.clone()
-                                 : Tensor::zeros({m.B, m.T, C}, m.hidden.dtype(), m.hidden.device());
-  if (d_pooled.defined()) {
+  Tensor dh;
+  if (m.pooling == Pooling::mean && d_pooled.defined()) {
+    dh = Tensor::empty({m.B, m.T, C}, m.hidden.dtype(), m.hidden.device());
+    ops::mean_pool_backward(dh, d_pooled, m.mask);
+    if (d_hidden.defined()) ops::accumulate(dh, d_hidden);
+  } else {
+    dh = d_hidden.defined() ? d_hidden.clone() : Tensor::zeros({m.B, m.T, C}, m.hidden.dtype(), m.hidden.device());
+  }
+  if (d_pooled.defined() && m.pooling == Pooling::cls) {
     Tensor d_pre, d_first;
     ops::activation_backward(Activation::tanh, d_pre, d_pooled, m.pooled_pre);
     m.pooler.backward(d_first, d_pre, m.first);

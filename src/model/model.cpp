@@ -31,8 +31,12 @@ std::unique_ptr<Model> decoder_model(const io::ModelConfig& cfg, io::ModelHead h
 std::vector<ParamInfo> model_param_infos(const io::ModelConfig& cfg, io::ModelHead head,
                                          const ModelOptions& opts) {
   std::vector<ParamInfo> out;
-  for (const io::ParamSpec& s : io::param_specs(cfg, head))
-    out.push_back({s.name, s.shape, true, takes_weight_decay(s.name)});
+  const bool mean_pooled = opts.pooling == Pooling::mean;
+  for (const io::ParamSpec& s : io::param_specs(cfg, head)) {
+    // Mean pooling leaves the pooler unused: kept (the checkpoint stays complete), not trained.
+    const bool unused = mean_pooled && s.name.rfind("pooler.", 0) == 0;
+    out.push_back({s.name, s.shape, !unused, takes_weight_decay(s.name)});
+  }
   if (opts.lora.enabled) apply_lora(out, cfg, head, opts.lora);
   add_sparse_attention_params(out, cfg, opts.attention);
   add_routed_ffn_params(out, cfg, opts.ffn);
@@ -41,6 +45,9 @@ std::vector<ParamInfo> model_param_infos(const io::ModelConfig& cfg, io::ModelHe
 
 std::unique_ptr<Model> make_model(const io::ModelConfig& cfg, io::ModelHead head,
                                   ParameterStore& ps, const ModelOptions& opts) {
+  SPT_CHECK(opts.pooling == Pooling::cls || cfg.family == io::ModelFamily::bert, "[model] ", cfg.source,
+            ": model.pooling = ", pooling_name(opts.pooling), " is for BERT-family encoders; a ",
+            io::family_name(cfg.family), " classifier reads its last token; hint: remove model.pooling");
   switch (cfg.family) {
     case io::ModelFamily::bert:
       SPT_CHECK(head == io::ModelHead::sequence_classification, "[model] ", cfg.source,

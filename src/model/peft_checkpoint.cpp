@@ -56,6 +56,7 @@ io::ModelHead adapter_head(const std::string& peft_dir, io::ModelConfig& cfg) {
 void export_peft(const std::string& checkpoint_dir, const std::string& out_dir) {
   const LoraCheckpoint c = load_lora_checkpoint(checkpoint_dir, "export-peft");
   const std::string base = c.lc.spt.value("base_model", std::string());
+  if (c.lc.spt.value("pooling", std::string("cls")) == "mean") spdlog::warn("[export-peft] {}", io::mean_pooling_note());
   write_peft_adapter(out_dir, c.lc.config, c.lc.head, c.lora, c.params, base);
 }
 
@@ -96,6 +97,7 @@ void import_peft(const std::string& peft_dir, const std::string& base_dir, const
 void merge_lora_checkpoint(const std::string& checkpoint_dir, const std::string& out_dir) {
   LoraCheckpoint c = load_lora_checkpoint(checkpoint_dir, "merge-lora");
   merge_lora(c.params, c.lora);
+  if (c.lc.spt.value("pooling", std::string("cls")) == "mean") spdlog::warn("[merge-lora] {}", io::mean_pooling_note());
   io::write_hf_folder(out_dir, c.lc.config, c.lc.head, c.params, checkpoint_dir);
 }
 

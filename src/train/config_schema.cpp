@@ -66,6 +66,12 @@ std::vector<KeySpec> build() {
       key("model.adapter", P, nullptr, "a Hugging Face PEFT LoRA adapter folder (adapter_config.json, "
                                        "adapter_model.safetensors) to start from: its settings replace the "
                                        "lora section, its tensors the adapter's initial values (docs/lora.md)"),
+      choice("model.pooling", nullptr, {"cls", "mean"},
+             "what a BERT-family classification head reads: cls = the pooler on the first token "
+             "(transformers' BertForSequenceClassification), mean = the mean of the valid tokens' last hidden "
+             "states (sentence-transformers' mean pooling, what all-MiniLM-L6-v2 was trained with; the pooler is "
+             "then unused and frozen). Default: a checkpoint's own, else cls. Exports to transformers read the "
+             "first token (docs/lora.md)"),
       // ---- LoRA ----
       key("lora.enabled", B, false, "train LoRA adapters on a frozen base model (docs/lora.md)"),
       ranged("lora.rank", I, 8, 1, 1 << 16, "rank r of every adapter (A: r x in, B: out x r)"),

@@ -76,6 +76,7 @@ void Trainer::Impl::setup_model() {
   io::LoadedWeights weights;
   std::vector<std::pair<std::string, Tensor>> extra;  // adapters (and head) from a checkpoint or adapter
   model::LoraOptions ckpt_lora;
+  model::Pooling ckpt_pooling = model::Pooling::cls;
   if (from_spt) {
     io::LoadedCheckpoint lc = io::load_checkpoint(model_source);
     mcfg = lc.config;
@@ -83,7 +84,9 @@ void Trainer::Impl::setup_model() {
               " but the task needs ", io::head_name(head));
     weights = std::move(lc.weights);
     extra = std::move(lc.spt_tensors);
-    ckpt_lora = model::ModelOptions::from_json(lc.spt, "[model] " + model_source).lora;
+    const model::ModelOptions ckpt = model::ModelOptions::from_json(lc.spt, "[model] " + model_source);
+    ckpt_lora = ckpt.lora;
+    ckpt_pooling = ckpt.pooling;
     base_model = lc.spt.value("base_model", model_source);
   } else if (gguf) {
     mcfg = io::parse_model_config(io::Json::parse(gguf->config.dump()), model_source);
@@ -101,6 +104,13 @@ void Trainer::Impl::setup_model() {
   setup_lora(ckpt_lora, extra);
   setup_attention();
   setup_ffn();
+  model_opts.pooling = ckpt_pooling;
+  if (cfg.is_set("model.pooling")) {
+    model_opts.pooling = model::parse_pooling(cfg.str("model.pooling"), "[config] " + cfg.source + ": model.pooling");
+    if (from_spt && model_opts.pooling != ckpt_pooling)
+      spdlog::warn("[model] {} was trained with {} pooling; model.pooling = {} reads the encoder differently",
+                   model_source, model::pooling_name(ckpt_pooling), model::pooling_name(model_opts.pooling));
+  }
   ps = ParameterStore(model::model_param_infos(mcfg, head, model_opts), device);
   if (gguf) {
     weights = io::load_weights(mcfg, *gguf->tensors, head);

@@ -294,6 +294,11 @@ class Backend {
   virtual void embedding_bwd(Tensor& dweight, const Tensor& dout, const Tensor& ids) = 0;
   // Number of ids outside [0, limit) (validation before embedding_fwd).
   virtual int64_t count_out_of_range(const Tensor& ids, int64_t limit) = 0;
+  // y (B, C) = mean of x (B, T, C) over the tokens t with mask[b, t] != 0 (mask
+  // (B, T) i32, or undefined: all); 0 for a row without one (include/spt/ops/pooling.h)
+  virtual void mean_pool_fwd(Tensor& y, const Tensor& x, const Tensor& mask) = 0;
+  // dx (B, T, C) written: dy[b] / n_b where mask[b, t] != 0, else 0
+  virtual void mean_pool_bwd(Tensor& dx, const Tensor& dy, const Tensor& mask) = 0;
 
   // losses (N) = logsumexp(logits_i) - logits_i[t_i] (0 where t_i == ignore_index);
   // lse (N) saved for backward. targets (N) i32 already range-checked.

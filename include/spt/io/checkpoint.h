@@ -86,5 +86,8 @@ std::string spt_tensor_kind(const std::string& name);
 // `out_dir` must not exist or be empty. Returns one line per kind of tensor left
 // out (spt_tensors.safetensors: LoRA adapters ...), saying what and why.
 std::vector<std::string> export_hf(const std::string& checkpoint_dir, const std::string& out_dir);
+// What an export of a mean-pooled classifier (spt "pooling": "mean") must say:
+// transformers pools the first token.
+std::string mean_pooling_note();
 
 }  // namespace spt::io

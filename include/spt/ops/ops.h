@@ -12,6 +12,7 @@
 #include "spt/ops/lora.h"
 #include "spt/ops/loss.h"
 #include "spt/ops/optim.h"
+#include "spt/ops/pooling.h"
 #include "spt/ops/residual.h"
 #include "spt/ops/softmax.h"
 #include "spt/ops/routed_ffn.h"
