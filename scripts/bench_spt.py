@@ -358,8 +358,9 @@ def main():
     print(f"spt {commit}, {args.steps} steps, {args.threads} threads\n")
     for wname, res in results.items():
         w = WORKLOADS[wname]
-        print(f"### {wname} (batch {w['batch']} x {w['seq']} tokens; dev {w['metric']} on the first "
-              f"{eval_examples(w, args) or 'all'} dev examples)\n")
+        n_eval = eval_examples(w, args)
+        print(f"### {wname} (batch {w['batch']} x {w['seq']} tokens; dev {w['metric']} on "
+              f"{f'the first {n_eval}' if n_eval else 'all'} dev examples)\n")
         print(table(wname, res) + "\n")
         for text, met in targets(res, w["metric"]):
             print(f"* {'**met**' if met else '**not met**'}: {text}")
