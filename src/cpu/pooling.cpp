@@ -34,12 +34,14 @@ void CpuBackend::mean_pool_fwd(Tensor& y, const Tensor& x, const Tensor& mask) {
     for (int64_t b = 0; b < B; ++b) {
       T* out = py + b * C;
       std::fill(out, out + C, T(0));
+      int64_t n = 0;
       for (int64_t t = 0; t < S; ++t) {
         if (!is_valid(mask, b, S, t)) continue;
+        ++n;
         const T* row = px + (b * S + t) * C;
         for (int64_t c = 0; c < C; ++c) out[c] += row[c];
       }
-      const T inv = T(1) / static_cast<T>(std::max<int64_t>(1, valid_tokens(mask, b, S)));
+      const T inv = T(1) / static_cast<T>(std::max<int64_t>(1, n));
       for (int64_t c = 0; c < C; ++c) out[c] *= inv;
     }
   });
