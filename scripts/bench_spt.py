@@ -21,9 +21,8 @@ ham, so a prefix of it measures nothing; the first 32 blocks of 1024 tokens for
 smollm2: the whole SOTU dev set is ~185 blocks, and evaluating it in full
 dominated each row's time). LoRA
 rows: r = 8, alpha 16, dropout 0.05 on every attention and FFN linear layer
-(dense LoRA; PEFT's target_modules the same), or on the attention's linear
-layers only where the FFN is routed (the routed blocks take no adapters; their
-routers train). Learning rates: full fine-tuning 1e-4, LoRA 1e-3 (spam), 5e-4
+(PEFT's target_modules the same; a routed FFN runs its adapters inside the
+chosen blocks, and its routers train). Learning rates: full fine-tuning 1e-4, LoRA 1e-3 (spam), 5e-4
 (smollm2).
 
   .cache/venv/bin/python scripts/bench_spt.py [--workload spam|smollm2|all] [--steps 60]
@@ -88,8 +87,6 @@ def eval_examples(w, args):
 def spt_overrides(row, w, steps, n_eval, threads):
     lora_all = ["lora.enabled=true", "lora.rank=8", "lora.alpha=16", "lora.dropout=0.05",
                 'lora.targets=["all-linear"]', f"train.learning_rate={w['lr_lora']}"]
-    lora_attn = ["lora.enabled=true", "lora.rank=8", "lora.alpha=16", "lora.dropout=0.05",
-                 'lora.targets=["attn.*"]', f"train.learning_rate={w['lr_lora']}"]
     sparse = ["attention.type=sparse", "attention.top_ratio=0.125", "attention.keep_first=1",
               "attention.pq.rerank=2"]
     routed = ["ffn.type=routed", "ffn.active=0"]
@@ -97,8 +94,8 @@ def spt_overrides(row, w, steps, n_eval, threads):
         "spt_dense_full": ["lora.enabled=false", f"train.learning_rate={w['lr_full']}"],
         "spt_dense_lora": lora_all,
         "spt_lora_sparse": lora_all + sparse,
-        "spt_lora_routed": lora_attn + routed,
-        "spt_spt": lora_attn + sparse + routed,
+        "spt_lora_routed": lora_all + routed,
+        "spt_spt": lora_all + sparse + routed,
     }
     common = ["spt=false", "attention.type=dense", "ffn.type=dense", f"train.max_steps={steps}",
               "train.warmup_ratio=0.1", "train.max_grad_norm=1.0", "tokenizer.group_by_length=false",

@@ -9,7 +9,9 @@
 //              gradient (x, weights, biases, gates) by finite differences, with
 //              empty blocks, one block for every token, every block kept; and
 //              with its router in front (logits = x W_r^T, top-k, gates), so
-//              the router's gradient is checked through the whole chain.
+//              the router's gradient is checked through the whole chain; with
+//              LoRA adapters on up / down / gate (against the merged weights
+//              W + s B A; with adapter dropout by finite differences).
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -162,7 +164,11 @@ ops::BlockFfn block_ffn_of(const Tensors& in, int64_t nb, bool gated = false) {
 }
 
 ops::BlockFfnGrads block_grads_of(Tensors& g, bool gated = false) {
-  ops::BlockFfnGrads out{g[1], g[2], g[3], g[4], Tensor(), Tensor()};
+  ops::BlockFfnGrads out;
+  out.up_w = g[1];
+  out.up_b = g[2];
+  out.down_w = g[3];
+  out.down_b = g[4];
   if (gated) {
     out.gate_w = g[5];
     out.gate_b = g[6];
@@ -203,6 +209,93 @@ void add_block_ffn(std::vector<OpCase>& cases, const std::string& what, int64_t 
         swiglu ? in[5] : std::vector<double>{}, swiglu ? in[6] : std::vector<double>{})};
   };
   c.rtol = 1e-5;  // the f32 run sums two GEMMs and k blocks
+  c.atol = 1e-6;
+  cases.push_back(std::move(c));
+}
+
+std::vector<double> distinct_routes(int64_t N, int64_t nb, int64_t k, int64_t mul);
+
+// W + s B A for a LoRA adapter: W (out, in), A (r, in), B (out, r).
+std::vector<double> merged(const std::vector<double>& w, const std::vector<double>& a, const std::vector<double>& b,
+                           int64_t out, int64_t in, int64_t r, double s) {
+  std::vector<double> m = w;
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < in; ++i)
+      for (int64_t j = 0; j < r; ++j) m[o * in + i] += s * b[o * r + j] * a[j * in + i];
+  return m;
+}
+
+// The block FFN with LoRA adapters on up, down (and gate when swiglu) on fixed
+// routes and random gates. p = 0: against the reference on merged weights
+// (W + s B A); p > 0 (the adapters' dropout): gradients by finite differences
+// only (the masks are counter-based, so every evaluation draws the same ones).
+void add_block_ffn_lora(std::vector<OpCase>& cases, int64_t N, int64_t d, int64_t F, int64_t nb, int64_t k,
+                        int64_t r, bool swiglu, float p) {
+  OpCase c;
+  c.op = "routed_ffn";
+  c.name = "routed_ffn with LoRA N=" + std::to_string(N) + " d=" + std::to_string(d) + " F=" + std::to_string(F) +
+           " blocks=" + std::to_string(nb) + " k=" + std::to_string(k) + " r=" + std::to_string(r) +
+           (swiglu ? " swiglu" : "") + (p > 0 ? " dropout=" + std::to_string(p) : "");
+  c.inputs = block_ffn_inputs(N, d, F, swiglu);
+  const size_t gates_at = c.inputs.size();
+  c.inputs.push_back(act_in("gates", {N, k}, 0.05, 1));
+  c.inputs.push_back(index_in("sel", {N, k}, fixed(distinct_routes(N, nb, k, 3))));
+  const size_t sel_at = gates_at + 1, lora_at = gates_at + 2;
+  for (const char* site : {"up", "down", "gate"}) {
+    if (std::string(site) == "gate" && !swiglu) break;
+    const bool down = std::string(site) == "down";
+    c.inputs.push_back(param_in(std::string(site) + "_A", {r, down ? F : d}));
+    c.inputs.push_back(param_in(std::string(site) + "_B", {down ? d : F, r}));
+  }
+  const float scale = 0.75f;
+  auto lora_of = [=](const Tensors& in, size_t at, int site) {
+    ops::BlockLora l;
+    l.a = in[lora_at + 2 * at];
+    l.b = in[lora_at + 2 * at + 1];
+    l.scale = scale;
+    l.dropout.p = p;
+    l.dropout.seed = 1234;
+    l.dropout.offset = 16 + static_cast<uint64_t>(site);
+    return l;
+  };
+  auto ffn_of = [=](const Tensors& in) {
+    ops::BlockFfn f = block_ffn_of(in, nb, swiglu);
+    f.up_lora = lora_of(in, 0, 0);
+    f.down_lora = lora_of(in, 1, 1);
+    if (swiglu) f.gate_lora = lora_of(in, 2, 2);
+    return f;
+  };
+  auto saved = std::make_shared<ops::RoutedFfnSaved>();
+  c.forward = [=](const Tensors& in) {
+    Tensor y;
+    ops::routed_ffn_forward(y, *saved, in[0], in[sel_at], in[gates_at], ffn_of(in));
+    return Tensors{y};
+  };
+  c.backward = [=](const Tensors& in, const Tensors& dout, Tensors& g) {
+    ops::BlockFfnGrads grads = block_grads_of(g, swiglu);
+    grads.up_la = g[lora_at];
+    grads.up_lb = g[lora_at + 1];
+    grads.down_la = g[lora_at + 2];
+    grads.down_lb = g[lora_at + 3];
+    if (swiglu) {
+      grads.gate_la = g[lora_at + 4];
+      grads.gate_lb = g[lora_at + 5];
+    }
+    ops::routed_ffn_backward(g[0], g[gates_at], grads, dout[0], in[0], in[gates_at], *saved, ffn_of(in));
+  };
+  if (p == 0) {
+    c.reference = [=](const std::vector<std::vector<double>>& in) {
+      std::vector<int64_t> routes(in[sel_at].begin(), in[sel_at].end());
+      const auto up = merged(in[1], in[lora_at], in[lora_at + 1], F, d, r, scale);
+      const auto down = merged(in[3], in[lora_at + 2], in[lora_at + 3], d, F, r, scale);
+      const auto gate = swiglu ? merged(in[5], in[lora_at + 4], in[lora_at + 5], F, d, r, scale)
+                               : std::vector<double>{};
+      return std::vector<std::vector<double>>{block_ffn_reference(in[0], up, in[2], down, in[4], in[gates_at],
+                                                                  routes, N, d, F, nb, k, gate,
+                                                                  swiglu ? in[6] : std::vector<double>{})};
+    };
+  }
+  c.rtol = 1e-5;
   c.atol = 1e-6;
   cases.push_back(std::move(c));
 }
@@ -349,6 +442,10 @@ void add_routed_ffn_cases(std::vector<OpCase>& cases) {
   add_block_ffn(cases, "every block kept", 5, 4, 12, 3, 3, distinct_routes(5, 3, 3, 1), false);
   add_block_ffn(cases, "mixed", 11, 6, 16, 4, 2, distinct_routes(11, 4, 2, 3), true, /*swiglu=*/true);
   add_block_ffn(cases, "two empty blocks", 7, 4, 8, 4, 2, two_of_four, false, /*swiglu=*/true);
+  add_block_ffn_lora(cases, 11, 6, 16, 4, 2, 3, false, 0.f);
+  add_block_ffn_lora(cases, 9, 5, 12, 3, 2, 2, true, 0.f);
+  add_block_ffn_lora(cases, 10, 6, 16, 4, 2, 3, false, 0.3f);
+  add_block_ffn_lora(cases, 7, 4, 8, 4, 3, 2, true, 0.3f);
   add_balance(cases, 13, 8, 0.01f);
   add_balance(cases, 1, 3, 1.f);
   add_routed_chain(cases, 11, 6, 16, 4, 2, RouteGate::sigmoid);

@@ -35,8 +35,11 @@ struct Ffn {
     f.down_w = random_tensor({d, F}, seed + 2, 0.1);
     f.down_b = random_tensor({d}, seed + 3, 0.1);
     f.blocks = blocks;
-    g = {Tensor::zeros({F, d}, DType::f32), Tensor::zeros({F}, DType::f32), Tensor::zeros({d, F}, DType::f32),
-         Tensor::zeros({d}, DType::f32), Tensor(), Tensor()};
+    g = {};
+    g.up_w = Tensor::zeros({F, d}, DType::f32);
+    g.up_b = Tensor::zeros({F}, DType::f32);
+    g.down_w = Tensor::zeros({d, F}, DType::f32);
+    g.down_b = Tensor::zeros({d}, DType::f32);
   }
 };
 

@@ -67,6 +67,41 @@ TEST_CASE("a routed model keeping every block with zero routers equals the dense
   }
 }
 
+TEST_CASE("with LoRA on every linear, a routed model keeping every block equals the dense LoRA model",
+          "[routed][model][lora]") {
+  // The adapters of a routed layer's up / down (and LLaMA's gate) run inside its
+  // blocks (ops::BlockLora); with every block kept and gates 1 that is the dense
+  // layer with the same adapters: logits and every adapter gradient agree.
+  const int64_t B = 2, T = 11;
+  for (const char* family : {"bert", "gpt2", "llama", "opt"}) {
+    INFO(family);
+    const TinyCase tc = tiny_case(family, B, T, 9);
+    model::ModelOptions dense;
+    dense.lora.enabled = true;
+    dense.lora.rank = 3;
+    dense.lora.alpha = 6;
+    dense.lora.targets = {"all-linear"};
+    model::ModelOptions routed = dense;
+    routed.ffn.enabled = true;
+    routed.ffn.blocks = 4;
+    routed.ffn.active = 4;
+    const TinyPass a = run_pass(tc, dense);
+    const TinyPass b = run_pass(tc, routed);
+    check_same_pass(a, b);
+    for (const char* name : {"layers.0.ffn.up.lora_B", "layers.1.ffn.down.lora_A"}) {
+      INFO(name);
+      REQUIRE(b.grads.count(name));
+      CHECK(max_abs_diff(b.grads.at(name), Tensor::zeros(b.grads.at(name).shape(), DType::f32)) > 0);
+    }
+    // Half the blocks: the adapters still train (and the result differs).
+    routed.ffn.active = 2;
+    const TinyPass c = run_pass(tc, routed, true);
+    CHECK(rel_l2(c.logits, a.logits) > 1e-4);
+    const Tensor& g = c.grads.at("layers.1.ffn.up.lora_A");
+    CHECK(max_abs_diff(g, Tensor::zeros(g.shape(), DType::f32)) > 0);
+  }
+}
+
 TEST_CASE("the co-activation permutation leaves the dense model's output unchanged", "[routed][model]") {
   for (const char* family : {"bert", "llama"}) {  // plain and gated (SwiGLU) FFNs
     INFO(family);
@@ -194,11 +229,11 @@ TEST_CASE("malformed ffn settings give clear errors", "[config][routed]") {
   CHECK_THAT(with({{"type", "moe"}}), Catch::Contains("dense, routed"));
   CHECK_THAT(with({{"type", "routed"}, {"balance_loss", -1}}),
              Catch::Contains("ffn.balance_loss") && Catch::Contains("out of range"));
-  // Routed layers take no LoRA adapters on their FFN linears (yet); attention adapters are fine.
+  // Routed layers take LoRA adapters on their FFN linears (inside the blocks) as well as on attention.
   io::Json lora = run_config(model, root / "train.tsv", root / "out");
   lora["ffn"] = {{"type", "routed"}, {"blocks", 4}};
-  lora["lora"] = {{"enabled", true}, {"targets", {"ffn.up"}}};
-  CHECK_THAT(trainer_error(lora, root), Catch::Contains("routed") && Catch::Contains("lora.targets"));
+  lora["lora"] = {{"enabled", true}, {"targets", {"ffn.up", "ffn.down"}}};
+  CHECK(trainer_error(lora, root).empty());
   lora["lora"]["targets"] = {"attn.q", "attn.v"};
   CHECK(trainer_error(lora, root).empty());
   CHECK(with({{"type", "routed"}, {"blocks", 8}, {"active", 0}, {"layers", {"all"}}}).empty());

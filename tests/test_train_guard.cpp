@@ -220,7 +220,7 @@ TEST_CASE("spt true fills the SPT preset where the config is silent", "[config][
   CHECK(c.integer("attention.pq.rerank") == 2);
   CHECK(c.str("ffn.type") == "routed");
   CHECK(c.boolean("lora.enabled"));
-  CHECK(c.strings("lora.targets") == std::vector<std::string>{"attn.*"});
+  CHECK(c.strings("lora.targets") == std::vector<std::string>{"all-linear"});
   j["lora"] = {{"enabled", false}};
   j["ffn"] = {{"type", "dense"}};
   const train::ResolvedConfig d = train::resolve_config(j, "cfg.json");

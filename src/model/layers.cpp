@@ -3,6 +3,7 @@
 
 #include <limits>
 #include <tuple>
+#include <utility>
 
 #include "spt/backend/backend.h"
 #include "spt/core/error.h"
@@ -256,9 +257,6 @@ Tensor SelfAttention::backward(const Tensor& dy) {
 void FeedForward::bind_routed(ParameterStore& ps, const RoutedFfnOptions& opts) {
   routed = opts.is_routed_layer(index);
   if (!routed) return;
-  SPT_CHECK(!up.lora.active() && !down.lora.active() && !gate.lora.active(), "[ffn] layer ", index,
-            " is routed (ffn.layers) and its FFN linears have LoRA adapters; routed layers take none yet; hint: "
-            "drop ffn.up / ffn.down / ffn.gate from lora.targets, or leave this layer dense");
   router.w = ps.param(router_weight_name(index));
   router.dw = ps.grad(router_weight_name(index));
   router.b = ps.param(router_bias_name(index));
@@ -278,6 +276,16 @@ ops::BlockFfn FeedForward::block_ffn() const {
   f.gate_b = gate.b;
   f.act = act;
   f.blocks = blocks;
+  // Adapters run inside the blocks; their dropout was keyed by forward_routed.
+  const std::pair<const LinearRef*, ops::BlockLora*> adapters[] = {
+      {&up, &f.up_lora}, {&gate, &f.gate_lora}, {&down, &f.down_lora}};
+  for (auto [l, bl] : adapters) {
+    if (!l->lora.active()) continue;
+    bl->a = l->lora.a;
+    bl->b = l->lora.b;
+    bl->scale = l->lora.scale;
+    bl->dropout = l->lora.params.dropout;
+  }
   return f;
 }
 
@@ -310,6 +318,12 @@ Tensor FeedForward::forward_routed(const StepContext& step) {
   Tensor logits, y;
   router.forward(logits, x2, step);
   ops::route_forward(sel, gates, logits, route);
+  // The adapters' dropout: on x for up / gate (as the dense layer draws it), on
+  // the grouped rows of the hidden activations for down (numel 0: not split by
+  // rows, the grouped rows are not a row slice of the batch).
+  for (LinearRef* l : {&up, &gate})
+    if (l->lora.active()) l->lora.params.dropout = dropout_at(step, l->lora.p, l->lora.layer, l->lora.site, x2.numel());
+  if (down.lora.active()) down.lora.params.dropout = dropout_at(step, down.lora.p, down.lora.layer, down.lora.site, 0);
   ops::routed_ffn_forward(y, routed_saved, x2, sel, gates, block_ffn());
   if (step.ffn_probe) step.ffn_probe->load(index, routed_saved.host_offsets);
   if (step.training && balance > 0 && x2.dim(0) > 0) {
@@ -350,7 +364,19 @@ Tensor FeedForward::backward_routed(const Tensor& d_y) {
   const int64_t d = x.dim(-1), n = x.numel() / d;
   const Tensor x2 = x.reshape({n, d});
   Tensor dx, dgates, dlogits, dx_router;
-  ops::BlockFfnGrads g{up.dw, up.db, down.dw, down.db, gate.dw, gate.db};
+  ops::BlockFfnGrads g;
+  g.up_w = up.dw;
+  g.up_b = up.db;
+  g.down_w = down.dw;
+  g.down_b = down.db;
+  g.gate_w = gate.dw;
+  g.gate_b = gate.db;
+  g.up_la = up.lora.da;
+  g.up_lb = up.lora.db;
+  g.gate_la = gate.lora.da;
+  g.gate_lb = gate.lora.db;
+  g.down_la = down.lora.da;
+  g.down_lb = down.lora.db;
   ops::routed_ffn_backward(dx, dgates, g, d_y.reshape({n, d}), x2, gates, routed_saved, block_ffn());
   ops::route_backward(dlogits, dgates, gates, sel, blocks, route);
   if (balance_grad.defined()) ops::accumulate(dlogits, balance_grad);

@@ -18,6 +18,19 @@
 // W_down[:, b] is read in place (row stride F). Only pre (N k, Fb) is stored
 // (and the gate's pre-activation for gated FFNs):
 // activations and gathered rows are recomputed, and Y never outlives forward.
+//
+// LoRA adapters (BlockLora; s scale, D dropout, U_r = u[token(r)], dZ_r = dz[token(r)]):
+//   forward   up:   u = D(x) A_up^T (kept);  pre_r += s U_r B_up[b]^T        (gate alike)
+//             down: Z_r = D(h_r) A_down[:, b]^T;  z = ffn_combine(Z, gates) (kept);
+//                   y += s z B_down^T
+//   backward  down: dB_down += s dy^T z;  dz = s dy B_down;
+//                   dH_r += D(dZ_r A_down[:, b])  (before the gate step: dL/dg = dH . h
+//                   then includes the adapter's part of Y);
+//                   dA_down[:, b] += dZ_b^T D(g h)_b
+//             up:   dB_up[b] += s dpre_b^T U_b;  du = s ffn_combine(dpre B_up[b]);
+//                   dA_up += du^T D(x);  dx += D(du A_up)                   (gate alike)
+// D's masks are counter-based and drawn again in backward; only u and z
+// (N, r each) are stored.
 #include <vector>
 
 #include "spt/core/profile.h"
@@ -110,6 +123,78 @@ void hidden(Backend& be, const BlockFfn& f, const RoutedFfnSaved& s, Tensor& h) 
   else be.activation_fwd(f.act, h, s.pre);
 }
 
+// D(t) into a new tensor (t itself when the adapter has no dropout).
+Tensor dropped(Backend& be, const Tensor& t, const BlockLora& l) {
+  if (l.dropout.p <= 0.f) return t;
+  Tensor out = Tensor::empty(t.shape(), t.dtype(), t.device());
+  be.dropout_fwd(l.dropout, out, t);
+  return out;
+}
+
+// u (N, r) = D(x) A^T: an up / gate adapter's input side.
+Tensor adapter_u(Backend& be, const Tensor& x, const BlockLora& l) {
+  const int64_t n = x.dim(0), d = x.dim(1), r = l.a.dim(0);
+  Tensor u = Tensor::empty({n, r}, x.dtype(), x.device());
+  if (n == 0) return u;
+  be.gemm({.trans_b = true, .m = n, .n = r, .k = d, .lda = d, .ldb = d, .ldc = r}, u, dropped(be, x, l), l.a);
+  return u;
+}
+
+// Rows of t (N, C) per grouped row: out_r = t[token(r)].
+Tensor gathered(Backend& be, const RouteParams& p, const RoutedFfnSaved& s, const Tensor& t) {
+  Tensor out = Tensor::empty({p.tokens * p.active, t.dim(1)}, t.dtype(), t.device());
+  be.ffn_gather(p, out, t, s.order, Tensor());
+  return out;
+}
+
+// pre (grouped rows, Fb) += s U_r B[b]^T, B (F, r) in blocks of Fb rows.
+void add_adapter_rows(Backend& be, const RoutedFfnSaved& s, Tensor& pre, const Tensor& U, const BlockLora& l,
+                      int64_t fb) {
+  const int64_t r = l.a.dim(0);
+  GemmParams p{.trans_b = true, .m = 0, .n = fb, .k = r, .lda = r, .ldb = r, .ldc = fb, .alpha = l.scale, .beta = 1.f};
+  p.stride_b_outer = fb * r;
+  be.gemm_grouped(p, {s.host_offsets, false}, pre, U, l.b);
+}
+
+// The backward of add_adapter_rows for dpre (grouped rows, Fb) and the saved u:
+// dB[b] += s dpre_b^T U_b, du = s sum_slots (dpre B[b]); dA += du^T D(x) and,
+// when dx is defined, dx += D(du A).
+void adapter_rows_backward(Backend& be, const RouteParams& rp, const RoutedFfnSaved& s, Tensor& dx, Tensor& da,
+                           Tensor& db, const Tensor& dpre, const Tensor& x, const Tensor& u, const BlockLora& l,
+                           int64_t fb) {
+  const int64_t r = l.a.dim(0), n = x.dim(0), d = x.dim(1), rows = dpre.dim(0);
+  if (db.defined()) {
+    Tensor U = gathered(be, rp, s, u);
+    be.scale(U, l.scale);
+    grouped_accumulate(be, s, db, dpre, U, fb, r, r, fb * r);
+  }
+  if (!da.defined() && !dx.defined()) return;
+  Tensor dU = Tensor::empty({rows, r}, x.dtype(), x.device());
+  grouped_rows(be, s, dU, dpre, l.b, false, r, fb, r, fb * r);
+  Tensor du = Tensor::empty({n, r}, x.dtype(), x.device());
+  be.ffn_combine(rp, du, dU, s.pos, Tensor());
+  be.scale(du, l.scale);
+  if (da.defined())
+    be.gemm({.trans_a = true, .m = r, .n = d, .k = n, .lda = r, .ldb = d, .ldc = d, .beta = 1.f}, da, du,
+            dropped(be, x, l));
+  if (dx.defined()) {
+    Tensor t = Tensor::empty({n, d}, x.dtype(), x.device());
+    be.gemm({.m = n, .n = d, .k = r, .lda = r, .ldb = d, .ldc = d}, t, du, l.a);
+    if (l.dropout.p > 0.f) be.dropout_bwd(l.dropout, t, t);
+    be.axpy(dx, t, 1.f);
+  }
+}
+
+void check_adapter(const char* op, const char* name, const BlockLora& l, int64_t out, int64_t in, const Tensor& x) {
+  if (!l.active()) return;
+  check_float(op, name, l.a);
+  check_ndim(op, name, l.a, 2, "(r, in)");
+  SPT_CHECK(l.a.dim(1) == in && l.b.defined(), "[", op, "] ", name, " adapter A ", l.a.str(), " does not take ", in,
+            " inputs, or its B is missing");
+  check_shape(op, name, l.b, {out, l.a.dim(0)});
+  check_same(op, {&x, &l.a, &l.b});
+}
+
 }  // namespace
 
 void routed_ffn_forward(Tensor& y, RoutedFfnSaved& s, const Tensor& x, const Tensor& sel, const Tensor& gates,
@@ -120,6 +205,10 @@ void routed_ffn_forward(Tensor& y, RoutedFfnSaved& s, const Tensor& x, const Ten
   check_ndim(op, "sel", sel, 2, "(tokens, active)");
   const Dims d = check_block_ffn(op, x, sel.dim(1), gates, f);
   check_shape(op, "sel", sel, {d.n, d.k});
+  check_adapter(op, "up", f.up_lora, d.f, d.d, x);
+  check_adapter(op, "gate", f.gate_lora, d.f, d.d, x);
+  check_adapter(op, "down", f.down_lora, d.d, d.f, x);
+  SPT_CHECK(!f.gate_lora.active() || f.gate_w.defined(), "[", op, "] a gate adapter without gate weights");
   SPT_CHECK(sel.device() == x.device(), "[", op, "] sel is on ", sel.device().str(), ", x on ",
             x.device().str());
   ensure_output(op, "y", y, {d.n, d.d}, x.dtype(), x.device());
@@ -131,7 +220,7 @@ void routed_ffn_forward(Tensor& y, RoutedFfnSaved& s, const Tensor& x, const Ten
   const RouteParams p = route_dims(d, f.blocks);
   const int64_t rows = d.n * d.k;
   s.pre = Tensor::empty({rows, d.fb}, x.dtype(), x.device());
-  s.pre_gate = Tensor();
+  s.pre_gate = s.up_u = s.gate_u = s.down_z = Tensor();
   if (rows == 0) {
     be.fill(y, 0.0);
     if (f.down_b.defined() && d.n > 0) be.add_bias(y, f.down_b);
@@ -141,10 +230,18 @@ void routed_ffn_forward(Tensor& y, RoutedFfnSaved& s, const Tensor& x, const Ten
   be.ffn_gather(p, buf, x, s.order, Tensor());
   grouped_rows(be, s, s.pre, buf, f.up_w, true, d.fb, d.d, d.d, d.fb * d.d);
   add_block_bias(be, s, s.pre, f.up_b, d.fb);
+  if (f.up_lora.active()) {
+    s.up_u = adapter_u(be, x, f.up_lora);
+    add_adapter_rows(be, s, s.pre, gathered(be, p, s, s.up_u), f.up_lora, d.fb);
+  }
   if (f.gate_w.defined()) {
     s.pre_gate = Tensor::empty({rows, d.fb}, x.dtype(), x.device());
     grouped_rows(be, s, s.pre_gate, buf, f.gate_w, true, d.fb, d.d, d.d, d.fb * d.d);
     add_block_bias(be, s, s.pre_gate, f.gate_b, d.fb);
+    if (f.gate_lora.active()) {
+      s.gate_u = adapter_u(be, x, f.gate_lora);
+      add_adapter_rows(be, s, s.pre_gate, gathered(be, p, s, s.gate_u), f.gate_lora, d.fb);
+    }
   }
   Tensor h = Tensor::empty({rows, d.fb}, x.dtype(), x.device());
   hidden(be, f, s, h);
@@ -152,6 +249,17 @@ void routed_ffn_forward(Tensor& y, RoutedFfnSaved& s, const Tensor& x, const Ten
   grouped_rows(be, s, buf, h, f.down_w, true, d.d, d.fb, d.f, d.fb);
   be.ffn_combine(p, y, buf, s.pos, gates);
   if (f.down_b.defined()) be.add_bias(y, f.down_b);
+  if (f.down_lora.active()) {  // A_down[:, b] is (r, Fb) at column b Fb, row stride F
+    const BlockLora& l = f.down_lora;
+    const int64_t r = l.a.dim(0);
+    Tensor Z = Tensor::empty({rows, r}, x.dtype(), x.device());
+    grouped_rows(be, s, Z, dropped(be, h, l), l.a, true, r, d.fb, d.f, d.fb);
+    s.down_z = Tensor::empty({d.n, r}, x.dtype(), x.device());
+    be.ffn_combine(p, s.down_z, Z, s.pos, gates);
+    be.gemm({.trans_b = true, .m = d.n, .n = d.d, .k = r, .lda = r, .ldb = r, .ldc = d.d, .alpha = l.scale,
+             .beta = 1.f},
+            y, s.down_z, l.b);
+  }
 }
 
 void routed_ffn_backward(Tensor& dx, Tensor& dgates, BlockFfnGrads& g, const Tensor& dy, const Tensor& x,
@@ -172,6 +280,21 @@ void routed_ffn_backward(Tensor& dx, Tensor& dgates, BlockFfnGrads& g, const Ten
   if (g.up_b.defined()) check_shape(op, "dup_b", g.up_b, {d.f});
   if (g.down_b.defined()) check_shape(op, "ddown_b", g.down_b, {d.d});
   check_shape(op, "pre", s.pre, {d.n * d.k, d.fb});
+  const struct {
+    const char* name;
+    const BlockLora& l;
+    const Tensor &u, &da, &db;
+  } adapters[] = {{"up", f.up_lora, s.up_u, g.up_la, g.up_lb},
+                  {"gate", f.gate_lora, s.gate_u, g.gate_la, g.gate_lb},
+                  {"down", f.down_lora, s.down_z, g.down_la, g.down_lb}};
+  for (const auto& a : adapters) {
+    SPT_CHECK(a.l.active() || (!a.da.defined() && !a.db.defined()), "[", op, "] gradients for a ", a.name,
+              " adapter the FFN does not have");
+    if (!a.l.active()) continue;
+    SPT_CHECK(a.u.defined() || d.n * d.k == 0, "[", op, "] the forward ran without the ", a.name, " adapter");
+    if (a.da.defined()) check_shape(op, "adapter dA", a.da, a.l.a.shape());
+    if (a.db.defined()) check_shape(op, "adapter dB", a.db, a.l.b.shape());
+  }
   Backend& be = backend_for(x.device());
   const RouteParams p = route_dims(d, f.blocks);
   const int64_t rows = d.n * d.k;
@@ -188,9 +311,27 @@ void routed_ffn_backward(Tensor& dx, Tensor& dgates, BlockFfnGrads& g, const Ten
   be.ffn_gather(p, buf, dy, s.order, Tensor());
   grouped_rows(be, s, dh, buf, f.down_w, false, d.fb, d.d, d.f, d.fb);
   hidden(be, f, s, h);
+  Tensor dZ;  // the down adapter's dz per grouped row
+  if (f.down_lora.active()) {
+    const BlockLora& l = f.down_lora;
+    const int64_t r = l.a.dim(0);
+    if (g.down_lb.defined())
+      be.gemm({.trans_a = true, .m = d.d, .n = r, .k = d.n, .lda = d.d, .ldb = r, .ldc = r, .alpha = l.scale,
+               .beta = 1.f},
+              g.down_lb, dy, s.down_z);
+    Tensor dz = Tensor::empty({d.n, r}, x.dtype(), x.device());
+    be.gemm({.m = d.n, .n = r, .k = d.d, .lda = d.d, .ldb = r, .ldc = r, .alpha = l.scale}, dz, dy, l.b);
+    dZ = gathered(be, p, s, dz);
+    Tensor t = Tensor::empty({rows, d.fb}, x.dtype(), x.device());
+    grouped_rows(be, s, t, dZ, l.a, false, d.fb, r, d.f, d.fb);
+    if (l.dropout.p > 0.f) be.dropout_bwd(l.dropout, t, t);
+    be.axpy(dh, t, 1.f);
+  }
   if (gates.defined()) be.ffn_gate_grad(p, dgates, dh, h, s.order, gates);
   // dW_down[:, b] += G_b^T (g h)_b: the gate scaled h's rows above.
   if (g.down_w.defined()) grouped_accumulate(be, s, g.down_w, buf, h, d.d, d.fb, d.f, d.fb);
+  if (g.down_la.defined())  // dA_down[:, b] += dZ_b^T D(g h)_b
+    grouped_accumulate(be, s, g.down_la, dZ, dropped(be, h, f.down_lora), f.down_lora.a.dim(0), d.fb, d.f, d.fb);
   Tensor& dpre = h;  // h is not needed any more
   Tensor dpre_gate;
   if (f.gate_w.defined()) {
@@ -206,10 +347,17 @@ void routed_ffn_backward(Tensor& dx, Tensor& dgates, BlockFfnGrads& g, const Ten
     if (g.up_w.defined()) grouped_accumulate(be, s, g.up_w, dpre, buf, d.fb, d.d, d.d, d.fb * d.d);
     if (g.gate_w.defined()) grouped_accumulate(be, s, g.gate_w, dpre_gate, buf, d.fb, d.d, d.d, d.fb * d.d);
   }
-  if (!dx.defined()) return;
-  grouped_rows(be, s, buf, dpre, f.up_w, false, d.d, d.fb, d.d, d.fb * d.d);
-  if (f.gate_w.defined()) grouped_rows(be, s, buf, dpre_gate, f.gate_w, false, d.d, d.fb, d.d, d.fb * d.d, 1.f);
-  be.ffn_combine(p, dx, buf, s.pos, Tensor());
+  if (dx.defined()) {
+    grouped_rows(be, s, buf, dpre, f.up_w, false, d.d, d.fb, d.d, d.fb * d.d);
+    if (f.gate_w.defined()) grouped_rows(be, s, buf, dpre_gate, f.gate_w, false, d.d, d.fb, d.d, d.fb * d.d, 1.f);
+    be.ffn_combine(p, dx, buf, s.pos, Tensor());
+  }
+  Tensor no_dx;
+  Tensor& dx_or_none = dx.defined() ? dx : no_dx;
+  if (f.up_lora.active())
+    adapter_rows_backward(be, p, s, dx_or_none, g.up_la, g.up_lb, dpre, x, s.up_u, f.up_lora, d.fb);
+  if (f.gate_lora.active())
+    adapter_rows_backward(be, p, s, dx_or_none, g.gate_la, g.gate_lb, dpre_gate, x, s.gate_u, f.gate_lora, d.fb);
 }
 
 }  // namespace spt::ops

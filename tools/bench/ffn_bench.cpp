@@ -95,8 +95,11 @@ void run_ffn_bench(Device dev, const FfnBenchOptions& o) {
     if (sh.swiglu) f.gate_w = randn({sh.f, sh.d}, dev, 7, 0.02);
     f.act = act;
     f.blocks = nb;
-    ops::BlockFfnGrads g{zeros_like(f.up_w), f.up_b.defined() ? zeros_like(f.up_b) : Tensor(), zeros_like(f.down_w),
-                         f.down_b.defined() ? zeros_like(f.down_b) : Tensor(), Tensor(), Tensor()};
+    ops::BlockFfnGrads g;
+    g.up_w = zeros_like(f.up_w);
+    if (f.up_b.defined()) g.up_b = zeros_like(f.up_b);
+    g.down_w = zeros_like(f.down_w);
+    if (f.down_b.defined()) g.down_b = zeros_like(f.down_b);
     if (sh.swiglu) g.gate_w = zeros_like(f.gate_w);
     const Tensor router = randn({nb, sh.d}, dev, 8, 0.5);
     Tensor router_grad = zeros_like(router), none;

@@ -71,7 +71,7 @@ void run_train_bench(Device dev, const TrainBenchOptions& o) {
     opts.lora.rank = o.spt ? 8 : o.lora_rank;
     opts.lora.alpha = 2.0 * static_cast<double>(opts.lora.rank);
     opts.lora.dropout = 0.05;
-    opts.lora.targets = {o.spt ? "attn.*" : "all-linear"};
+    opts.lora.targets = {"all-linear"};
   }
   if (o.spt) {
     opts.attention.enabled = true;

@@ -51,17 +51,36 @@ void group_by_block(Tensor& order, Tensor& offsets, Tensor& pos, const Tensor& s
 // (F) and (d) or undefined; block b is neurons [b F / blocks, (b + 1) F / blocks).
 // Gated FFNs (LLaMA's SwiGLU: h = act(x W_gate^T) * (x W_up^T)) also have gate (F, d)
 // (and its bias or undefined); gate and up use the same neuron blocks.
+//
+// Each of the three linears may carry a LoRA adapter (spt/ops/lora.h): A (r, in),
+// B (out, r), scale s, dropout D on the adapter's input; its term joins the
+// block computation so that a block's adapter rows / columns run with the block:
+//   up (gate alike): u_n = D(x_n) A_up^T (N, r);  pre of (n, b) += s u_n B_up[b]^T
+//   down: z_n = sum_s g_ns D(h_(n,s)) A_down[:, b]^T (N, r);  y_n += s z_n B_down^T
+// With every block kept and gates 1 this is the dense FFN with the same adapters.
+// D(h) is drawn over the grouped rows (N k, F / blocks) (counter-based: drawn
+// again in backward, nothing stored); D(x) over x, as the dense layer does.
+struct BlockLora {
+  Tensor a, b;  // undefined a: no adapter
+  float scale = 1.f;
+  DropoutParams dropout;  // p = 0: none
+  bool active() const { return a.defined(); }
+};
+
 struct BlockFfn {
   Tensor up_w, up_b, down_w, down_b;
   Tensor gate_w, gate_b;
   Activation act = Activation::gelu_erf;
   int64_t blocks = 1;
+  BlockLora up_lora, gate_lora, down_lora;
 };
 
 // Gradients of BlockFfn's tensors, accumulated (+=); undefined = frozen.
 struct BlockFfnGrads {
   Tensor up_w, up_b, down_w, down_b;
   Tensor gate_w, gate_b;
+  // The adapters' A and B (undefined: none or frozen).
+  Tensor up_la, up_lb, gate_la, gate_lb, down_la, down_lb;
 };
 
 // What the routed FFN's backward needs: the grouping and the pre-activations of
@@ -70,6 +89,7 @@ struct BlockFfnGrads {
 struct RoutedFfnSaved {
   Tensor order, offsets, pos, pre;
   Tensor pre_gate;  // gated FFNs
+  Tensor up_u, gate_u, down_z;  // the adapters' (N, r) activations u (unscaled) and z
   std::vector<int64_t> host_offsets;  // offsets on the host (group sizes for the GEMMs)
   int64_t active = 0;                 // k
 };
