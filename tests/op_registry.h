@@ -68,5 +68,7 @@ std::vector<double> mask_values(const std::vector<int64_t>& lens, int64_t T);
 // Op families with their own case files.
 void add_sparse_attention_cases(std::vector<OpCase>& cases);  // op_cases_sparse.cpp
 void add_routed_ffn_cases(std::vector<OpCase>& cases);       // op_cases_routed.cpp
+void add_attention_cases(std::vector<OpCase>& cases);        // op_cases_attention.cpp
+void add_train_cases(std::vector<OpCase>& cases);            // op_cases_train.cpp (losses, AdamW, clipping)
 
 }  // namespace spt::test
