@@ -13,8 +13,9 @@ Workloads:
   smollm2  SmolLM2-135M-Instruct (GGUF) causal LM on State of the Union text,
            blocks of 1024 tokens, batch 2
 
-Every row trains from the same weights on the same data for --steps steps
-(AdamW, linear schedule with 10% warm-up, clipping at 1.0, dropout as the model
+Every row trains from the same weights on the same data for the same number of
+steps (--steps; by default 40 for spam and 20 for smollm2, whose rows are ~4x
+slower per step; AdamW, linear schedule with 10% warm-up, clipping at 1.0, dropout as the model
 config says), then evaluates on the first --eval-examples dev examples (by default
 all 597 dev emails for spam: the dev file is sorted by label, its first 417 are
 ham, so a prefix of it measures nothing; the first 32 blocks of 1024 tokens for
@@ -25,7 +26,7 @@ rows: r = 8, alpha 16, dropout 0.05 on every attention and FFN linear layer
 chosen blocks, and its routers train). Learning rates: full fine-tuning 1e-4, LoRA 1e-3 (spam), 5e-4
 (smollm2).
 
-  .cache/venv/bin/python scripts/bench_spt.py [--workload spam|smollm2|all] [--steps 60]
+  .cache/venv/bin/python scripts/bench_spt.py [--workload spam|smollm2|all] [--steps N]
       [--eval-examples N] [--threads 2] [--rows spt_dense_full,...] [--json F] [--plot F]
 
 Prints a markdown table per workload, the targets of issue 15 as met / not met
@@ -54,7 +55,7 @@ WORKLOADS = {
         "train": ".cache/data/spam/train.tsv",
         "dev": ".cache/data/spam/dev.tsv",
         "seq": 512, "batch": 16, "lr_full": 1e-4, "lr_lora": 1e-3,
-        "metric": "accuracy", "eval_examples": 0,
+        "metric": "accuracy", "eval_examples": 0, "steps": 40,
     },
     "smollm2": {
         "config": "configs/smollm2_sotu_spt.json",
@@ -62,7 +63,7 @@ WORKLOADS = {
         "train": ".cache/data/sotu/train.txt",
         "dev": ".cache/data/sotu/dev.txt",
         "seq": 1024, "batch": 2, "lr_full": 1e-4, "lr_lora": 5e-4,
-        "metric": "perplexity", "eval_examples": 32,
+        "metric": "perplexity", "eval_examples": 32, "steps": 20,
     },
 }
 
@@ -82,6 +83,11 @@ LABELS = {
 def eval_examples(w, args):
     """Dev examples a row evaluates on (0: all)."""
     return w["eval_examples"] if args.eval_examples is None else args.eval_examples
+
+
+def steps_of(w, args):
+    """Training steps of every row of a workload (--steps overrides the workload's own)."""
+    return args.steps if args.steps else w["steps"]
 
 
 def spt_overrides(row, w, steps, n_eval, threads):
@@ -109,7 +115,7 @@ def run_spt(row, w, args, tmp):
     out = os.path.join(tmp, row)
     cmd = [os.path.join(ROOT, args.build_dir, "spt-finetune"), "--config", os.path.join(ROOT, w["config"]),
            "--set", f"output.dir={out}"]
-    for o in spt_overrides(row, w, args.steps, eval_examples(w, args), args.threads):
+    for o in spt_overrides(row, w, steps_of(w, args), eval_examples(w, args), args.threads):
         cmd += ["--set", o]
     t0 = time.time()
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -236,7 +242,7 @@ def torch_child(row, wname, args):
 
 
 def run_torch(row, wname, args):
-    cmd = [PY, os.path.abspath(__file__), "--torch-child", row, "--workload", wname, "--steps", str(args.steps),
+    cmd = [PY, os.path.abspath(__file__), "--torch-child", row, "--workload", wname, "--steps", str(steps_of(WORKLOADS[wname], args)),
            "--eval-examples", str(eval_examples(WORKLOADS[wname], args)), "--threads", str(args.threads)]
     t0 = time.time()
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
@@ -288,7 +294,7 @@ def table(wname, res):
 
 def save_json(args, commit, results, partial):
     with open(args.json, "w") as f:
-        json.dump({"commit": commit, "steps": args.steps, "threads": args.threads, "partial": partial,
+        json.dump({"commit": commit, "steps": {n: steps_of(WORKLOADS[n], args) for n in results}, "threads": args.threads, "partial": partial,
                    "eval_examples": {n: eval_examples(WORKLOADS[n], args) for n in results},
                    "results": results}, f, indent=1)
 
@@ -320,7 +326,8 @@ def plot(results, path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workload", default="all", choices=["spam", "smollm2", "all"])
-    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--steps", type=int, default=0,
+                    help="training steps of every row (default: the workload's, spam 40, smollm2 20)")
     ap.add_argument("--eval-examples", type=int, default=None,
                     help="dev examples to evaluate on, 0 for all (default: spam all, smollm2 32)")
     ap.add_argument("--threads", type=int, default=2)
@@ -352,11 +359,11 @@ def main():
                       f"{w['metric']} {r['metric']:.4f} ({r['wall_seconds']:.0f} s)", file=sys.stderr, flush=True)
                 if args.json:  # after every row: a run cut short keeps what it measured
                     save_json(args, commit, results, partial=True)
-    print(f"spt {commit}, {args.steps} steps, {args.threads} threads\n")
+    print(f"spt {commit}, {args.threads} threads\n")
     for wname, res in results.items():
         w = WORKLOADS[wname]
         n_eval = eval_examples(w, args)
-        print(f"### {wname} (batch {w['batch']} x {w['seq']} tokens; dev {w['metric']} on "
+        print(f"### {wname} ({steps_of(w, args)} steps of batch {w['batch']} x {w['seq']} tokens; dev {w['metric']} on "
               f"{f'the first {n_eval}' if n_eval else 'all'} dev examples)\n")
         print(table(wname, res) + "\n")
         for text, met in targets(res, w["metric"]):
